@@ -1,0 +1,232 @@
+"""Extractive, cited answers: pick the sentences or table rows that answer, or abstain.
+
+No language model: every sentence of an answer is copied from a passage (numbers exactly as
+printed) and ends with the [n] of that passage. When the best evidence covers too little of
+the question, or speaks of another place, period or year than asked, the answer says so plainly
+and lists the nearest passages instead.
+"""
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+
+from llama_index.core.schema import NodeWithScore
+
+from qa.config import Config
+from qa.errors import InputError
+from qa.query import YEAR, Query, analyse
+from qa.retrieval import HybridRetriever, scope_factor
+from qa.store import Store
+from qa.text import normalise
+
+SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
+CLAUSE = re.compile(r"[^，,；;：:。！？]+[，,；;：:。！？]?")
+NUMBER = re.compile(r"\d")
+DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
+ACTOR_WORDS = re.compile(r"镇政府|镇党委|人民政府|部门|局|委员会|委|办|公司|集团|村|街|牵头|负责|配合|承担|链主|会议")
+LIST_MARKS = re.compile(r"[、，]")
+INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
+ALLOWED_CONTROL = {"\n", "\t", "\r"}
+
+PASSAGES_READ = 6         # top passages whose sentences compete
+MAX_SENTENCES = 3
+LONG_SENTENCE = 160       # longer sentences are trimmed to the clauses that answer
+FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best
+
+
+@dataclass
+class Citation:
+    n: int
+    doc: str
+    title: str
+    heading: str
+    text: str
+    sentence: str = ""
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    retrieved: list[dict] = field(default_factory=list)
+    latency_ms: float = 0.0
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["latency_ms"] = round(self.latency_ms, 1)
+        return data
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Refuse what cannot be a question; keep everything else exactly as typed."""
+    if question is None:
+        raise InputError("问题为空：请输入一个问题。")
+    question = INVISIBLE.sub("", unicodedata.normalize("NFC", str(question)))
+    if any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROL for c in question):
+        raise InputError("问题中含有控制字符，请删除后重试。")
+    question = question.strip()
+    if not question:
+        raise InputError("问题为空：请输入一个问题。")
+    if len(question) > max_chars:
+        raise InputError(f"问题过长（{len(question)} 字），请控制在 {max_chars} 字以内。")
+    if not re.search(r"[\w\u4e00-\u9fff]", question):
+        raise InputError("问题中没有可识别的文字，请换一种说法。")
+    return question
+
+
+@dataclass
+class Candidate:
+    score: float
+    coverage: float
+    sentence: str
+    node: NodeWithScore
+    rank: int
+    covered: frozenset
+
+
+def term_weight(term: str) -> float:
+    return min(len(term), 4) + (1.0 if NUMBER.search(term) else 0.0)
+
+
+def coverage(terms: list[str], text: str) -> tuple[float, frozenset]:
+    """Weighted share of the question's content terms found in the text."""
+    if not terms:
+        return 0.0, frozenset()
+    norm = normalise(text)
+    found = frozenset(t for t in terms if t in norm)
+    total = sum(term_weight(t) for t in terms)
+    return sum(term_weight(t) for t in found) / total, found
+
+
+def kind_fits(kind: str, sentence: str) -> float:
+    """Bonus when the sentence carries the sort of fact asked for."""
+    if kind == "how_much":
+        return 0.25 if NUMBER.search(sentence) else -0.3
+    if kind == "when":
+        return 0.25 if DATE_WORDS.search(sentence) else -0.1
+    if kind == "who":
+        return 0.25 if ACTOR_WORDS.search(sentence) else -0.1
+    if kind == "list":
+        return 0.15 if len(LIST_MARKS.findall(sentence)) >= 2 else 0.0
+    return 0.0
+
+
+def year_fits(query: Query, sentence: str, heading: str) -> bool:
+    """A question about a year needs evidence that speaks of that year (text or heading)."""
+    if not query.years:
+        return True
+    years_here = set(YEAR.findall(sentence)) or set(YEAR.findall(heading))
+    return not years_here or bool(years_here & set(query.years))
+
+
+def trim(sentence: str, terms: list[str]) -> str:
+    """Cut an over-long sentence to the run of clauses that mention the question's terms."""
+    if len(sentence) <= LONG_SENTENCE:
+        return sentence
+    clauses = CLAUSE.findall(sentence)
+    hits = [i for i, c in enumerate(clauses) if coverage(terms, c)[1]]
+    if not hits:
+        return sentence[:LONG_SENTENCE] + "…"
+    first, last = hits[0], hits[-1]
+    while len("".join(clauses[first:last + 1])) > 2 * LONG_SENTENCE and last > first:
+        last -= 1
+    text = "".join(clauses[first:last + 1]).strip()
+    return ("…" if first > 0 else "") + text.rstrip("，,；;：:") + ("…" if last < len(clauses) - 1 else "")
+
+
+class Answerer:
+    """Loads retrieval once; `ask` is then cheap enough for a chat and a batch."""
+
+    def __init__(self, store: Store, config: Config, mode: str = "hybrid"):
+        self.store = store
+        self.config = config
+        self.retriever = HybridRetriever(store, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
+
+    def ask(self, question: str) -> Answer:
+        started = time.perf_counter()
+        question = clean_question(question, self.config.max_question_chars)
+        query = analyse(question)
+        results = self.retriever.retrieve_query(query)
+        answer = self._compose(question, query, results)
+        answer.retrieved = [self._retrieved(r) for r in results[:10]]
+        answer.latency_ms = (time.perf_counter() - started) * 1000
+        return answer
+
+    @staticmethod
+    def _retrieved(result: NodeWithScore) -> dict:
+        meta = result.node.metadata
+        return {"doc": meta.get("doc", ""), "title": meta.get("title", ""),
+                "heading": meta.get("heading", ""), "text": result.node.get_content(),
+                "score": round(float(result.score or 0.0), 6)}
+
+    def _candidates(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
+        candidates = []
+        for rank, result in enumerate(results[:PASSAGES_READ]):
+            meta = result.node.metadata
+            body = result.node.get_content()
+            heading = meta.get("heading", "")
+            scope = scope_factor(query, meta, body)
+            pieces = [body] if meta.get("type") == "table_row" else SENTENCE.findall(body)
+            for piece in pieces:
+                piece = piece.strip()
+                if len(piece) < 4:
+                    continue
+                cov, found = coverage(query.terms, piece)
+                head_cov, head_found = coverage(query.terms, heading)
+                total = cov + 0.5 * head_cov * (1 - cov)
+                if not year_fits(query, piece, heading):
+                    total *= 0.3
+                score = total * (1 + kind_fits(query.kind, piece)) * min(scope, 1.6) \
+                    * (1 + 0.15 / (1 + rank))
+                candidates.append(Candidate(score, total * min(scope, 1.0), piece, result, rank,
+                                            found | head_found))
+        candidates.sort(key=lambda c: -c.score)
+        return candidates
+
+    def _compose(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:
+        candidates = self._candidates(query, results)
+        if not candidates or candidates[0].coverage < self.config.min_support:
+            return self._abstain(question, query, results)
+        best = candidates[0]
+        chosen = [best]
+        covered = set(best.covered)
+        for cand in candidates[1:]:
+            if len(chosen) >= MAX_SENTENCES:
+                break
+            if cand.score < FOLLOW_UP_RATIO * best.score or cand.sentence in {c.sentence for c in chosen}:
+                continue
+            adds = cand.covered - covered
+            if adds or (query.kind == "list" and cand.node.node.node_id != best.node.node.node_id):
+                chosen.append(cand)
+                covered |= cand.covered
+        citations: list[Citation] = []
+        parts = []
+        for cand in chosen:
+            node = cand.node.node
+            n = next((c.n for c in citations if c.text == node.get_content()), None)
+            text = trim(cand.sentence, query.terms)
+            if n is None:
+                n = len(citations) + 1
+                citations.append(self._citation(n, cand.node, cand.sentence))
+            candidate_text = text.rstrip() + f"[{n}]"
+            if len("".join(parts)) + len(candidate_text) > self.config.max_answer_chars:
+                break
+            parts.append(candidate_text)
+        return Answer(question=question, answer="".join(parts), abstained=False, citations=citations)
+
+    def _citation(self, n: int, result: NodeWithScore, sentence: str) -> Citation:
+        meta = result.node.metadata
+        return Citation(n=n, doc=meta.get("doc", ""), title=meta.get("short_title") or meta.get("title", ""),
+                        heading=meta.get("heading", ""), text=result.node.get_content(),
+                        sentence=sentence)
+
+    def _abstain(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:
+        scope = "".join(query.places) + "".join(query.periods) + "".join(f"{y}年" for y in query.years)
+        text = (f"现有文件中没有找到能回答这个问题的内容{('（' + scope + '）') if scope else ''}。"
+                "以下是最相关的段落，供参考。")
+        related = [self._citation(i + 1, r, "") for i, r in enumerate(results[:3])]
+        return Answer(question=question, answer=text, abstained=True, citations=related)

@@ -1,0 +1,67 @@
+"""All settings in one place: documented defaults, each overridable by an environment variable.
+
+Nothing is read at import time: call `Config.from_env()` where a run starts.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+# The project root is where `corpus/` and `index/` live when no override is given.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Config:
+    # QA_CORPUS_DIR: folder of documents (.txt .md .docx .pdf) and catalog.json
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
+    # QA_INDEX_DIR: built index (git-ignored); rebuilt when stale
+    index_dir: Path = PROJECT_ROOT / "index"
+    # QA_EMBED_MODEL: "lsa" (offline, corpus-fitted, default) or a sentence-transformers
+    # hub name / local path, e.g. "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+    embed_model: str = "lsa"
+    # QA_LSA_DIM: dimensions of the offline LSA embedding
+    lsa_dim: int = 256
+    # QA_CHUNK_MAX_CHARS / QA_CHUNK_MIN_CHARS: bounds of a passage's body (heading path excluded)
+    chunk_max_chars: int = 360
+    chunk_min_chars: int = 40
+    # QA_TOP_K: passages kept after fusion (the CLI reports the first 10)
+    top_k: int = 10
+    # QA_RRF_K: reciprocal-rank-fusion constant (Cormack et al. 2009 use 60)
+    rrf_k: int = 60
+    # QA_MAX_QUESTION_CHARS: longer questions are refused with a message
+    max_question_chars: int = 500
+    # QA_MAX_ANSWER_CHARS: answers are cut at a sentence end below this length
+    max_answer_chars: int = 400
+    # QA_MIN_SUPPORT: share of the question's content terms a passage must cover to answer
+    min_support: float = 0.34
+    # QA_MAX_UPLOAD_MB: size limit of an uploaded document (web admin)
+    max_upload_mb: int = 20
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Config":
+        """Defaults, then QA_* environment variables, then explicit overrides (CLI flags)."""
+        values = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = os.environ.get("QA_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls, f.name)
+            if isinstance(default, Path):
+                values[f.name] = Path(raw).expanduser()
+            elif isinstance(default, bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        config = cls(**values)
+        clean = {k: (Path(v) if isinstance(getattr(cls, k, None), Path) else v)
+                 for k, v in overrides.items() if v is not None}
+        return replace(config, **clean)

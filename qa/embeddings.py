@@ -1,0 +1,209 @@
+"""Embedding backends behind one interface.
+
+`lsa` is the offline default: a corpus-fitted latent semantic embedding (TF-IDF over jieba
+words and character bigrams, reduced by TruncatedSVD). It needs no downloaded weights, so a
+fresh offline machine answers at once; it is real, but weaker on paraphrase than a neural model.
+Any other name is a sentence-transformers model, by hub name or local path, loaded only from
+local files so a blocked network can never make it hang.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from pydantic import PrivateAttr
+
+from qa.errors import QAError
+from qa.text import tokenize
+
+LSA_NAME = "lsa"
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 rows."""
+
+    name: str
+
+    @property
+    def id(self) -> str:
+        """Recorded in the index manifest: a different id means the vectors are stale."""
+        return self.name
+
+    @property
+    def description(self) -> str:
+        return self.name
+
+    def fit(self, texts: list[str]) -> None:
+        """Learn from the corpus; only corpus-fitted backends need it."""
+
+    @abstractmethod
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+    def save(self, directory: Path) -> None:
+        """Persist what `load` needs beside the index."""
+
+    def load(self, directory: Path) -> None:
+        """Restore state saved by `save`."""
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+def _char_bigrams(text: str) -> list[str]:
+    chars = [c for c in text if not c.isspace()]
+    return ["".join(chars[i:i + 2]) for i in range(len(chars) - 1)]
+
+
+def _lsa_features(text: str) -> list[str]:
+    return tokenize(text) + _char_bigrams(text)
+
+
+class LSAEmbedder(Embedder):
+    """TF-IDF (jieba words + character bigrams) → TruncatedSVD, fitted on the corpus."""
+
+    name = LSA_NAME
+    # Bump when the features or the fitting change: the id then marks old vectors stale.
+    version = 2
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self._vectorizer = None
+        self._svd = None
+
+    @property
+    def id(self) -> str:
+        return f"lsa-v{self.version}-{self.dim}"
+
+    @property
+    def description(self) -> str:
+        return f"离线语料拟合 LSA 向量（TF-IDF 词与字二元组 + TruncatedSVD，{self.dim} 维）"
+
+    def fit(self, texts: list[str]) -> None:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self._vectorizer = TfidfVectorizer(analyzer=_lsa_features, sublinear_tf=True, min_df=2,
+                                           max_features=40000, dtype=np.float32)
+        tfidf = self._vectorizer.fit_transform(texts)
+        dim = max(1, min(self.dim, tfidf.shape[0] - 1, tfidf.shape[1] - 1))
+        self._svd = TruncatedSVD(n_components=dim, random_state=0)
+        self._svd.fit(tfidf)
+        self._svd.components_ = self._svd.components_.astype(np.float32)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if self._vectorizer is None:
+            raise QAError("LSA 向量模型尚未拟合：请先运行 qa build。")
+        return _normalise(self._svd.transform(self._vectorizer.transform(texts)))
+
+    def save(self, directory: Path) -> None:
+        with open(directory / "lsa.pkl", "wb") as f:
+            pickle.dump({"vectorizer": self._vectorizer, "svd": self._svd, "dim": self.dim}, f)
+
+    def load(self, directory: Path) -> None:
+        with open(directory / "lsa.pkl", "rb") as f:
+            state = pickle.load(f)
+        self._vectorizer, self._svd, self.dim = state["vectorizer"], state["svd"], state["dim"]
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model from a local path or the local hub cache, never the network."""
+
+    def __init__(self, name_or_path: str):
+        self.name = name_or_path
+        self._model = None
+
+    @property
+    def id(self) -> str:
+        path = Path(self.name).expanduser()
+        if path.is_dir():
+            # a local folder may be replaced by another model of the same name
+            config = path / "config.json"
+            digest = hashlib.sha256(config.read_bytes()).hexdigest()[:12] if config.exists() else ""
+            return f"st:{path.resolve()}:{digest}"
+        return f"st:{self.name}"
+
+    @property
+    def description(self) -> str:
+        return f"sentence-transformers 模型 {self.name}"
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_sentence_transformer(self.name)
+        return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(texts, batch_size=32, convert_to_numpy=True,
+                                    normalize_embeddings=True, show_progress_bar=False)
+        return _normalise(vectors)
+
+
+def load_sentence_transformer(name_or_path: str):
+    """Load from a path or the local cache only; a clear message when the weights are absent."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    path = Path(name_or_path).expanduser()
+    target = str(path) if path.exists() else name_or_path
+    try:
+        return SentenceTransformer(target, device="cpu", local_files_only=True)
+    except Exception as exc:  # the library raises OSError, ValueError or HF errors
+        raise QAError(
+            f"无法在本机加载向量模型“{name_or_path}”（本机不能下载模型权重）："
+            f"{type(exc).__name__}。请把模型放到本地目录并设置 QA_EMBED_MODEL=该目录，"
+            f"或使用离线默认 QA_EMBED_MODEL=lsa。") from exc
+
+
+def make_embedder(name: str, lsa_dim: int = 256) -> Embedder:
+    if name.strip().lower() == LSA_NAME:
+        return LSAEmbedder(dim=lsa_dim)
+    return SentenceTransformerEmbedder(name)
+
+
+def embedder_record(embedder: Embedder) -> dict:
+    return {"id": embedder.id, "name": embedder.name, "description": embedder.description,
+            **({"dim": embedder.dim} if isinstance(embedder, LSAEmbedder) else {})}
+
+
+def restore_embedder(record: dict, directory: Path) -> Embedder:
+    embedder = make_embedder(record["name"], record.get("dim", 256))
+    embedder.load(directory)
+    return embedder
+
+
+class LlamaIndexEmbedding(BaseEmbedding):
+    """Adapter so llama-index's VectorStoreIndex can call our backends."""
+
+    _backend: Embedder = PrivateAttr()
+
+    def __init__(self, backend: Embedder, **kwargs: Any):
+        super().__init__(model_name=backend.id, embed_batch_size=256, **kwargs)
+        self._backend = backend
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "QAEmbedding"
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._backend.embed([query])[0].tolist()
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._backend.embed([text])[0].tolist()
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._backend.embed(texts).tolist()
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+

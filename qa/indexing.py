@@ -1,0 +1,259 @@
+"""Build, check and load the index: FAISS vectors, jieba BM25, the node store and a manifest.
+
+A build writes into a temporary folder and swaps it in, under a lock, so a failed or killed
+build leaves the previous index serving and two builds never interleave. Only what is stale is
+redone: unchanged documents keep their passages and (for neural models) their vectors.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.config import Config
+from qa.errors import IndexError_, QAError
+
+MANIFEST = "manifest.json"
+INDEX_FORMAT = 1
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def corpus_fingerprint(corpus_dir: Path) -> dict[str, str]:
+    """sha256 of every visible file of the corpus (catalog included): what staleness compares."""
+    if not corpus_dir.is_dir():
+        raise QAError(f"语料目录不存在：{corpus_dir}")
+    return {p.name: sha256_file(p) for p in sorted(corpus_dir.iterdir())
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def expected_state(config: Config) -> dict:
+    from qa.chunking import CHUNKER_VERSION
+    from qa.embeddings import make_embedder
+
+    return {"format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
+            "embedder": make_embedder(config.embed_model, config.lsa_dim).id,
+            "chunk_chars": [config.chunk_max_chars, config.chunk_min_chars],
+            "files": corpus_fingerprint(config.corpus_dir)}
+
+
+def read_manifest(index_dir: Path) -> dict | None:
+    try:
+        return json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def stale_reason(config: Config) -> str | None:
+    """Why the index must be (re)built, in Chinese, or None when it is current and intact."""
+    manifest = read_manifest(config.index_dir)
+    if manifest is None:
+        return "索引不存在"
+    state = expected_state(config)
+    if manifest.get("format") != state["format"] or manifest.get("chunker") != state["chunker"]:
+        return "索引格式或分块规则已更新"
+    if manifest.get("embedder", {}).get("id") != state["embedder"]:
+        return "向量模型已更换"
+    if manifest.get("chunk_chars") != state["chunk_chars"]:
+        return "分块参数已更改"
+    if manifest.get("files") != state["files"]:
+        return "语料文件有变化"
+    for name, digest in manifest.get("artifacts", {}).items():
+        path = config.index_dir / name
+        if not path.exists():
+            return f"索引文件缺失：{name}"
+        if sha256_file(path) != digest:
+            return f"索引文件损坏：{name}"
+    return None
+
+
+@contextmanager
+def build_lock(index_dir: Path):
+    """Serialise builds across processes; the second one waits, then finds the index fresh."""
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = index_dir.parent / f".{index_dir.name}.lock"
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("另一个进程正在构建索引，等待其完成…", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class BuildReport:
+    rebuilt: bool
+    reason: str | None
+    seconds: float = 0.0
+    documents: int = 0
+    passages: int = 0
+    reused_documents: int = 0
+    skipped: list = field(default_factory=list)
+    embedder: str = ""
+
+
+def ensure_index(config: Config, force: bool = False, progress: bool = True) -> BuildReport:
+    """Build when missing, stale or damaged; otherwise do nothing."""
+    reason = "强制重建" if force else stale_reason(config)
+    if reason is None:
+        return BuildReport(rebuilt=False, reason=None)
+    with build_lock(config.index_dir):
+        reason = "强制重建" if force else stale_reason(config)  # another process may have built it
+        if reason is None:
+            return BuildReport(rebuilt=False, reason=None)
+        return _build(config, reason, progress)
+
+
+def _previous_nodes(config: Config) -> tuple[dict, dict]:
+    """Passages and vectors of the current index, keyed by document, for incremental rebuilds."""
+    manifest = read_manifest(config.index_dir)
+    if manifest is None or stale_reason_ignoring_files(config, manifest):
+        return {}, {}
+    try:
+        from qa.store import load_nodes, load_vectors
+
+        nodes = load_nodes(config.index_dir)
+        vectors = load_vectors(config.index_dir)
+    except Exception:  # a damaged index is simply rebuilt from scratch
+        return {}, {}
+    by_doc: dict[str, list] = {}
+    for node in nodes:
+        by_doc.setdefault(node.metadata.get("doc"), []).append(node)
+    return by_doc, vectors
+
+
+def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
+    from qa.chunking import CHUNKER_VERSION
+
+    return (manifest.get("format") != INDEX_FORMAT or manifest.get("chunker") != CHUNKER_VERSION
+            or manifest.get("chunk_chars") != [config.chunk_max_chars, config.chunk_min_chars])
+
+
+def _build(config: Config, reason: str, progress: bool) -> BuildReport:
+    from qa.chunking import CHUNKER_VERSION, HeadingNodeParser
+    from qa.embeddings import embedder_record, make_embedder
+    from qa.loading import load_documents
+    from qa.store import write_store
+    from qa.text import add_terms, corpus_terms
+
+    started = time.perf_counter()
+    files = corpus_fingerprint(config.corpus_dir)
+    documents, skipped = load_documents(config.corpus_dir)
+    for item in skipped:
+        print(f"跳过 {item.path}：{item.reason}", file=sys.stderr)
+    if not documents:
+        raise QAError(f"语料目录 {config.corpus_dir} 中没有可读取的文档。")
+    old_nodes, old_vectors = _previous_nodes(config)
+    old_manifest = read_manifest(config.index_dir) or {}
+    old_docs = old_manifest.get("documents", {})
+
+    parser = HeadingNodeParser(max_chars=config.chunk_max_chars, min_chars=config.chunk_min_chars)
+    nodes, reused = [], 0
+    iterator = documents
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(documents, desc="分块", unit="篇", file=sys.stderr)
+    for document in iterator:
+        name = document.metadata["doc"]
+        if old_docs.get(name) == document.metadata["sha256"] and name in old_nodes:
+            nodes.extend(old_nodes[name])
+            reused += 1
+        else:
+            nodes.extend(parser.get_nodes_from_documents([document]))
+    for node in nodes:
+        node.excluded_embed_metadata_keys = [k for k in node.metadata if k not in ("short_title", "heading")]
+        node.excluded_llm_metadata_keys = list(node.metadata)
+        node.metadata_template = "{value}"
+        node.embedding = None
+
+    add_terms(corpus_terms(d.text for d in documents))
+    embedder = make_embedder(config.embed_model, config.lsa_dim)
+    texts = [node.get_content(metadata_mode="embed") for node in nodes]
+    embedder.fit(texts)
+    vectors = _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress)
+
+    tmp = config.index_dir.parent / f".{config.index_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        embedder.save(tmp)
+        artifacts = write_store(tmp, nodes, vectors, embedder)
+        (tmp / "terms.json").write_text(json.dumps(corpus_terms(d.text for d in documents),
+                                                   ensure_ascii=False), encoding="utf-8")
+        (tmp / "skipped.json").write_text(json.dumps([s.__dict__ for s in skipped],
+                                                     ensure_ascii=False), encoding="utf-8")
+        artifacts += ["terms.json"] + (["lsa.pkl"] if (tmp / "lsa.pkl").exists() else [])
+        manifest = {
+            "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
+            "embedder": embedder_record(embedder),
+            "chunk_chars": [config.chunk_max_chars, config.chunk_min_chars],
+            "files": files,
+            "documents": {d.metadata["doc"]: d.metadata["sha256"] for d in documents},
+            "catalog": {d.metadata["doc"]: {k: v for k, v in d.metadata.items()} for d in documents},
+            "passages": len(nodes),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "artifacts": {name: sha256_file(tmp / name) for name in artifacts},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
+                                    encoding="utf-8")
+        _swap(tmp, config.index_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return BuildReport(rebuilt=True, reason=reason, seconds=time.perf_counter() - started,
+                       documents=len(documents), passages=len(nodes), reused_documents=reused,
+                       skipped=skipped, embedder=embedder.description)
+
+
+def _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress) -> np.ndarray:
+    """Corpus-fitted vectors change with the corpus; a neural model's vectors are reused."""
+    same_model = old_manifest.get("embedder", {}).get("id") == embedder.id
+    reusable = same_model and embedder.name != "lsa"
+    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+    todo = [i for i, k in enumerate(keys) if not (reusable and k in old_vectors)]
+    fresh = {}
+    batch = 256
+    steps = range(0, len(todo), batch)
+    if progress and len(todo) > batch:
+        from tqdm import tqdm
+        steps = tqdm(steps, desc="向量化", unit="批", file=sys.stderr)
+    for start in steps:
+        ids = todo[start:start + batch]
+        for i, vector in zip(ids, embedder.embed([texts[i] for i in ids])):
+            fresh[i] = vector
+    rows = [fresh[i] if i in fresh else old_vectors[keys[i]] for i in range(len(texts))]
+    for node, key in zip(nodes, keys):
+        node.metadata["text_hash"] = key
+    return np.vstack(rows).astype(np.float32)
+
+
+def _swap(tmp: Path, index_dir: Path) -> None:
+    """Replace the live index in two renames; the old one is removed only after the swap."""
+    old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}"
+    if index_dir.exists():
+        os.rename(index_dir, old)
+    os.rename(tmp, index_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def require_index(config: Config) -> None:
+    if read_manifest(config.index_dir) is None:
+        raise IndexError_(f"索引不存在：{config.index_dir}。请先运行 qa build。")

@@ -1,0 +1,427 @@
+"""Reading corpus files into repaired llama-index Documents.
+
+Converted Word/PDF text carries residue (bookmarks, a table of contents, sentences cut by
+page breaks, tables in two layouts). Each repair is a small named str -> str step so it can
+be tested alone; `repair_text` applies them in order.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from llama_index.core import Document
+
+from qa.errors import DocumentError
+from qa.headings import is_heading
+from qa.tables import canonicalize_tables
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
+CATALOG_NAME = "catalog.json"
+METADATA_KEYS = ("doc", "title", "short_title", "issuer", "place", "level", "kind", "date",
+                 "period", "sha256")
+
+
+@dataclass
+class SkippedFile:
+    path: str
+    reason: str
+
+
+# ---------------------------------------------------------------- reading
+
+def _decode(data: bytes, name: str) -> str:
+    """UTF-8 first (what most files are); otherwise let charset-normalizer guess (GBK/GB18030)."""
+    for encoding in ("utf-8-sig", "utf-8"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise DocumentError(f"无法识别文件编码：{name}")
+    encoding = best.encoding
+    # GB2312/GBK guesses are widened to GB18030, their superset, so rare characters survive.
+    if encoding.lower().replace("-", "").replace("_", "") in ("gb2312", "gbk", "cp936"):
+        encoding = "gb18030"
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise DocumentError(f"无法按 {encoding} 解码文件：{name}") from exc
+
+
+def _read_docx(path: Path) -> str:
+    """Paragraphs and tables in body order; a table row becomes one tab-separated line."""
+    if not zipfile.is_zipfile(path):
+        raise DocumentError(f"文件不是有效的 Word 文档（.docx 应为 zip 格式）：{path.name}")
+    import docx
+    from docx.table import Table as DocxTable
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises several unrelated types on broken files
+        raise DocumentError(f"Word 文档已损坏，无法读取：{path.name}") from exc
+    lines: list[str] = []
+    for block in document.element.body.iterchildren():
+        tag = block.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            lines.append(Paragraph(block, document).text)
+        elif tag == "tbl":
+            for row in DocxTable(block, document).rows:
+                lines.append("\t".join(cell.text.replace("\n", " ") for cell in row.cells))
+    return "\n".join(lines)
+
+
+def _read_pdf(path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            raise DocumentError(f"PDF 文件已加密，无法读取：{path.name}")
+        return "\n".join(page.extract_text() or "" for page in reader.pages)
+    except DocumentError:
+        raise
+    except (PdfReadError, Exception) as exc:  # pypdf also raises plain ValueError/KeyError
+        raise DocumentError(f"PDF 文件已损坏，无法读取：{path.name}") from exc
+
+
+def read_text(path: Path) -> str:
+    """Raw text of one supported file; DocumentError (Chinese message) when it cannot be read."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(f"不支持的文件类型 {suffix or '（无扩展名）'}，已跳过")
+    try:
+        if suffix in (".txt", ".md"):
+            text = _decode(path.read_bytes(), path.name)
+        elif suffix == ".docx":
+            text = _read_docx(path)
+        else:
+            text = _read_pdf(path)
+    except OSError as exc:
+        raise DocumentError(f"无法打开文件：{path.name}（{exc.strerror}）") from exc
+    if not text.strip():
+        raise DocumentError(f"文件内容为空：{path.name}")
+    return text
+
+
+# ---------------------------------------------------------------- repair steps
+
+SENTENCE_END = "。！？；：…”」）!?;:"
+CJK = r"\u3400-\u9fff"
+CJK_PUNCT = r"\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\u2018-\u201d"
+CLOSING_PUNCT = "，。、；：！？）」』”’％"
+_MARKUP = re.compile(r"\[(?:bookmark|image):[^\]\n]*\]")
+_TOC_TITLE = re.compile(r"^目\s*录$")
+_TOC_ENTRY = re.compile(r"^(?P<body>.*\S)(?:\t+|\s*\.{2,}\s*|\s+)\d{1,3}$")
+_CAPTION = re.compile(r"^图\s*(\d+)\s*(\S.*)$")
+_TABLE_TITLE = re.compile(r"^表\s*\d+|主要指标$")
+_LIST_START = re.compile(rf"^(?:——|[-•·*]|\d+[.．、)）]|[（(][\d{CJK}]{{1,3}}[)）])")
+# "培育特色文旅消费品牌。结合…": a short lead sentence opens a new paragraph.
+_PARAGRAPH_LEAD = re.compile(r"^[^，。；、：（）“”\t 0-9]{4,14}。.")
+_BODY_PUNCT = re.compile(r"[，。；、]")
+
+
+def normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def strip_bom(text: str) -> str:
+    return text.replace("\ufeff", "")
+
+
+def fullwidth_to_ascii(text: str) -> str:
+    """Full-width digits and latin letters become ASCII; Chinese punctuation stays as printed."""
+    def convert(m: re.Match) -> str:
+        return chr(ord(m.group()) - 0xFEE0)
+    return re.sub(r"[０-９Ａ-Ｚａ-ｚ]", convert, text)
+
+
+def collapse_spaces(text: str) -> str:
+    """NBSP / ideographic spaces become spaces; runs collapse; lines lose edge spaces (not tabs)."""
+    lines = []
+    for line in text.split("\n"):
+        line = re.sub(r"[ \u00a0\u2002\u2003\u3000]+", " ", line)
+        lines.append(line.strip(" "))
+    return "\n".join(lines)
+
+
+def remove_markup(text: str) -> str:
+    """Drop '[bookmark: …]' and '[image: …]' left by the converter; emptied lines become blank."""
+    lines = []
+    for line in text.split("\n"):
+        if _MARKUP.search(line):
+            line = _MARKUP.sub("", line)
+            line = "" if not line.strip() else line.strip()
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def drop_toc(text: str) -> str:
+    """Remove a '目录' line and the entries after it (lines ending in a page number).
+
+    An entry without a page number between numbered entries is part of the TOC too; the
+    TOC ends at the first line that is neither an entry nor blank and is followed by body.
+    """
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not _TOC_TITLE.match(line.strip()):
+            continue
+        j, last_entry = i + 1, None
+        while j < len(lines):
+            current = lines[j].strip()
+            if not current or _TOC_ENTRY.match(current):
+                last_entry = j if current else last_entry
+                j += 1
+                continue
+            # An unnumbered line between two numbered entries is still an entry.
+            k = j + 1
+            while k < len(lines) and not lines[k].strip():
+                k += 1
+            if k < len(lines) and _TOC_ENTRY.match(lines[k].strip()) and len(current) <= 40:
+                j += 1
+                continue
+            break
+        if last_entry is None:
+            return text
+        return "\n".join(lines[:i] + lines[last_entry + 1:])
+    return text
+
+
+def tighten_number_spacing(text: str) -> str:
+    """'78.46 亿元'→'78.46亿元', '2023 年'→'2023年', '> 99'→'>99'; digits are never changed.
+
+    A number opening a line ("2 张家窝镇第一小学工程") keeps its space: it is a list marker.
+    """
+    def fix(line: str) -> str:
+        m = re.match(r"^\d{1,2} ", line)
+        head, rest = (line[:m.end()], line[m.end():]) if m else ("", line)
+        rest = re.sub(rf"(?<=[0-9A-Za-z%‰])[ ]+(?=[{CJK}{CLOSING_PUNCT}])", "", rest)
+        rest = re.sub(rf"(?<=[{CJK}{CJK_PUNCT}])[ ]+(?=[0-9A-Za-z])", "", rest)
+        rest = re.sub(r"(?<=[<>≤≥＜＞])[ ]+(?=\d)", "", rest)
+        return head + rest
+    return "\n".join(fix(line) for line in text.split("\n"))
+
+
+def untab_stray_lines(text: str) -> str:
+    """A single tab-indented cell outside any table ("\t专栏1…") is plain text, not a table."""
+    return "\n".join(line.strip("\t") if line.count("\t") == len(line) - len(line.lstrip("\t"))
+                     else line for line in text.split("\n"))
+
+
+def isolate_captions(text: str) -> str:
+    """'图 1 “…”张家窝镇区位图' → '图1 “…”张家窝镇区位图' on a line of its own."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        m = _CAPTION.match(line.strip())
+        if m and len(line.strip()) <= 60 and not line.strip().endswith("。"):
+            if out and out[-1].strip():
+                out.append("")
+            out.extend([f"图{m.group(1)} {m.group(2)}", ""])
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def is_caption(line: str) -> bool:
+    return bool(re.match(r"^图\d+ ", line.strip()))
+
+
+def _is_table_line(line: str) -> bool:
+    return "\t" in line
+
+
+def _is_title_like(line: str) -> bool:
+    """Short lines without body punctuation (titles, dates, signatures) are never joined."""
+    stripped = line.strip()
+    return len(stripped) < 20 or not _BODY_PUNCT.search(stripped)
+
+
+def _can_join(prev: str, nxt: str, next_after: str | None) -> bool:
+    p, n = prev.strip(), nxt.strip()
+    if not p or not n or p.endswith(tuple(SENTENCE_END)):
+        return False
+    if _is_table_line(prev) or _is_table_line(nxt) or is_caption(p) or is_caption(n):
+        return False
+    if is_heading(p) or is_heading(n) or _TABLE_TITLE.search(p) or _TABLE_TITLE.search(n):
+        return False
+    if next_after is not None and _is_table_line(next_after):
+        return False  # nxt is the title of a table
+    if _is_title_like(p) or n.startswith("注") or _LIST_START.match(n):
+        return False
+    return not _PARAGRAPH_LEAD.match(n)
+
+
+def join_broken_lines(text: str, log: list[tuple[str, str]] | None = None) -> str:
+    """Glue a sentence cut by a page break: 'GDP步伐更加坚定稳' + '' + '健。' → one line.
+
+    `log`, when given, receives (end of first line, start of second) for each join.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        while True:
+            k = i + 1
+            while k < len(lines) and not lines[k].strip():
+                k += 1
+            if k >= len(lines):
+                break
+            after = next((lines[m] for m in range(k + 1, len(lines)) if lines[m].strip()), None)
+            if not _can_join(line, lines[k], after):
+                break
+            if log is not None:
+                log.append((line.strip()[-12:], lines[k].strip()[:12]))
+            line = line.rstrip() + lines[k].strip()
+            i = k
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
+def squeeze_blank_lines(text: str) -> str:
+    """At most one blank line between paragraphs; no blank edges."""
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+REPAIR_STEPS = (
+    normalize_newlines,
+    strip_bom,
+    fullwidth_to_ascii,
+    collapse_spaces,
+    remove_markup,
+    drop_toc,
+    tighten_number_spacing,
+    canonicalize_tables,
+    untab_stray_lines,
+    isolate_captions,
+    join_broken_lines,
+    squeeze_blank_lines,
+)
+
+
+def repair_text(raw: str) -> str:
+    """Apply every repair step in order."""
+    text = raw
+    for step in REPAIR_STEPS:
+        text = step(text)
+    return text
+
+
+# ---------------------------------------------------------------- catalog and documents
+
+def load_catalog(corpus_dir: Path) -> dict[str, dict]:
+    """Per-file metadata from catalog.json; a missing or broken catalog means none."""
+    path = Path(corpus_dir) / CATALOG_NAME
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DocumentError(f"目录文件 {CATALOG_NAME} 无法解析：{exc}") from exc
+    return {name: dict(entry) for name, entry in data.items() if isinstance(entry, dict)}
+
+
+PLACES = (("张家窝", "张家窝镇", "镇"), ("西青", "西青区", "区"), ("静海", "静海镇", "镇"))
+
+
+def infer_title(text: str, stem: str) -> str:
+    for line in text.split("\n"):
+        line = line.strip()
+        if len(line) >= 6 and "\t" not in line:
+            return line[:80]
+    return stem
+
+
+def infer_place(text: str) -> str:
+    counts = Counter({place: text.count(key) for key, place, _ in PLACES})
+    place, n = counts.most_common(1)[0]
+    return place if n else ""
+
+
+def infer_kind(title: str) -> str:
+    if "规划纲要" in title or "五年规划" in title:
+        return "规划纲要"
+    if "政府工作报告" in title:
+        return "政府工作报告"
+    if "执行情况" in title:
+        return "年度计划与执行"
+    if "规划" in title:
+        return "专项规划"
+    return "其他"
+
+
+def infer_period(title: str) -> str:
+    if "十五五" in title or "第十五个五年" in title:
+        return "2026-2030"
+    if "十四五" in title or "第十四个五年" in title:
+        return "2021-2025"
+    m = re.search(r"(\d{4})\s*[—\-–－~至]+\s*(\d{4})\s*年", title)
+    return f"{m.group(1)}-{m.group(2)}" if m else ""
+
+
+def infer_date(text: str) -> str:
+    m = re.search(r"(\d{4})\s*年\s*(\d{1,2})\s*月(?:\s*(\d{1,2})\s*日)?", text)
+    if not m:
+        return ""
+    year, month, day = m.group(1), int(m.group(2)), m.group(3)
+    return f"{year}-{month:02d}" + (f"-{int(day):02d}" if day else "")
+
+
+def infer_metadata(text: str, stem: str) -> dict:
+    """Catalog fields for a file the catalog does not list."""
+    title = infer_title(text, stem)
+    place = infer_place(text)
+    level = next((lv for _, p, lv in PLACES if p == place), "")
+    return {"title": title, "short_title": title, "issuer": "", "place": place, "level": level,
+            "kind": infer_kind(title), "date": infer_date(text), "period": infer_period(title)}
+
+
+def _candidates(corpus_dir: Path) -> list[Path]:
+    return sorted(p for p in Path(corpus_dir).iterdir()
+                  if p.is_file() and p.name != CATALOG_NAME and not p.name.startswith("."))
+
+
+def load_documents(corpus_dir: Path) -> tuple[list[Document], list[SkippedFile]]:
+    """Every readable supported file as a repaired Document; the rest as SkippedFile."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise DocumentError(f"文档目录不存在：{corpus_dir}")
+    catalog = load_catalog(corpus_dir)
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    for path in _candidates(corpus_dir):
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            skipped.append(SkippedFile(str(path), f"不支持的文件类型 {suffix or '（无扩展名）'}，已跳过"))
+            continue
+        try:
+            raw = read_text(path)
+            sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        except DocumentError as exc:
+            skipped.append(SkippedFile(str(path), f"{exc}，已跳过"))
+            continue
+        except OSError as exc:
+            skipped.append(SkippedFile(str(path), f"无法读取文件（{exc}），已跳过"))
+            continue
+        text = repair_text(raw)
+        inferred = infer_metadata(text, path.stem)
+        entry = catalog.get(path.name, {})
+        metadata = {"doc": path.name, "sha256": sha256}
+        for key in METADATA_KEYS[1:-1]:
+            metadata[key] = entry.get(key) or inferred.get(key, "")
+        document = Document(text=text, id_=path.name, metadata=metadata)
+        document.excluded_embed_metadata_keys = list(metadata)
+        document.excluded_llm_metadata_keys = list(metadata)
+        documents.append(document)
+    return documents, skipped

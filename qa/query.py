@@ -1,0 +1,115 @@
+"""What a question asks: its place, period and years, the kind of answer, its content terms.
+
+Residents write colloquially ("23年", "十五五期间", "镇上") and some staff write English; the
+question is normalised here once, and retrieval and answering both read the result.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from qa.text import normalise, tokenize
+
+PLACES = {"张家窝": "张家窝镇", "西青": "西青区", "静海": "静海镇",
+          "zhangjiawo": "张家窝镇", "xiqing": "西青区", "jinghai": "静海镇"}
+PERIODS = {"十五五": "2026-2030", "十四五": "2021-2025", "十三五": "2016-2020"}
+ENGLISH_PERIODS = {r"15th five[- ]year": "十五五", r"14th five[- ]year": "十四五",
+                   r"13th five[- ]year": "十三五"}
+
+# Domain vocabulary for English questions: the corpus is Chinese, so English terms are
+# mapped to the words the documents use before searching. Terms, not answers.
+GLOSSARY = {
+    "general public budget revenue": "一般公共预算收入", "budget revenue": "一般公共预算收入",
+    "gross domestic product": "地区生产总值", "gdp": "地区生产总值",
+    "industrial output": "工业总产值", "above designated size": "规上", "fixed asset investment": "固定资产投资",
+    "chain leader": "链主", "leading enterprise": "龙头企业", "vehicle-networking": "车联网",
+    "vehicle networking": "车联网", "intelligent connected vehicle": "智能网联汽车",
+    "connected vehicle": "智能网联汽车", "industry": "产业", "company": "企业",
+    "new jobs": "新增就业", "jobs": "就业", "employment": "就业", "unemployment": "失业率",
+    "disposable income": "可支配收入", "income": "收入", "population": "人口",
+    "urbanization rate": "城镇化率", "urbanization": "城镇化", "school": "学校",
+    "primary school": "小学", "kindergarten": "幼儿园", "hospital": "医院", "elderly": "养老",
+    "green factory": "绿色工厂", "green building": "绿色建筑", "forest coverage": "森林覆盖率",
+    "investment": "投资", "total investment": "总投资", "project": "项目", "target": "目标",
+    "grow": "增长", "growth": "增长", "year on year": "同比", "revenue": "收入", "retail": "零售",
+    "consumption": "消费", "tourism": "旅游", "research and development": "研发", "r&d": "研发",
+    "patent": "专利", "pm2.5": "细颗粒物", "air quality": "空气质量", "sewage": "污水",
+    "garbage": "垃圾", "waste": "垃圾", "5g": "5G", "base station": "基站", "charging": "充电桩",
+    "responsible": "负责", "lead": "牵头", "town": "镇", "district": "区", "plan": "规划",
+    "low-altitude": "低空经济", "logistics": "物流", "agriculture": "农业", "seed": "种业",
+    "flood": "洪水", "business district": "商圈", "government work report": "政府工作报告",
+}
+
+KIND_PATTERNS = [
+    ("whether", re.compile(r"(吗|是否|有没有|要不要|会不会|能不能)[？?]?$|^(is|are|does|do|will) ", re.I)),
+    ("when", re.compile(r"什么时候|何时|哪一?年|哪个月|几月|时间|啥时候|多少年|when", re.I)),
+    ("who", re.compile(r"谁|哪个(部门|单位|村|企业|公司)|哪些(部门|单位)|由哪|牵头|负责|配合|哪个村|链主|who|which company", re.I)),
+    ("where", re.compile(r"哪里|哪儿|在哪|什么地方|位置|where", re.I)),
+    ("how_much", re.compile(r"多少|几[个家座条所项亿万%]|几成|百分之几|多大|规模|目标|增长|增速|比重|比例|率|how (many|much)", re.I)),
+    ("list", re.compile(r"哪些|哪几|包括|分别|有什么|哪三|哪两|哪四|哪五|which", re.I)),
+]
+
+YEAR = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
+SHORT_YEAR = re.compile(r"(?<![\d十])([12]\d)年")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Words that say how a question is asked rather than what it is about.
+QUESTION_WORDS = frozenset(
+    "规划 计划 提出 期间 时期 时候 情况 怎么样 怎样 要求 方面 具体 定 定了 打算 准备 搞 做 能 会 "
+    "说 讲 提到 里 里面 镇上 镇 区 全镇 全区 哪个 哪 年 实际 做到 要 了 到 达到 多 新 还是 每年 "
+    "加起来 个 家 一项 哪一项 属于 属性 归 管".split()
+)
+
+
+@dataclass
+class Query:
+    text: str
+    search_text: str
+    places: list[str] = field(default_factory=list)
+    periods: dict[str, str] = field(default_factory=dict)
+    years: list[str] = field(default_factory=list)
+    kind: str = "what"
+    terms: list[str] = field(default_factory=list)
+    english: bool = False
+
+
+def _english_to_chinese(text: str) -> str:
+    lowered = normalise(text)
+    found = []
+    for pattern, period in ENGLISH_PERIODS.items():
+        if re.search(pattern, lowered):
+            found.append(period)
+    for english, chinese in sorted(GLOSSARY.items(), key=lambda kv: -len(kv[0])):
+        if re.search(rf"(?<![a-z]){re.escape(english)}(?![a-z])", lowered):
+            found.append(chinese)
+            lowered = lowered.replace(english, " ")
+    found.extend(re.findall(r"[\u4e00-\u9fff]+", text))
+    return " ".join(dict.fromkeys(found))
+
+
+def analyse(question: str) -> Query:
+    text = CONTROL.sub("", question).strip()
+    norm = normalise(text)
+    latin = sum(c.isascii() and c.isalpha() for c in text)
+    cjk = sum("\u4e00" <= c <= "\u9fff" for c in text)
+    english = latin > 3 * max(cjk, 1)
+    search = _english_to_chinese(text) if english else text
+    # "23年" → "2023年": residents shorten years
+    search = SHORT_YEAR.sub(lambda m: f"20{m.group(1)}年", search)
+    places = []
+    for key, place in PLACES.items():
+        if key in norm and place not in places:
+            places.append(place)
+    periods = {name: span for name, span in PERIODS.items() if name in search}
+    years = list(dict.fromkeys(YEAR.findall(search)))
+    kind = "what"
+    for name, pattern in KIND_PATTERNS:
+        if pattern.search(text):
+            kind = name
+            break
+    place_words = set(PLACES) | set(PLACES.values()) | set(PERIODS)
+    terms = [t for t in tokenize(search)
+             if t not in QUESTION_WORDS and t not in place_words and not YEAR.fullmatch(t)
+             and t not in {"十五", "十四", "五五", "四五", "张家", "窝镇", "五"}]
+    return Query(text=text, search_text=search, places=places, periods=periods, years=years,
+                 kind=kind, terms=list(dict.fromkeys(terms)), english=english)

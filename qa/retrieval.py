@@ -1,0 +1,109 @@
+"""Hybrid retrieval: jieba BM25 and dense FAISS search fused by reciprocal rank, then scoped.
+
+Scoping uses the catalog: a question naming 张家窝/西青/静海, 十四五/十五五 or a year favours
+passages of matching documents and headings instead of filtering them out, because a later
+report often speaks about an earlier plan's period.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+import numpy as np
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.retrievers.bm25 import BM25Retriever
+
+from qa.query import Query, analyse
+from qa.store import Store
+from qa.text import tokenize
+
+# Candidates each retriever contributes before fusion.
+CANDIDATES = 40
+# Multipliers on the fused score; 1.0 = neutral.
+PLACE_MATCH, PLACE_MISMATCH = 1.6, 0.35
+PERIOD_MATCH, PERIOD_MISMATCH = 1.3, 0.7
+YEAR_MATCH = 1.25
+
+
+def rrf(rankings: Iterable[list[str]], k: int = 60) -> dict[str, float]:
+    """Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): sum of 1/(k + rank)."""
+    scores: dict[str, float] = defaultdict(float)
+    for ranking in rankings:
+        for rank, node_id in enumerate(ranking, start=1):
+            scores[node_id] += 1.0 / (k + rank)
+    return dict(scores)
+
+
+class JiebaBM25Retriever(BM25Retriever):
+    """The stock BM25 retriever, fed jieba tokens instead of its English stemmer."""
+
+    def __init__(self, store: Store, similarity_top_k: int = CANDIDATES):
+        self._store_nodes = store.nodes
+        super().__init__(existing_bm25=store.bm25, similarity_top_k=similarity_top_k,
+                         skip_stemming=True)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        tokens = tokenize(query_bundle.query_str)
+        if not tokens:
+            return []
+        k = min(self.similarity_top_k, len(self._store_nodes))
+        scores = self.bm25.get_scores(tokens)
+        top = np.argsort(-scores)[:k]
+        return [NodeWithScore(node=self._store_nodes[i], score=float(scores[i]))
+                for i in top if scores[i] > 0]
+
+
+def scope_factor(query: Query, metadata: dict, text: str) -> float:
+    """How well a passage's document, heading and text fit the place, period and year asked."""
+    factor = 1.0
+    place = metadata.get("place", "")
+    if query.places:
+        if place in query.places:
+            factor *= PLACE_MATCH
+        elif not any(p.rstrip("镇区") in text for p in query.places):
+            factor *= PLACE_MISMATCH
+    if query.periods:
+        period = metadata.get("period", "")
+        if period in query.periods.values():
+            factor *= PERIOD_MATCH
+        elif not any(name in text or name in metadata.get("heading", "") for name in query.periods):
+            factor *= PERIOD_MISMATCH
+    if query.years:
+        context = metadata.get("heading", "") + text + metadata.get("period", "")
+        if any(year in context for year in query.years):
+            factor *= YEAR_MATCH
+    return factor
+
+
+class HybridRetriever(BaseRetriever):
+    """BM25 + dense, fused by RRF, reweighted by the question's scope."""
+
+    def __init__(self, store: Store, top_k: int = 10, rrf_k: int = 60, mode: str = "hybrid"):
+        super().__init__()
+        self.store = store
+        self.top_k = top_k
+        self.rrf_k = rrf_k
+        self.mode = mode
+        self.bm25 = JiebaBM25Retriever(store)
+        self.dense = store.vector_index.as_retriever(similarity_top_k=CANDIDATES)
+        self._nodes = store.node_by_id
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        query = analyse(query_bundle.query_str)
+        return self.retrieve_query(query)
+
+    def retrieve_query(self, query: Query) -> list[NodeWithScore]:
+        bundle = QueryBundle(query.search_text)
+        rankings = []
+        if self.mode in ("hybrid", "bm25"):
+            rankings.append([n.node.node_id for n in self.bm25.retrieve(bundle)])
+        if self.mode in ("hybrid", "dense"):
+            rankings.append([n.node.node_id for n in self.dense.retrieve(bundle)])
+        fused = rrf(rankings, self.rrf_k)
+        scored = []
+        for node_id, score in fused.items():
+            node = self._nodes[node_id]
+            scored.append((score * scope_factor(query, node.metadata, node.get_content()), node_id))
+        scored.sort(key=lambda pair: -pair[0])
+        return [NodeWithScore(node=self._nodes[i], score=s) for s, i in scored[: self.top_k]]

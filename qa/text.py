@@ -1,0 +1,72 @@
+"""Chinese text normalisation and jieba tokenisation shared by indexing and querying.
+
+The same function must segment passages at build time and questions at query time, so it
+lives here once. Corpus terms (indicator, project and place names) are added to a private
+jieba dictionary so "研发经费投入强度" or "张家窝第三小学" stay whole tokens.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Iterable
+
+import jieba
+
+jieba.setLogLevel(logging.WARNING)
+
+_TOKENIZER = jieba.Tokenizer()
+_ADDED_TERMS: set[str] = set()
+
+STOPWORDS = frozenset(
+    "的 了 和 与 及 或 是 在 对 为 把 被 将 要 有 也 都 就 并 等 其 中 上 下 之 以 于 由 从 向 "
+    "吗 呢 吧 啊 呀 么 哪 哪些 什么 多少 几 几个 怎么 怎样 如何 是否 有没有 请问 一下 这个 那个 "
+    "这 那 啥 咋 个 们 我 你 他 它 我们 你们 the a an of in to for and or is are was were what "
+    "which who how many much does do did".split()
+)
+_PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """Full-width → half-width and case folding, for matching only (never for display)."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def add_terms(terms: Iterable[str]) -> None:
+    """Teach the tokenizer the corpus's own names; safe to call again with the same terms."""
+    for term in terms:
+        term = normalise(term).strip()
+        if 2 <= len(term) <= 20 and term not in _ADDED_TERMS:
+            _TOKENIZER.add_word(term, freq=2000)
+            _ADDED_TERMS.add(term)
+    _cached_tokenize.cache_clear()
+
+
+@lru_cache(maxsize=4096)
+def _cached_tokenize(text: str) -> tuple[str, ...]:
+    tokens = []
+    for token in _TOKENIZER.cut_for_search(normalise(text)):
+        token = token.strip()
+        if token and token not in STOPWORDS and not _PUNCT.match(token):
+            tokens.append(token)
+    return tuple(tokens)
+
+
+def tokenize(text: str) -> list[str]:
+    """jieba search-mode tokens without stopwords and punctuation."""
+    return list(_cached_tokenize(text))
+
+
+# Places and periods every question may name; kept whole so scoping can see them.
+BASE_TERMS = ("张家窝镇", "张家窝", "西青区", "西青", "静海镇", "静海区", "静海", "十五五", "十四五",
+              "十三五", "津农精品", "规上工业", "一般公共预算收入", "固定资产投资")
+QUOTED = re.compile(r"“([^”]{2,16})”")
+
+
+def corpus_terms(texts: Iterable[str]) -> list[str]:
+    """Names worth keeping whole: the base places and periods and the corpus's quoted terms."""
+    found: set[str] = set(BASE_TERMS)
+    for text in texts:
+        found.update(m.group(1) for m in QUOTED.finditer(text))
+    return sorted(found)
