@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 import time
+import math
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from difflib import SequenceMatcher
+from functools import lru_cache
 
 from llama_index.core.schema import NodeWithScore
 
@@ -21,7 +24,7 @@ from qa.retrieval import HybridRetriever, scope_factor
 from qa.store import Store
 from qa.text import normalise
 
-SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
+SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 CLAUSE = re.compile(r"[^，,；;：:。！？]+[，,；;：:。！？]?")
 NUMBER = re.compile(r"\d")
 DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
@@ -33,7 +36,14 @@ ALLOWED_CONTROL = {"\n", "\t", "\r"}
 PASSAGES_READ = 6         # top passages whose sentences compete
 MAX_SENTENCES = 3
 LONG_SENTENCE = 160       # longer sentences are trimmed to the clauses that answer
-FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best
+FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best…
+CLOSE_RATIO = 0.9         # …and add a term, unless it is nearly as good as the best
+# A word no passage contains (colloquial "房子", "孩子") cannot tell passages apart.
+UNKNOWN_TERM_WEIGHT = 0.5
+CAPTION = re.compile(r"^图\s*\d+")
+# Quantities a how-much question may name; the answering sentence must name it too.
+MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
+            "覆盖率", "城镇化率", "营业额", "销售额", "利润", "税收")
 
 
 @dataclass
@@ -88,18 +98,20 @@ class Candidate:
     covered: frozenset
 
 
-def term_weight(term: str) -> float:
-    return min(len(term), 4) + (1.0 if NUMBER.search(term) else 0.0)
-
-
-def coverage(terms: list[str], text: str) -> tuple[float, frozenset]:
-    """Weighted share of the question's content terms found in the text."""
+def coverage(terms: list[str], text: str, weights: dict[str, float]) -> tuple[float, frozenset]:
+    """IDF-weighted share of the question's content terms found in the text."""
     if not terms:
         return 0.0, frozenset()
     norm = normalise(text)
     found = frozenset(t for t in terms if t in norm)
-    total = sum(term_weight(t) for t in terms)
-    return sum(term_weight(t) for t in found) / total, found
+    total = sum(weights.get(t, 1.0) for t in terms)
+    return sum(weights.get(t, 1.0) for t in found) / total, found
+
+
+def longest_shared(a: str, b: str) -> int:
+    """Length of the longest run of characters the question and a sentence share."""
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    return matcher.find_longest_match(0, len(a), 0, len(b)).size
 
 
 def kind_fits(kind: str, sentence: str) -> float:
@@ -123,12 +135,12 @@ def year_fits(query: Query, sentence: str, heading: str) -> bool:
     return not years_here or bool(years_here & set(query.years))
 
 
-def trim(sentence: str, terms: list[str]) -> str:
+def trim(sentence: str, terms: list[str], weights: dict[str, float]) -> str:
     """Cut an over-long sentence to the run of clauses that mention the question's terms."""
     if len(sentence) <= LONG_SENTENCE:
         return sentence
     clauses = CLAUSE.findall(sentence)
-    hits = [i for i, c in enumerate(clauses) if coverage(terms, c)[1]]
+    hits = [i for i, c in enumerate(clauses) if coverage(terms, c, weights)[1]]
     if not hits:
         return sentence[:LONG_SENTENCE] + "…"
     first, last = hits[0], hits[-1]
@@ -138,6 +150,11 @@ def trim(sentence: str, terms: list[str]) -> str:
     return ("…" if first > 0 else "") + text.rstrip("，,；;：:") + ("…" if last < len(clauses) - 1 else "")
 
 
+def measures_in(terms: list[str]) -> list[str]:
+    """The quantity a how-much question asks for (总投资, 产值, 城镇化率…), if it names one."""
+    return [t for t in terms if any(m in t for m in MEASURES)]
+
+
 class Answerer:
     """Loads retrieval once; `ask` is then cheap enough for a chat and a batch."""
 
@@ -145,6 +162,16 @@ class Answerer:
         self.store = store
         self.config = config
         self.retriever = HybridRetriever(store, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
+        self._passages = [normalise(n.metadata.get("heading", "") + n.get_content())
+                          for n in store.nodes]
+
+    @lru_cache(maxsize=8192)
+    def weight(self, term: str) -> float:
+        """Inverse document frequency over passages: rare terms decide what a question is about."""
+        df = sum(term in p for p in self._passages)
+        if df == 0:
+            return UNKNOWN_TERM_WEIGHT
+        return math.log(1 + len(self._passages) / (df + 1))
 
     def ask(self, question: str) -> Answer:
         started = time.perf_counter()
@@ -164,26 +191,32 @@ class Answerer:
                 "score": round(float(result.score or 0.0), 6)}
 
     def _candidates(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
+        weights = {t: self.weight(t) for t in query.terms}
+        measures = measures_in(query.terms) if query.kind == "how_much" else []
+        asked = normalise(query.search_text)
         candidates = []
         for rank, result in enumerate(results[:PASSAGES_READ]):
             meta = result.node.metadata
             body = result.node.get_content()
             heading = meta.get("heading", "")
-            scope = scope_factor(query, meta, body)
+            scope = min(scope_factor(query, meta, body), 1.0)
+            context_cov, context_found = coverage(query.terms, heading + body, weights)
             pieces = [body] if meta.get("type") == "table_row" else SENTENCE.findall(body)
             for piece in pieces:
                 piece = piece.strip()
-                if len(piece) < 4:
+                if len(piece) < 4 or (CAPTION.match(piece) and "图" not in query.text):
                     continue
-                cov, found = coverage(query.terms, piece)
-                head_cov, head_found = coverage(query.terms, heading)
-                total = cov + 0.5 * head_cov * (1 - cov)
+                cov, found = coverage(query.terms, piece, weights)
+                support = 0.6 * cov + 0.4 * context_cov
                 if not year_fits(query, piece, heading):
-                    total *= 0.3
-                score = total * (1 + kind_fits(query.kind, piece)) * min(scope, 1.6) \
-                    * (1 + 0.15 / (1 + rank))
-                candidates.append(Candidate(score, total * min(scope, 1.0), piece, result, rank,
-                                            found | head_found))
+                    support *= 0.3
+                if measures and not any(m in normalise(piece) for m in measures):
+                    support *= 0.5
+                phrase = min(longest_shared(asked, normalise(piece)), 12) / 12
+                score = (support + 0.25 * phrase) * (1 + kind_fits(query.kind, piece)) \
+                    * (1 + 0.1 / (1 + rank))
+                candidates.append(Candidate(score * scope, support * scope, piece, result, rank,
+                                            found | (context_found if cov else frozenset())))
         candidates.sort(key=lambda c: -c.score)
         return candidates
 
@@ -191,6 +224,7 @@ class Answerer:
         candidates = self._candidates(query, results)
         if not candidates or candidates[0].coverage < self.config.min_support:
             return self._abstain(question, query, results)
+        weights = {t: self.weight(t) for t in query.terms}
         best = candidates[0]
         chosen = [best]
         covered = set(best.covered)
@@ -199,23 +233,22 @@ class Answerer:
                 break
             if cand.score < FOLLOW_UP_RATIO * best.score or cand.sentence in {c.sentence for c in chosen}:
                 continue
-            adds = cand.covered - covered
-            if adds or (query.kind == "list" and cand.node.node.node_id != best.node.node.node_id):
+            if cand.covered - covered or cand.score >= CLOSE_RATIO * best.score:
                 chosen.append(cand)
                 covered |= cand.covered
         citations: list[Citation] = []
-        parts = []
+        parts: list[str] = []
+        used = 0
         for cand in chosen:
             node = cand.node.node
-            n = next((c.n for c in citations if c.text == node.get_content()), None)
-            text = trim(cand.sentence, query.terms)
-            if n is None:
-                n = len(citations) + 1
-                citations.append(self._citation(n, cand.node, cand.sentence))
-            candidate_text = text.rstrip() + f"[{n}]"
-            if len("".join(parts)) + len(candidate_text) > self.config.max_answer_chars:
+            n = next((c.n for c in citations if c.text == node.get_content()), len(citations) + 1)
+            part = trim(cand.sentence, query.terms, weights).rstrip() + f"[{n}]"
+            if used + len(part) > self.config.max_answer_chars:
                 break
-            parts.append(candidate_text)
+            if n > len(citations):
+                citations.append(self._citation(n, cand.node, cand.sentence))
+            parts.append(part)
+            used += len(part)
         return Answer(question=question, answer="".join(parts), abstained=False, citations=citations)
 
     def _citation(self, n: int, result: NodeWithScore, sentence: str) -> Citation:

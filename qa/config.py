@@ -38,6 +38,16 @@ class Config:
     min_support: float = 0.34
     # QA_MAX_UPLOAD_MB: size limit of an uploaded document (web admin)
     max_upload_mb: int = 20
+    # QA_HOST / QA_PORT: where the web app listens (loopback unless told otherwise)
+    host: str = "127.0.0.1"
+    port: int = 7860
+    # QA_FEEDBACK_DB: SQLite file of residents' 👍/👎 feedback (kept outside index/, which rebuilds swap)
+    feedback_db: Path = PROJECT_ROOT / "data" / "feedback.sqlite"
+    # QA_ADMIN_USER / QA_ADMIN_PASSWORD: staff login for uploads and feedback export; unset = disabled
+    admin_user: str = ""
+    admin_password: str = field(default="", repr=False)
+    # QA_QUEUE_CONCURRENCY: questions the web app answers at the same time
+    queue_concurrency: int = 4
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod

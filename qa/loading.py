@@ -81,7 +81,6 @@ def _read_docx(path: Path) -> str:
 
 def _read_pdf(path: Path) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(str(path))
@@ -90,7 +89,7 @@ def _read_pdf(path: Path) -> str:
         return "\n".join(page.extract_text() or "" for page in reader.pages)
     except DocumentError:
         raise
-    except (PdfReadError, Exception) as exc:  # pypdf also raises plain ValueError/KeyError
+    except Exception as exc:  # pypdf raises PdfReadError but also plain ValueError/KeyError
         raise DocumentError(f"PDF 文件已损坏，无法读取：{path.name}") from exc
 
 
@@ -110,7 +109,7 @@ def read_text(path: Path) -> str:
     except OSError as exc:
         raise DocumentError(f"无法打开文件：{path.name}（{exc.strerror}）") from exc
     if not text.strip():
-        raise DocumentError(f"文件内容为空：{path.name}")
+        raise DocumentError(f"文件内容为空（或无可提取的文字）：{path.name}")
     return text
 
 
@@ -236,10 +235,6 @@ def is_caption(line: str) -> bool:
     return bool(re.match(r"^图\d+ ", line.strip()))
 
 
-def _is_table_line(line: str) -> bool:
-    return "\t" in line
-
-
 def _is_title_like(line: str) -> bool:
     """Short lines without body punctuation (titles, dates, signatures) are never joined."""
     stripped = line.strip()
@@ -250,11 +245,11 @@ def _can_join(prev: str, nxt: str, next_after: str | None) -> bool:
     p, n = prev.strip(), nxt.strip()
     if not p or not n or p.endswith(tuple(SENTENCE_END)):
         return False
-    if _is_table_line(prev) or _is_table_line(nxt) or is_caption(p) or is_caption(n):
+    if "\t" in prev or "\t" in nxt or is_caption(p) or is_caption(n):
         return False
     if is_heading(p) or is_heading(n) or _TABLE_TITLE.search(p) or _TABLE_TITLE.search(n):
         return False
-    if next_after is not None and _is_table_line(next_after):
+    if next_after is not None and "\t" in next_after:
         return False  # nxt is the title of a table
     if _is_title_like(p) or n.startswith("注") or _LIST_START.match(n):
         return False

@@ -49,6 +49,8 @@ KIND_PATTERNS = [
     ("list", re.compile(r"哪些|哪几|包括|分别|有什么|哪三|哪两|哪四|哪五|which", re.I)),
 ]
 
+PLACE_WORDS = ("张家窝镇", "张家窝", "西青区", "西青", "静海镇", "静海区", "静海",
+               "“十五五”", "“十四五”", "“十三五”", "十五五", "十四五", "十三五")
 YEAR = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
 SHORT_YEAR = re.compile(r"(?<![\d十])([12]\d)年")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -65,6 +67,9 @@ QUESTION_WORDS = frozenset(
 class Query:
     text: str
     search_text: str
+    # what the retrievers see: the question without its place and period, which scoping
+    # handles; otherwise every passage that repeats "张家窝镇“十五五”" would outrank the answer
+    retrieval_text: str = ""
     places: list[str] = field(default_factory=list)
     periods: dict[str, str] = field(default_factory=dict)
     years: list[str] = field(default_factory=list)
@@ -111,5 +116,9 @@ def analyse(question: str) -> Query:
     terms = [t for t in tokenize(search)
              if t not in QUESTION_WORDS and t not in place_words and not YEAR.fullmatch(t)
              and t not in {"十五", "十四", "五五", "四五", "张家", "窝镇", "五"}]
-    return Query(text=text, search_text=search, places=places, periods=periods, years=years,
+    retrieval_text = search
+    for word in sorted(PLACE_WORDS, key=len, reverse=True):
+        retrieval_text = retrieval_text.replace(word, " ")
+    return Query(text=text, search_text=search, retrieval_text=retrieval_text.strip() or search,
+                 places=places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english)

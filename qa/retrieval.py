@@ -94,7 +94,7 @@ class HybridRetriever(BaseRetriever):
         return self.retrieve_query(query)
 
     def retrieve_query(self, query: Query) -> list[NodeWithScore]:
-        bundle = QueryBundle(query.search_text)
+        bundle = QueryBundle(query.retrieval_text or query.search_text)
         rankings = []
         if self.mode in ("hybrid", "bm25"):
             rankings.append([n.node.node_id for n in self.bm25.retrieve(bundle)])
