@@ -19,8 +19,8 @@ from llama_index.core.schema import NodeWithScore
 
 from qa.config import Config
 from qa.errors import InputError
-from qa.query import YEAR, Query, analyse
-from qa.retrieval import HybridRetriever, scope_factor
+from qa.query import PERIODS, YEAR, Query, analyse
+from qa.retrieval import HybridRetriever, period_fits, place_fits, scope_factor
 from qa.store import Store
 from qa.text import normalise
 
@@ -29,6 +29,7 @@ CLAUSE = re.compile(r"[^，,；;：:。！？]+[，,；;：:。！？]?")
 NUMBER = re.compile(r"\d")
 DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
 ACTOR_WORDS = re.compile(r"镇政府|镇党委|人民政府|部门|局|委员会|委|办|公司|集团|村|街|牵头|负责|配合|承担|链主|会议")
+PROGRESS_WORDS = re.compile(r"完成|建成|开工|竣工|投用|投入使用|推进|启动|开业|运营|落地|实现")
 LIST_MARKS = re.compile(r"[、，]")
 INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
 ALLOWED_CONTROL = {"\n", "\t", "\r"}
@@ -36,14 +37,17 @@ ALLOWED_CONTROL = {"\n", "\t", "\r"}
 PASSAGES_READ = 6         # top passages whose sentences compete
 MAX_SENTENCES = 3
 LONG_SENTENCE = 160       # longer sentences are trimmed to the clauses that answer
+LONG_LIST = 300
 FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best…
 CLOSE_RATIO = 0.9         # …and add a term, unless it is nearly as good as the best
 # A word no passage contains (colloquial "房子", "孩子") cannot tell passages apart.
 UNKNOWN_TERM_WEIGHT = 0.5
+ITEM_NUMBER = re.compile(r"^\s*\d{1,2}[.．、]\s*")
+SHORT_SENTENCE = 16
 CAPTION = re.compile(r"^图\s*\d+")
 # Quantities a how-much question may name; the answering sentence must name it too.
 MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
-            "覆盖率", "城镇化率", "营业额", "销售额", "利润", "税收")
+            "覆盖率", "城镇化率", "营业额", "销售额", "利润", "税收", "就业")
 
 
 @dataclass
@@ -124,20 +128,56 @@ def kind_fits(kind: str, sentence: str) -> float:
         return 0.25 if ACTOR_WORDS.search(sentence) else -0.1
     if kind == "list":
         return 0.15 if len(LIST_MARKS.findall(sentence)) >= 2 else 0.0
+    if kind == "status":
+        return 0.25 if PROGRESS_WORDS.search(sentence) else -0.1
     return 0.0
 
 
-def year_fits(query: Query, sentence: str, heading: str) -> bool:
-    """A question about a year needs evidence that speaks of that year (text or heading)."""
+def years_spoken_of(text: str) -> set[int] | None:
+    """Years a text names, directly or through a 五年 period name; None when it names none."""
+    years = {int(y) for y in YEAR.findall(text)}
+    for name, span in PERIODS.items():
+        if name in text:
+            start, end = int(span[:4]), int(span[-4:])
+            years.update(range(start, end + 1))
+    return years or None
+
+
+def year_fits(query: Query, sentence: str, passage: str, heading: str, period: str) -> bool:
+    """A question about a year needs evidence of that year: in the sentence, else its passage,
+    else its heading, else the span of years its document covers."""
     if not query.years:
         return True
-    years_here = set(YEAR.findall(sentence)) or set(YEAR.findall(heading))
-    return not years_here or bool(years_here & set(query.years))
+    asked = {int(y) for y in query.years}
+    years = years_spoken_of(sentence)
+    if years is None:
+        in_passage = years_spoken_of(passage)
+        if in_passage and asked & in_passage:
+            return True
+        years = years_spoken_of(heading) or years_spoken_of(period.replace("-", "年 ") + "年")
+    return years is None or bool(years & asked)
 
 
-def trim(sentence: str, terms: list[str], weights: dict[str, float]) -> str:
-    """Cut an over-long sentence to the run of clauses that mention the question's terms."""
-    if len(sentence) <= LONG_SENTENCE:
+def sentences(passage: str) -> list[str]:
+    """Sentences of a passage; a short title sentence ("1.张家窝市民运动中心。") stays with the next."""
+    out: list[str] = []
+    carry = ""
+    for sentence in SENTENCE.findall(passage):
+        sentence = carry + sentence.strip()
+        carry = ""
+        if len(sentence) < SHORT_SENTENCE:
+            carry = sentence
+            continue
+        out.append(sentence)
+    if carry:
+        out.append(carry)
+    return out
+
+
+def trim(sentence: str, terms: list[str], weights: dict[str, float], kind: str = "what") -> str:
+    """Cut an over-long sentence to the run of clauses that mention the question's terms;
+    an enumeration is kept whole up to a larger bound, since its items are the answer."""
+    if len(sentence) <= (LONG_LIST if kind == "list" else LONG_SENTENCE):
         return sentence
     clauses = CLAUSE.findall(sentence)
     hits = [i for i, c in enumerate(clauses) if coverage(terms, c, weights)[1]]
@@ -199,16 +239,20 @@ class Answerer:
             meta = result.node.metadata
             body = result.node.get_content()
             heading = meta.get("heading", "")
+            if place_fits(query, meta, body) is False or period_fits(query, meta, body) is False:
+                continue  # evidence about another place or period never answers
             scope = min(scope_factor(query, meta, body), 1.0)
-            context_cov, context_found = coverage(query.terms, heading + body, weights)
-            pieces = [body] if meta.get("type") == "table_row" else SENTENCE.findall(body)
+            context_cov, _ = coverage(query.terms, heading + body, weights)
+            pieces = [body] if meta.get("type") == "table_row" else sentences(body)
             for piece in pieces:
                 piece = piece.strip()
                 if len(piece) < 4 or (CAPTION.match(piece) and "图" not in query.text):
                     continue
+                if query.wants_number and not NUMBER.search(ITEM_NUMBER.sub("", piece)):
+                    continue
                 cov, found = coverage(query.terms, piece, weights)
                 support = 0.6 * cov + 0.4 * context_cov
-                if not year_fits(query, piece, heading):
+                if not year_fits(query, piece, body, heading, meta.get("period", "")):
                     support *= 0.3
                 if measures and not any(m in normalise(piece) for m in measures):
                     support *= 0.5
@@ -216,15 +260,15 @@ class Answerer:
                 score = (support + 0.25 * phrase) * (1 + kind_fits(query.kind, piece)) \
                     * (1 + 0.1 / (1 + rank))
                 candidates.append(Candidate(score * scope, support * scope, piece, result, rank,
-                                            found | (context_found if cov else frozenset())))
+                                            found))
         candidates.sort(key=lambda c: -c.score)
         return candidates
 
-    def _compose(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:
+    def _select(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
+        """The best sentence, plus close runners-up that add something the best lacks."""
         candidates = self._candidates(query, results)
         if not candidates or candidates[0].coverage < self.config.min_support:
-            return self._abstain(question, query, results)
-        weights = {t: self.weight(t) for t in query.terms}
+            return []
         best = candidates[0]
         chosen = [best]
         covered = set(best.covered)
@@ -236,13 +280,27 @@ class Answerer:
             if cand.covered - covered or cand.score >= CLOSE_RATIO * best.score:
                 chosen.append(cand)
                 covered |= cand.covered
+        return chosen
+
+    def _compose(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:
+        if query.parts:
+            # each sub-question gets its own best sentence; all of them must be answerable
+            selections = [self._select(part, results)[:1] for part in query.parts]
+            chosen = [c for sel in selections for c in sel] if all(selections) else []
+            if chosen:
+                chosen = list({c.sentence: c for c in chosen}.values())
+        else:
+            chosen = self._select(query, results)
+        if not chosen:
+            return self._abstain(question, query, results)
+        weights = {t: self.weight(t) for t in query.terms}
         citations: list[Citation] = []
         parts: list[str] = []
         used = 0
         for cand in chosen:
             node = cand.node.node
             n = next((c.n for c in citations if c.text == node.get_content()), len(citations) + 1)
-            part = trim(cand.sentence, query.terms, weights).rstrip() + f"[{n}]"
+            part = trim(cand.sentence, query.terms, weights, query.kind).rstrip() + f"[{n}]"
             if used + len(part) > self.config.max_answer_chars:
                 break
             if n > len(citations):

@@ -41,16 +41,18 @@ GLOSSARY = {
 }
 
 KIND_PATTERNS = [
+    ("status", re.compile(r"哪一步|进展|进度|建到|建得|完成得|完成情况|怎么样了|做得怎么样", re.I)),
     ("whether", re.compile(r"(吗|是否|有没有|要不要|会不会|能不能)[？?]?$|^(is|are|does|do|will) ", re.I)),
-    ("when", re.compile(r"什么时候|何时|哪一?年|哪个月|几月|时间|啥时候|多少年|when", re.I)),
+    ("when", re.compile(r"什么时候|何时|哪一?年|哪个月|几月|啥时候|多少年|when", re.I)),
     ("who", re.compile(r"谁|哪个(部门|单位|村|企业|公司)|哪些(部门|单位)|由哪|牵头|负责|配合|哪个村|链主|who|which company", re.I)),
     ("where", re.compile(r"哪里|哪儿|在哪|什么地方|位置|where", re.I)),
-    ("how_much", re.compile(r"多少|几[个家座条所项亿万%]|几成|百分之几|多大|规模|目标|增长|增速|比重|比例|率|how (many|much)", re.I)),
-    ("list", re.compile(r"哪些|哪几|包括|分别|有什么|哪三|哪两|哪四|哪五|which", re.I)),
+    ("list", re.compile(r"哪些|哪几|包括|分别|哪三|哪两|哪四|哪五|which", re.I)),
+    ("how_much", re.compile(r"多少|(?<!哪)几[个家座条所项亿万%]|几成|百分之几|多大|规模|目标|增长|增速|比重|比例|率|how (many|much)", re.I)),
 ]
 
 PLACE_WORDS = ("张家窝镇", "张家窝", "西青区", "西青", "静海镇", "静海区", "静海",
                "“十五五”", "“十四五”", "“十三五”", "十五五", "十四五", "十三五")
+NUMBER_ASKED = re.compile(r"多少|(?<!哪)几[个家座条所项亿万%年成]|百分之几|多大|how (many|much)", re.I)
 YEAR = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
 SHORT_YEAR = re.compile(r"(?<![\d十])([12]\d)年")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -76,6 +78,8 @@ class Query:
     kind: str = "what"
     terms: list[str] = field(default_factory=list)
     english: bool = False
+    wants_number: bool = False  # "多少/几个/百分之几": only a sentence with a figure answers
+    parts: list["Query"] = field(default_factory=list)  # "…多少？…多少？" asks two things
 
 
 def _english_to_chinese(text: str) -> str:
@@ -92,7 +96,25 @@ def _english_to_chinese(text: str) -> str:
     return " ".join(dict.fromkeys(found))
 
 
+PART_SPLIT = re.compile(r"[？?；;]")
+
+
 def analyse(question: str) -> Query:
+    """The whole question, with its sub-questions when it asks several things at once."""
+    query = _analyse_one(question)
+    pieces = [p for p in PART_SPLIT.split(query.text) if len(re.findall(r"[\u4e00-\u9fff]", p)) >= 4]
+    if len(pieces) > 1:
+        for piece in pieces:
+            part = _analyse_one(piece)
+            part.places = part.places or query.places
+            part.periods = part.periods or query.periods
+            part.years = part.years or query.years
+            if part.terms:
+                query.parts.append(part)
+    return query
+
+
+def _analyse_one(question: str) -> Query:
     text = CONTROL.sub("", question).strip()
     norm = normalise(text)
     latin = sum(c.isascii() and c.isalpha() for c in text)
@@ -121,4 +143,5 @@ def analyse(question: str) -> Query:
         retrieval_text = retrieval_text.replace(word, " ")
     return Query(text=text, search_text=search, retrieval_text=retrieval_text.strip() or search,
                  places=places, periods=periods, years=years,
-                 kind=kind, terms=list(dict.fromkeys(terms)), english=english)
+                 kind=kind, terms=list(dict.fromkeys(terms)), english=english,
+                 wants_number=bool(NUMBER_ASKED.search(text)))

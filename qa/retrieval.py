@@ -14,7 +14,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from qa.query import Query, analyse
+from qa.query import YEAR, Query, analyse
 from qa.store import Store
 from qa.text import tokenize
 
@@ -54,21 +54,44 @@ class JiebaBM25Retriever(BM25Retriever):
                 for i in top if scores[i] > 0]
 
 
+def place_fits(query: Query, metadata: dict, text: str) -> bool | None:
+    """None when the question names no place; else whether the passage is about that place."""
+    if not query.places:
+        return None
+    if metadata.get("place", "") in query.places:
+        return True
+    context = metadata.get("heading", "") + text
+    return any(p.rstrip("镇区") in context for p in query.places)
+
+
+def period_fits(query: Query, metadata: dict, text: str) -> bool | None:
+    """None when the question names no 五年 period; else whether the passage can speak of it.
+
+    A document written before the period asked about cannot hold its plan unless it names
+    it; a later one may look back on it (a 十五五 plan reviews 十四五), so that is allowed.
+    """
+    if not query.periods:
+        return None
+    period = metadata.get("period", "")
+    if period in query.periods.values():
+        return True
+    context = metadata.get("heading", "") + text
+    if any(name in context for name in query.periods):
+        return True
+    doc_years = [int(y) for y in YEAR.findall(period)]
+    asked_start = min(int(span[:4]) for span in query.periods.values())
+    return bool(doc_years) and max(doc_years) >= asked_start
+
+
 def scope_factor(query: Query, metadata: dict, text: str) -> float:
     """How well a passage's document, heading and text fit the place, period and year asked."""
     factor = 1.0
-    place = metadata.get("place", "")
-    if query.places:
-        if place in query.places:
-            factor *= PLACE_MATCH
-        elif not any(p.rstrip("镇区") in text for p in query.places):
-            factor *= PLACE_MISMATCH
-    if query.periods:
-        period = metadata.get("period", "")
-        if period in query.periods.values():
-            factor *= PERIOD_MATCH
-        elif not any(name in text or name in metadata.get("heading", "") for name in query.periods):
-            factor *= PERIOD_MISMATCH
+    place = place_fits(query, metadata, text)
+    if place is not None:
+        factor *= PLACE_MATCH if place else PLACE_MISMATCH
+    period = period_fits(query, metadata, text)
+    if period is not None:
+        factor *= PERIOD_MATCH if period else PERIOD_MISMATCH
     if query.years:
         context = metadata.get("heading", "") + text + metadata.get("period", "")
         if any(year in context for year in query.years):

@@ -1,0 +1,90 @@
+"""Follow-up questions in a chat: "那2025年呢？" or "静海镇呢？" after a full question.
+
+Retrieval answers one self-contained question at a time, so a short follow-up is rewritten into
+the previous question with the place, year or period it names substituted. Full questions (ones
+that bring their own subject) are left exactly as typed: guessing there would only do harm.
+"""
+from __future__ import annotations
+
+import re
+
+from qa.query import PERIODS, PLACES, YEAR, analyse
+
+# Words that only carry the "and what about …" of a follow-up, never its subject.
+LEAD_WORDS = re.compile(r"^(那么|那|还有|另外|同样|再问|请问|换成|改成|如果是|如果|要是)")
+FILLER = re.compile(r"[呢吗的是了呀啊吧，,、。！!？?\s]|怎么样|怎样|如何|情况|多少|期间|时期|时候|年份|年度")
+SHORT_YEAR = re.compile(r"(?<![\d十])([12]\d)年")
+MAX_FOLLOW_UP_CHARS = 16
+
+
+def _place_forms() -> list[tuple[str, str]]:
+    """(spelling, canonical place), longest first, so "张家窝镇" is matched before "张家窝"."""
+    forms = {full: full for full in PLACES.values()}
+    forms.update({key: full for key, full in PLACES.items() if not key.isascii()})
+    return sorted(forms.items(), key=lambda kv: -len(kv[0]))
+
+
+def _leftover(text: str) -> str:
+    """What remains of a question once its place, year, period and filler words are removed."""
+    text = SHORT_YEAR.sub("", YEAR.sub("", text))
+    text = re.sub(r"年", "", text)
+    for form, _ in _place_forms():
+        text = text.replace(form, "")
+    for period in PERIODS:
+        text = text.replace(period, "")
+    text = LEAD_WORDS.sub("", text)
+    return FILLER.sub("", text)
+
+
+def is_follow_up(question: str) -> bool:
+    """Short, and naming nothing but a place, a year or a period (plus "那…呢" words)."""
+    text = question.strip()
+    if not text or len(text) > MAX_FOLLOW_UP_CHARS:
+        return False
+    query = analyse(text)
+    if not (query.places or query.periods or query.years):
+        return False
+    return _leftover(text) == ""
+
+
+def _replace_place(previous: str, place: str) -> str:
+    for form, _ in _place_forms():
+        if form in previous:
+            return previous.replace(form, place, 1)
+    return place + previous
+
+
+def _replace_time(previous: str, years: list[str], periods: list[str]) -> str:
+    """Put the follow-up's year or period where the previous question had its time words."""
+    new_time = f"{years[0]}年" if years else periods[0]
+    old_years = YEAR.findall(previous)
+    if old_years:
+        first = old_years[0]
+        previous = previous.replace(f"{first}年", new_time, 1) if f"{first}年" in previous \
+            else previous.replace(first, new_time, 1)
+        return previous
+    if SHORT_YEAR.search(previous):
+        return SHORT_YEAR.sub(new_time, previous, count=1)
+    for period in PERIODS:
+        if period in previous:
+            # "十五五期间" asked about a span; a year asks about that year only.
+            pattern = re.compile(re.escape(period) + ("(期间|时期)?" if years else ""))
+            return pattern.sub(new_time, previous, count=1)
+    # No time in the previous question: the time goes right after its place, or in front.
+    for form, _ in _place_forms():
+        if form in previous:
+            return previous.replace(form, form + new_time, 1)
+    return new_time + previous
+
+
+def resolve(previous_question: str | None, new_question: str) -> str:
+    """The question to answer: the previous one re-scoped when the new one is a short follow-up."""
+    if not previous_question or not previous_question.strip() or not is_follow_up(new_question):
+        return new_question
+    query = analyse(new_question)
+    resolved = previous_question.strip()
+    if query.places:
+        resolved = _replace_place(resolved, query.places[0])
+    if query.years or query.periods:
+        resolved = _replace_time(resolved, query.years, list(query.periods))
+    return resolved

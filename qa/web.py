@@ -1,0 +1,441 @@
+"""Gradio web app: residents' chat, staff's commitments table, the documents list, an HTTP API.
+
+Every callback is a plain function of plain values plus the `Runtime`, so tests call them
+without a browser; `build_app` only wires them to components. Every string that comes from a
+question or a document is escaped before it reaches HTML or Markdown: it is shown, never run.
+"""
+from __future__ import annotations
+
+import csv
+import hmac
+import html
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import traceback
+import unicodedata
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from qa.api import Assistant
+from qa.config import Config
+from qa.errors import QAError
+from qa.feedback import FeedbackStore
+from qa.followup import resolve
+
+try:  # built concurrently by another developer; the tab says so when it is absent
+    from qa import commitments as commitments_module
+except ImportError:
+    commitments_module = None
+
+EXAMPLES = ["张家窝镇十五五期间要建新小学吗？", "静海镇2025年招商引资实际到位要多少？",
+            "西青区2024年地区生产总值增长目标是多少？", "那2025年呢？"]
+ABSTAIN_LABEL = "未找到依据"
+CATALOG_COLUMNS = [("doc", "文件"), ("title", "标题"), ("short_title", "简称"), ("issuer", "发布机关"),
+                   ("place", "地域"), ("level", "层级"), ("kind", "类型"), ("date", "日期"),
+                   ("period", "期间")]
+UPLOAD_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
+CSS = """
+.qa-source {border:1px solid #d0d7de; border-radius:6px; padding:8px 12px; margin:8px 0;}
+.qa-source-head {font-weight:600; margin-bottom:4px;}
+.qa-source-text {white-space:pre-wrap; line-height:1.6;}
+.qa-source mark {background:#fff3a3; padding:0 2px;}
+.qa-abstain {display:inline-block; background:#fde2e1; color:#8a1c17; border-radius:4px;
+             padding:2px 8px; font-weight:600; margin-bottom:6px;}
+"""
+
+
+class Runtime:
+    """The loaded assistant and feedback store, shared by every session; swapped on re-index."""
+
+    def __init__(self, config: Config, assistant: Assistant | None = None, progress: bool = True):
+        self.config = config
+        self.assistant = assistant or Assistant(config, progress=progress)
+        self.feedback = FeedbackStore(config.feedback_db)
+        self._reindex_lock = threading.Lock()
+
+    def reindex(self) -> str:
+        """Rebuild what is stale, then load the new index; questions keep using the old one until then."""
+        from qa.api import describe_build
+
+        with self._reindex_lock:
+            fresh = Assistant(self.config, progress=False)
+            self.assistant = fresh
+            return describe_build(fresh.build_report)
+
+    @property
+    def admin_enabled(self) -> bool:
+        return bool(self.config.admin_user and self.config.admin_password)
+
+
+# ---------- rendering ----------
+
+def escape_md(text: str) -> str:
+    """Text for a Markdown bubble: HTML escaped, Markdown syntax neutralised."""
+    text = html.escape(text or "")
+    text = re.sub(r"([\\`*_\[\]{}()#+!|~$])", r"\\\1", text)
+    return re.sub(r"(?m)^(\s*\d+)\.", r"\1\\.", text)
+
+
+def render_answer(answer, asked: str = "", resolved: str = "") -> str:
+    """The chat bubble: the answer with bold [n] markers, an abstention label, the rewrite note."""
+    body = re.sub(r"\\\[(\d+)\\\]", r"**\\[\1\\]**", escape_md(answer.answer))
+    if answer.abstained:
+        body = f"**{ABSTAIN_LABEL}**　{body}"
+    if resolved and resolved != asked:
+        body = f"*（结合上文，理解为：{escape_md(resolved)}）*\n\n{body}"
+    return body
+
+
+def highlight(text: str, sentence: str) -> str:
+    """Escaped passage with the supporting sentence wrapped in <mark>."""
+    sentence = (sentence or "").strip()
+    at = text.find(sentence) if sentence else -1
+    if at < 0:
+        head = f"<mark>{html.escape(sentence)}</mark><br>" if sentence else ""
+        return head + html.escape(text)
+    end = at + len(sentence)
+    return f"{html.escape(text[:at])}<mark>{html.escape(sentence)}</mark>{html.escape(text[end:])}"
+
+
+def render_sources(answer) -> str:
+    if answer is None:
+        return "<p>提问后，这里显示回答引用的原文段落。</p>"
+    if not answer.citations:
+        return f'<span class="qa-abstain">{ABSTAIN_LABEL}</span><p>没有相关段落。</p>'
+    title = (f'<span class="qa-abstain">{ABSTAIN_LABEL}</span><p>以下为相关段落（仅供参考，不是回答的依据）：</p>'
+             if answer.abstained else "<p><b>来源</b></p>")
+    cards = []
+    for c in answer.citations:
+        cards.append(
+            f'<div class="qa-source" id="source-{c.n}"><div class="qa-source-head">[{c.n}] '
+            f'{html.escape(c.title)} › {html.escape(c.heading)}</div>'
+            f'<div class="qa-source-text">{highlight(c.text, c.sentence)}</div></div>')
+    return title + "".join(cards)
+
+
+# ---------- chat ----------
+
+def new_session() -> dict:
+    return {"question": "", "asked": "", "answer": None, "feedback_id": None}
+
+
+def respond(message: str, history: list | None, session: dict | None, runtime: Runtime):
+    """One chat turn → (cleared input, history, sources HTML, session, status line)."""
+    history = list(history or [])
+    session = dict(session or new_session())
+    message = message or ""
+    history.append({"role": "user", "content": escape_md(message)})
+    resolved = resolve(session.get("question"), message)
+    try:
+        answer = runtime.assistant.ask(resolved)
+    except QAError as exc:
+        history.append({"role": "assistant", "content": f"⚠️ {escape_md(str(exc))}"})
+        return "", history, render_sources(session.get("answer")), session, str(exc)
+    except Exception:  # a bug must not take the chat down; the log keeps the details
+        traceback.print_exc(file=sys.stderr)
+        msg = "抱歉，处理这个问题时出错了，请换一种说法再试。"
+        history.append({"role": "assistant", "content": f"⚠️ {msg}"})
+        return "", history, render_sources(session.get("answer")), session, msg
+    history.append({"role": "assistant", "content": render_answer(answer, message.strip(), resolved)})
+    session.update(question=answer.question, asked=message.strip(), answer=answer, feedback_id=None)
+    return "", history, render_sources(answer), session, ""
+
+
+def rate(rating: str, comment: str, session: dict | None, runtime: Runtime) -> tuple[dict, str]:
+    """Store 👍/👎 (and the optional comment) for the latest answer of this conversation."""
+    session = dict(session or new_session())
+    answer = session.get("answer")
+    if answer is None:
+        return session, "请先提问，再评价回答。"
+    if session.get("feedback_id"):
+        return session, "这个回答已经评价过了，谢谢！"
+    row = runtime.feedback.add(answer.question, answer.answer, answer.citations, rating,
+                               comment or "", asked=session.get("asked", ""),
+                               abstained=answer.abstained)
+    session["feedback_id"] = row
+    return session, "已记录您的评价，谢谢！"
+
+
+def ask_json(runtime: Runtime, question: str, previous_question: str = "") -> dict:
+    """The `ask` API: the CLI's JSON, with `resolved_question` when a follow-up was rewritten."""
+    resolved = resolve(previous_question, question or "")
+    try:
+        data = runtime.assistant.ask(resolved).to_json()
+    except QAError as exc:
+        return {"question": question, "error": str(exc), "answer": "", "abstained": True,
+                "citations": [], "retrieved": [], "latency_ms": 0.0}
+    if resolved != question:
+        data["resolved_question"] = resolved
+    return data
+
+
+# ---------- commitments ----------
+
+FIELDS = {  # table column → record keys tried in order (the module's schema is not fixed yet)
+    "类型": ("kind", "type", "category"), "地域": ("place",), "文档": ("short_title", "title", "doc"),
+    "事项": ("subject", "name", "item", "project", "indicator"),
+    "目标/数值": ("value", "target", "amount", "figure"),
+    "属性": ("role", "attribute", "属性", "nature", "property"),
+    "出处": ("heading", "source", "location"),
+}
+PASSAGE_KEYS = ("text", "passage", "source_text", "context", "sentence")
+
+
+def record_dict(record) -> dict:
+    if is_dataclass(record):
+        return asdict(record)
+    return dict(record) if isinstance(record, dict) else dict(vars(record))
+
+
+def pick(record: dict, keys: tuple) -> str:
+    return next((str(record[k]) for k in keys if record.get(k) not in (None, "")), "")
+
+
+def commitments_db(config: Config) -> Path:
+    module = commitments_module
+    for name in ("db_path", "default_db_path"):
+        if callable(getattr(module, name, None)):
+            return Path(getattr(module, name)(config))
+    return config.index_dir / getattr(module, "DB_NAME", "commitments.sqlite")
+
+
+def search_commitments(kind: str, place: str, doc: str, keyword: str, runtime: Runtime) -> list[dict]:
+    """Records matching the filters ('' = any); [] with no module, QAError when it fails."""
+    if commitments_module is None:
+        return []
+    found = commitments_module.search_commitments(commitments_db(runtime.config), kind or None,
+                                                  place or None, doc or None, keyword or None)
+    return [record_dict(r) for r in found]
+
+
+def commitment_rows(records: list[dict]) -> list[list[str]]:
+    return [[pick(r, keys) for keys in FIELDS.values()] for r in records]
+
+
+def commitment_source(records: list[dict], row: int) -> str:
+    if not records or row is None or not 0 <= row < len(records):
+        return "<p>点击表格中的一行，查看原文段落。</p>"
+    r = records[row]
+    head = f"{html.escape(pick(r, FIELDS['文档']))} › {html.escape(pick(r, FIELDS['出处']))}"
+    return (f'<div class="qa-source"><div class="qa-source-head">{head}</div><div class="qa-source-text">'
+            f'{highlight(pick(r, PASSAGE_KEYS), pick(r, ("sentence",)))}</div></div>')
+
+
+def commitments_csv(records: list[dict]) -> str:
+    """All fields of the shown records, UTF-8 with BOM so Excel opens the Chinese correctly."""
+    keys = list(dict.fromkeys(k for r in records for k in r)) or list(FIELDS)
+    path = Path(tempfile.mkdtemp(prefix="qa-")) / "commitments.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in keys} for r in records)
+    return str(path)
+
+
+def commitments_query(kind, place, doc, keyword, runtime: Runtime):
+    """Commitments tab search → (table rows, records, CSV path, status)."""
+    if commitments_module is None:
+        return [], [], None, "承诺库模块（qa.commitments）尚未安装。"
+    try:
+        records = search_commitments(kind, place, doc, keyword, runtime)
+    except QAError as exc:
+        return [], [], None, str(exc)
+    return commitment_rows(records), records, commitments_csv(records), f"共 {len(records)} 条。"
+
+
+# ---------- documents and admin ----------
+
+def catalog_rows(runtime: Runtime) -> list[list[str]]:
+    catalog = runtime.assistant.store.manifest.get("catalog") or {}
+    if not catalog:
+        from qa.loading import load_catalog
+        catalog = {name: {"doc": name, **meta} for name, meta in load_catalog(runtime.config.corpus_dir).items()}
+    return [[str(meta.get(key, name if key == "doc" else "")) for key, _ in CATALOG_COLUMNS]
+            for name, meta in sorted(catalog.items())]
+
+
+def admin_login(user: str, password: str, runtime: Runtime) -> tuple[bool, str]:
+    if not runtime.admin_enabled:
+        return False, "管理功能未启用：请设置 QA_ADMIN_USER 和 QA_ADMIN_PASSWORD 后重启。"
+    ok = hmac.compare_digest((user or "").encode(), runtime.config.admin_user.encode()) & \
+        hmac.compare_digest((password or "").encode(), runtime.config.admin_password.encode())
+    return (True, "已登录管理员。") if ok else (False, "用户名或密码错误。")
+
+
+def safe_filename(name: str) -> str:
+    """A plain file name inside the corpus folder: no directories, no hidden or odd characters."""
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1])
+    stem, dot, suffix = base.rpartition(".")
+    if not dot or "." + suffix.lower() not in UPLOAD_SUFFIXES:
+        raise QAError(f"不支持的文件类型：只接受 {' '.join(UPLOAD_SUFFIXES)}。")
+    stem = re.sub(r"[^\w\u4e00-\u9fff-]+", "_", stem).strip("._-")[:100] or "upload"
+    return f"{stem}.{suffix.lower()}"
+
+
+def upload_document(file_path: str | None, is_admin: bool, runtime: Runtime) -> tuple[str, list]:
+    """Admin upload: check, store under a safe name, re-index, reload → (message, catalog rows)."""
+    from qa.loading import read_text
+
+    if not is_admin:
+        return "请先以管理员身份登录。", catalog_rows(runtime)
+    if not file_path:
+        return "请选择要上传的文件。", catalog_rows(runtime)
+    source = Path(file_path)
+    try:
+        name = safe_filename(source.name)
+        limit = runtime.config.max_upload_mb
+        if source.stat().st_size > limit * 1024 * 1024:
+            raise QAError(f"文件过大：上限为 {limit} MB。")
+        target = runtime.config.corpus_dir / name
+        if target.exists():
+            raise QAError(f"语料中已有同名文件：{name}。")
+        read_text(source)  # refuse unreadable files before they reach the corpus
+        partial = target.with_name(f".{name}.partial")  # hidden: the indexer skips it
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+        try:
+            report = runtime.reindex()
+        except Exception:
+            target.unlink(missing_ok=True)
+            raise
+    except QAError as exc:
+        return f"上传失败：{exc}", catalog_rows(runtime)
+    return f"已添加 {name}。{report}", catalog_rows(runtime)
+
+
+def export_feedback(is_admin: bool, runtime: Runtime) -> tuple[str | None, str]:
+    """Feedback as eval-case JSONL; staff only, since it holds residents' questions and comments."""
+    if not is_admin:
+        return None, "请先以管理员身份登录。"
+    path = Path(tempfile.mkdtemp(prefix="qa-")) / "feedback_eval_cases.jsonl"
+    runtime.feedback.write_eval_jsonl(path)
+    return str(path), f"已导出 {len(runtime.feedback.rows())} 条反馈。"
+
+
+# ---------- layout ----------
+
+def chat_tab(runtime: Runtime) -> None:
+    session = gr.State(new_session())
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(label="问答", height=460, latex_delimiters=[], elem_id="chat",
+                                 placeholder="请就张家窝镇、静海镇、西青区的规划文件提问。")
+            with gr.Row():
+                box = gr.Textbox(show_label=False, placeholder="输入问题，按回车发送", scale=5,
+                                 elem_id="question")
+                send = gr.Button("提问", variant="primary", scale=1, elem_id="send")
+            gr.Examples(EXAMPLES, inputs=box, label="示例问题")
+            with gr.Row():
+                comment = gr.Textbox(label="评价意见（可选）", scale=4, elem_id="comment")
+                up = gr.Button("👍 有帮助", scale=1, elem_id="rate-up")
+                down = gr.Button("👎 没帮助", scale=1, elem_id="rate-down")
+            status = gr.Markdown(elem_id="status")
+        with gr.Column(scale=2):
+            sources = gr.HTML(render_sources(None), label="来源", elem_id="sources")
+    turn = dict(fn=lambda m, h, s: respond(m, h, s, runtime), inputs=[box, chatbot, session],
+                outputs=[box, chatbot, sources, session, status], api_visibility="undocumented")
+    box.submit(**turn)
+    send.click(**turn)
+    for button, rating in ((up, "up"), (down, "down")):
+        button.click(lambda c, s, r=rating: rate(r, c, s, runtime), inputs=[comment, session],
+                     outputs=[session, status], api_visibility="undocumented")
+
+
+def commitments_tab(runtime: Runtime) -> None:
+    if commitments_module is None:
+        gr.Markdown("承诺库模块（qa.commitments）尚未安装，此页暂不可用。")
+        return
+    try:
+        every = search_commitments("", "", "", "", runtime)
+    except QAError as exc:
+        gr.Markdown(f"承诺库暂不可用：{exc}")
+        return
+    choices = {col: [""] + sorted({pick(r, FIELDS[col]) for r in every} - {""})
+               for col in ("类型", "地域", "文档")}
+    records = gr.State([])
+    with gr.Row():
+        kind = gr.Dropdown(choices["类型"], value="", label="类型")
+        place = gr.Dropdown(choices["地域"], value="", label="地域")
+        doc = gr.Dropdown(choices["文档"], value="", label="文档")
+        keyword = gr.Textbox(label="关键词")
+        search = gr.Button("查询", variant="primary")
+    status = gr.Markdown()
+    table = gr.Dataframe(headers=list(FIELDS), interactive=False, wrap=True, elem_id="commitments")
+    download = gr.DownloadButton("下载 CSV", value=None)
+    source = gr.HTML(commitment_source([], None))
+    query = dict(fn=lambda *a: commitments_query(*a, runtime), inputs=[kind, place, doc, keyword],
+                 outputs=[table, records, download, status], api_visibility="undocumented")
+    search.click(**query)
+    keyword.submit(**query)
+
+    def show_source(recs: list, evt: gr.SelectData) -> str:
+        return commitment_source(recs, evt.index[0] if evt.index else None)
+
+    table.select(show_source, inputs=[records], outputs=source, api_visibility="undocumented")
+
+
+def documents_tab(runtime: Runtime) -> None:
+    table = gr.Dataframe(catalog_rows(runtime), headers=[label for _, label in CATALOG_COLUMNS],
+                         interactive=False, wrap=True, elem_id="catalog")
+    with gr.Accordion("管理员：添加文档、导出反馈", open=False):
+        if not runtime.admin_enabled:
+            gr.Markdown("管理功能未启用：请设置 QA_ADMIN_USER 和 QA_ADMIN_PASSWORD 后重启。")
+            return
+        is_admin = gr.State(False)
+        with gr.Row():
+            user = gr.Textbox(label="用户名")
+            password = gr.Textbox(label="密码", type="password")
+            login = gr.Button("登录")
+        message = gr.Markdown()
+        upload = gr.File(label=f"文档（{' '.join(UPLOAD_SUFFIXES)}，不超过 {runtime.config.max_upload_mb} MB）",
+                         file_types=list(UPLOAD_SUFFIXES), type="filepath")
+        add = gr.Button("添加并重建索引")
+        export = gr.Button("导出反馈为评测用例（JSONL）")
+        exported = gr.File(label="下载", interactive=False)
+    hidden = dict(api_visibility="undocumented")
+    login.click(lambda u, p: admin_login(u, p, runtime), [user, password], [is_admin, message], **hidden)
+    add.click(lambda f, a: upload_document(f, a, runtime), [upload, is_admin], [message, table],
+              concurrency_limit=1, **hidden)
+    export.click(lambda a: export_feedback(a, runtime), [is_admin], [exported, message], **hidden)
+
+
+def api_endpoints(runtime: Runtime) -> None:
+    def ask(question: str, previous_question: str = "") -> dict:
+        """Answer one question (optionally a follow-up to previous_question) with citations."""
+        return ask_json(runtime, question, previous_question)
+
+    def commitments(kind: str = "", place: str = "", doc: str = "", query: str = "") -> list:
+        """Commitments matching the filters ('' = any)."""
+        if commitments_module is None:
+            raise gr.Error("承诺库模块（qa.commitments）尚未安装。")
+        return search_commitments(kind, place, doc, query, runtime)
+
+    gr.api(ask, api_name="ask")
+    gr.api(commitments, api_name="commitments")
+
+
+def build_app(runtime: Runtime) -> gr.Blocks:
+    with gr.Blocks(title="规划文件问答") as demo:
+        gr.Markdown("## 规划文件问答\n回答均摘自政府规划文件原文，并注明出处。")
+        with gr.Tabs():
+            with gr.Tab("问答", id="chat"):
+                chat_tab(runtime)
+            with gr.Tab("承诺事项", id="commitments"):
+                commitments_tab(runtime)
+            with gr.Tab("文档", id="documents"):
+                documents_tab(runtime)
+        api_endpoints(runtime)
+    demo.queue(default_concurrency_limit=runtime.config.queue_concurrency)
+    return demo
+
+
+def launch(demo: gr.Blocks, config: Config, **kwargs):
+    """Start the server with the app's CSS and the upload size limit enforced by Gradio too."""
+    return demo.launch(server_name=config.host, server_port=config.port, css=CSS,
+                       max_file_size=f"{config.max_upload_mb}mb", show_error=False, **kwargs)
