@@ -44,6 +44,7 @@ CLOSE_RATIO = 0.9         # …and add a term, unless it is nearly as good as th
 UNKNOWN_TERM_WEIGHT = 0.5
 ITEM_NUMBER = re.compile(r"^\s*\d{1,2}[.．、]\s*")
 SHORT_SENTENCE = 16
+ANCHOR_BONUS = 1.2
 CAPTION = re.compile(r"^图\s*\d+")
 # Quantities a how-much question may name; the answering sentence must name it too.
 MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
@@ -233,6 +234,9 @@ class Answerer:
     def _candidates(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
         weights = {t: self.weight(t) for t in query.terms}
         measures = measures_in(query.terms) if query.kind == "how_much" else []
+        known = [t for t in query.terms if weights[t] != UNKNOWN_TERM_WEIGHT]
+        # the question's most specific word (链主, 巩固率…) should be in the answering sentence
+        anchor = max(known, key=lambda t: (weights[t], len(t))) if known else None
         asked = normalise(query.search_text)
         candidates = []
         for rank, result in enumerate(results[:PASSAGES_READ]):
@@ -258,7 +262,7 @@ class Answerer:
                     support *= 0.5
                 phrase = min(longest_shared(asked, normalise(piece)), 12) / 12
                 score = (support + 0.25 * phrase) * (1 + kind_fits(query.kind, piece)) \
-                    * (1 + 0.1 / (1 + rank))
+                    * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if anchor and anchor in found else 1.0)
                 candidates.append(Candidate(score * scope, support * scope, piece, result, rank,
                                             found))
         candidates.sort(key=lambda c: -c.score)
@@ -284,11 +288,10 @@ class Answerer:
 
     def _compose(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:
         if query.parts:
-            # each sub-question gets its own best sentence; all of them must be answerable
+            # each sub-question gets its own best sentence; a vague follow-on part
+            # ("这个数是每年的吗") that finds none is left to the other parts' evidence
             selections = [self._select(part, results)[:1] for part in query.parts]
-            chosen = [c for sel in selections for c in sel] if all(selections) else []
-            if chosen:
-                chosen = list({c.sentence: c for c in chosen}.values())
+            chosen = list({c.sentence: c for sel in selections for c in sel}.values())
         else:
             chosen = self._select(query, results)
         if not chosen:
