@@ -22,7 +22,7 @@ from qa.errors import InputError
 from qa.query import PERIODS, YEAR, Query, analyse
 from qa.retrieval import HybridRetriever, period_fits, place_fits, scope_factor
 from qa.store import Store
-from qa.text import normalise
+from qa.text import is_corpus_term, normalise
 
 SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 CLAUSE = re.compile(r"[^，,；;：:。！？]+[，,；;：:。！？]?")
@@ -45,6 +45,8 @@ UNKNOWN_TERM_WEIGHT = 0.5
 ITEM_NUMBER = re.compile(r"^\s*\d{1,2}[.．、]\s*")
 SHORT_SENTENCE = 16
 ANCHOR_BONUS = 1.2
+PHRASE_WEIGHT = 0.5  # a run of the question's own words in a sentence is strong evidence
+NAME_MISSING = 0.5
 CAPTION = re.compile(r"^图\s*\d+")
 # Quantities a how-much question may name; the answering sentence must name it too.
 MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
@@ -237,7 +239,9 @@ class Answerer:
         known = [t for t in query.terms if weights[t] != UNKNOWN_TERM_WEIGHT]
         # the question's most specific word (链主, 巩固率…) should be in the answering sentence
         anchor = max(known, key=lambda t: (weights[t], len(t))) if known else None
-        asked = normalise(query.search_text)
+        names = [t for t in query.terms if is_corpus_term(t)]
+        named = max(names, key=len) if names else None
+        asked = normalise(query.retrieval_text or query.search_text)
         candidates = []
         for rank, result in enumerate(results[:PASSAGES_READ]):
             meta = result.node.metadata
@@ -246,7 +250,8 @@ class Answerer:
             if place_fits(query, meta, body) is False or period_fits(query, meta, body) is False:
                 continue  # evidence about another place or period never answers
             scope = min(scope_factor(query, meta, body), 1.0)
-            context_cov, _ = coverage(query.terms, heading + body, weights)
+            context = normalise(heading + body)
+            context_cov, _ = coverage(query.terms, context, weights)
             pieces = [body] if meta.get("type") == "table_row" else sentences(body)
             for piece in pieces:
                 piece = piece.strip()
@@ -261,8 +266,10 @@ class Answerer:
                 if measures and not any(m in normalise(piece) for m in measures):
                     support *= 0.5
                 phrase = min(longest_shared(asked, normalise(piece)), 12) / 12
-                score = (support + 0.25 * phrase) * (1 + kind_fits(query.kind, piece)) \
+                score = (support + PHRASE_WEIGHT * phrase) * (1 + kind_fits(query.kind, piece)) \
                     * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if anchor and anchor in found else 1.0)
+                if named and named not in context:
+                    support *= NAME_MISSING  # the question names an indicator or project not here
                 candidates.append(Candidate(score * scope, support * scope, piece, result, rank,
                                             found))
         candidates.sort(key=lambda c: -c.score)

@@ -80,6 +80,41 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_commitments(args) -> int:
+    from qa.commitments import format_commitments, load_commitments
+
+    items = load_commitments(_config(args), kind=args.kind, place=args.place, doc=args.doc,
+                             query=args.query)
+    print(format_commitments(items, "json" if args.json else "csv" if args.csv else "text"), end="")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from qa import evaluation as ev
+
+    root = Path(__file__).resolve().parent.parent
+    out = args.out or root / "eval" / "out"
+    if args.cmrc:
+        report = ev.run_cmrc(Path(args.cmrc), work_dir=out / "cmrc_index", limit=args.limit,
+                             progress=True)
+        print(ev.format_cmrc(report))
+        return 0
+    gold = [Path(g) for g in args.gold] or [root / "eval" / "questions.jsonl"]
+    names = args.config or (["hybrid"] if args.check_floor else list(ev.CONFIGS))
+    report = ev.evaluate(ev.make_pipelines(_config(args), names, progress=True), gold)
+    paths = ev.write_outputs(report, out)
+    print(ev.format_table(report))
+    primary = next((r for r in report.runs if r.config == "hybrid"), report.runs[0] if report.runs else None)
+    for run in [r for r in report.runs if r.config == getattr(primary, "config", None)]:
+        print("\n" + ev.format_failures(run))
+    print("\n输出：" + "、".join(str(p) for p in paths), file=sys.stderr)
+    if args.check_floor:
+        check = ev.check_floor(report, root / "eval" / "floor.json")
+        print(check.message)
+        return 0 if check.passed else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="规划文件问答：每个回答都注明出处。")
     parser.add_argument("--corpus", type=Path, help="语料目录（默认 corpus/，或 QA_CORPUS_DIR）")
@@ -92,7 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="?", help="问题")
     ask.add_argument("--json", action="store_true", help="输出 JSON")
     ask.add_argument("--batch", metavar="FILE.jsonl", help="批量提问：每行含 id 与 question")
-    for p in (build, ask):
+    com = sub.add_parser("commitments", help="列出目标指标、项目与责任分工（均注明出处）")
+    com.add_argument("--kind", choices=("target", "project", "responsibility"), help="记录类型")
+    com.add_argument("--place", help="地点，如 张家窝镇")
+    com.add_argument("--doc", help="文件名或简称")
+    com.add_argument("--query", help="全文检索，如 绿色工厂")
+    fmt = com.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="输出 JSON")
+    fmt.add_argument("--csv", action="store_true", help="输出 CSV")
+    evl = sub.add_parser("eval", help="评测：多种配置对照金标准问题，或 CMRC 2018 基准")
+    evl.add_argument("--gold", action="append", default=[], metavar="FILE.jsonl",
+                     help="金标准问题文件（可多次指定；默认 eval/questions.jsonl）")
+    evl.add_argument("--config", action="append", metavar="NAME",
+                     help="配置：bm25、dense、hybrid、hybrid+commitments、peer（可多次指定；默认全部）")
+    evl.add_argument("--out", type=Path, help="输出目录（默认 eval/out/）")
+    evl.add_argument("--check-floor", action="store_true", help="准确率低于 eval/floor.json 时以非零状态退出")
+    evl.add_argument("--cmrc", metavar="CMRC.json", help="改为运行 CMRC 2018 基准（单独建索引）")
+    evl.add_argument("--limit", type=int, help="CMRC 只评前 N 个问题")
+    for p in (build, ask, com, evl):
         p.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--index", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -100,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"build": cmd_build, "ask": cmd_ask}
+    handlers = {"build": cmd_build, "ask": cmd_ask, "commitments": cmd_commitments, "eval": cmd_eval}
     try:
         return handlers[args.command](args)
     except QAError as exc:

@@ -154,7 +154,7 @@ def _bracket_meaning(value: str, note: str) -> str:
     if not value or value[0] not in "[〔﹝(（" or not note:
         return ""
     opener = {"﹝": "〔", "(": "（"}.get(value[0], value[0])
-    m = re.search(re.escape(opener) + r"[^为]{0,4}为(五年[^，。、,]*?数|[^，。、,]{1,8}数)", note)
+    m = re.search(re.escape(opener) + r"[^为]{0,6}为(五年[^，。、,]*?数|[^，。、,]{1,8}数)", note)
     if m is None and opener == "〔":
         m = re.search(r"﹝[^为]{0,4}为([^，。、,]{1,8}数)", note)
     return m.group(1) if m else ""

@@ -23,7 +23,7 @@ from qa.config import Config
 from qa.errors import IndexError_, QAError
 
 MANIFEST = "manifest.json"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # bump when what a build writes changes
 
 
 def sha256_file(path: Path) -> str:
@@ -153,7 +153,7 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
     from qa.embeddings import embedder_record, make_embedder
     from qa.loading import load_documents
     from qa.store import write_store
-    from qa.text import add_terms, corpus_terms
+    from qa.text import add_terms
 
     started = time.perf_counter()
     files = corpus_fingerprint(config.corpus_dir)
@@ -185,7 +185,8 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
         node.metadata_template = "{value}"
         node.embedding = None
 
-    add_terms(corpus_terms(d.text for d in documents))
+    terms = index_terms(documents)
+    add_terms(terms)
     embedder = make_embedder(config.embed_model, config.lsa_dim)
     texts = [node.get_content(metadata_mode="embed") for node in nodes]
     embedder.fit(texts)
@@ -197,11 +198,13 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
     try:
         embedder.save(tmp)
         artifacts = write_store(tmp, nodes, vectors, embedder)
-        (tmp / "terms.json").write_text(json.dumps(corpus_terms(d.text for d in documents),
-                                                   ensure_ascii=False), encoding="utf-8")
+        (tmp / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
         (tmp / "skipped.json").write_text(json.dumps([s.__dict__ for s in skipped],
                                                      ensure_ascii=False), encoding="utf-8")
         artifacts += ["terms.json"] + (["lsa.pkl"] if (tmp / "lsa.pkl").exists() else [])
+        from qa.commitments import DB_NAME, build_commitments
+        build_commitments(tmp, documents, nodes)
+        artifacts.append(DB_NAME)
         manifest = {
             "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
             "embedder": embedder_record(embedder),
@@ -221,6 +224,15 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
     return BuildReport(rebuilt=True, reason=reason, seconds=time.perf_counter() - started,
                        documents=len(documents), passages=len(nodes), reused_documents=reused,
                        skipped=skipped, embedder=embedder.description)
+
+
+def index_terms(documents) -> list[str]:
+    """Words jieba must keep whole: places, quoted names and every indicator of every table."""
+    from qa.tables import find_tables
+    from qa.text import corpus_terms
+
+    indicators = {row.indicator for d in documents for t in find_tables(d.text) for row in t.rows}
+    return sorted(set(corpus_terms(d.text for d in documents)) | indicators)
 
 
 def _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress) -> np.ndarray:

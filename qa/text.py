@@ -43,6 +43,11 @@ def add_terms(terms: Iterable[str]) -> None:
     _cached_tokenize.cache_clear()
 
 
+def is_corpus_term(term: str) -> bool:
+    """A name the corpus itself taught the tokenizer (an indicator, a quoted name), not a place."""
+    return term in _ADDED_TERMS and term not in _BASE_NORMALISED
+
+
 @lru_cache(maxsize=4096)
 def _cached_tokenize(text: str) -> tuple[str, ...]:
     tokens = []
@@ -61,6 +66,7 @@ def tokenize(text: str) -> list[str]:
 # Places and periods every question may name; kept whole so scoping can see them.
 BASE_TERMS = ("张家窝镇", "张家窝", "西青区", "西青", "静海镇", "静海区", "静海", "十五五", "十四五",
               "十三五", "津农精品", "规上工业", "一般公共预算收入", "固定资产投资")
+_BASE_NORMALISED = frozenset(normalise(t) for t in BASE_TERMS)
 QUOTED = re.compile(r"“([^”]{2,16})”")
 
 

@@ -55,6 +55,10 @@ class Runtime:
 
     def __init__(self, config: Config, assistant: Assistant | None = None, progress: bool = True):
         self.config = config
+        if assistant is None and commitments_module is not None and not commitments_db(config).exists() \
+                and (config.index_dir / "manifest.json").exists():
+            from qa.indexing import ensure_index  # an index from before commitments were extracted
+            ensure_index(config, force=True, progress=progress)
         self.assistant = assistant or Assistant(config, progress=progress)
         self.feedback = FeedbackStore(config.feedback_db)
         self._reindex_lock = threading.Lock()
@@ -109,7 +113,7 @@ def render_sources(answer) -> str:
     if not answer.citations:
         return f'<span class="qa-abstain">{ABSTAIN_LABEL}</span><p>没有相关段落。</p>'
     title = (f'<span class="qa-abstain">{ABSTAIN_LABEL}</span><p>以下为相关段落（仅供参考，不是回答的依据）：</p>'
-             if answer.abstained else "<p><b>来源</b></p>")
+             if answer.abstained else "<p class=\"qa-sources-title\">来源</p>")
     cards = []
     for c in answer.citations:
         cards.append(
@@ -177,64 +181,70 @@ def ask_json(runtime: Runtime, question: str, previous_question: str = "") -> di
 
 # ---------- commitments ----------
 
-FIELDS = {  # table column → record keys tried in order (the module's schema is not fixed yet)
-    "类型": ("kind", "type", "category"), "地域": ("place",), "文档": ("short_title", "title", "doc"),
-    "事项": ("subject", "name", "item", "project", "indicator"),
-    "目标/数值": ("value", "target", "amount", "figure"),
-    "属性": ("role", "attribute", "属性", "nature", "property"),
-    "出处": ("heading", "source", "location"),
-}
-PASSAGE_KEYS = ("text", "passage", "source_text", "context", "sentence")
+COMMITMENT_COLUMNS = ["类型", "地域", "文档", "事项", "目标/数值", "年份", "属性/角色", "出处"]
 
 
 def record_dict(record) -> dict:
-    if is_dataclass(record):
-        return asdict(record)
-    return dict(record) if isinstance(record, dict) else dict(vars(record))
-
-
-def pick(record: dict, keys: tuple) -> str:
-    return next((str(record[k]) for k in keys if record.get(k) not in (None, "")), "")
+    """A qa.commitments record as plain JSON (with its one-line summary)."""
+    if hasattr(record, "to_json"):
+        return record.to_json()
+    return asdict(record) if is_dataclass(record) else dict(record)
 
 
 def commitments_db(config: Config) -> Path:
-    module = commitments_module
-    for name in ("db_path", "default_db_path"):
-        if callable(getattr(module, name, None)):
-            return Path(getattr(module, name)(config))
-    return config.index_dir / getattr(module, "DB_NAME", "commitments.sqlite")
+    return config.index_dir / getattr(commitments_module, "DB_NAME", "commitments.sqlite")
 
 
 def search_commitments(kind: str, place: str, doc: str, keyword: str, runtime: Runtime) -> list[dict]:
-    """Records matching the filters ('' = any); [] with no module, QAError when it fails."""
+    """Records matching the filters ('' = any), all of them; [] when the module is absent."""
     if commitments_module is None:
         return []
     found = commitments_module.search_commitments(commitments_db(runtime.config), kind or None,
-                                                  place or None, doc or None, keyword or None)
+                                                  place or None, doc or None, keyword or None, limit=None)
     return [record_dict(r) for r in found]
 
 
-def commitment_rows(records: list[dict]) -> list[list[str]]:
-    return [[pick(r, keys) for keys in FIELDS.values()] for r in records]
+def commitment_row(r: dict) -> list[str]:
+    f = r.get("fields") or {}
+    if r.get("value"):
+        value = r["value"] + ("" if r.get("unit", "") in r["value"] else r["unit"])
+    else:
+        value = "；".join(f"{label}{f[k]}" for k, label in (("investment", "投资"), ("scale", "规模")) if f.get(k))
+    if r.get("kind") == "responsibility":
+        role = f"{f.get('actor', '')}{f.get('role', '')}" + (f"（与{f['partner']}）" if f.get("partner") else "")
+    else:
+        role = "，".join(x for x in (f.get("attribute"), f.get("qualifier"), f.get("stance"), f.get("status")) if x)
+    kinds = getattr(commitments_module, "KIND_NAMES", {})
+    return [kinds.get(r.get("kind"), r.get("kind", "")), r.get("place", ""),
+            r.get("short_title") or r.get("doc", ""), r.get("name", ""), value, r.get("year", ""),
+            role, r.get("heading", "")]
 
 
-def commitment_source(records: list[dict], row: int) -> str:
+def commitment_source(records: list[dict], row: int | None) -> str:
+    """The passage a record came from, its clause highlighted, plus the same item elsewhere."""
     if not records or row is None or not 0 <= row < len(records):
         return "<p>点击表格中的一行，查看原文段落。</p>"
     r = records[row]
-    head = f"{html.escape(pick(r, FIELDS['文档']))} › {html.escape(pick(r, FIELDS['出处']))}"
-    return (f'<div class="qa-source"><div class="qa-source-head">{head}</div><div class="qa-source-text">'
-            f'{highlight(pick(r, PASSAGE_KEYS), pick(r, ("sentence",)))}</div></div>')
+    f = r.get("fields") or {}
+    head = f"{html.escape(r.get('short_title', ''))} › {html.escape(r.get('heading', ''))}"
+    related = "".join(f"<li>{html.escape(x.get('short_title', ''))}：{html.escape(x.get('name', ''))} "
+                      f"{html.escape(x.get('value', '') + x.get('unit', ''))} {html.escape(x.get('year', ''))}</li>"
+                      for x in r.get("related") or [])
+    return (f'<div class="qa-source"><div class="qa-source-head">{head}</div>'
+            f'<p>{html.escape(r.get("summary", ""))}</p><div class="qa-source-text">'
+            f'{highlight(r.get("text", ""), f.get("sentence") or f.get("clause") or "")}</div>'
+            + (f"<p>其他文件中的同一事项：</p><ul>{related}</ul>" if related else "") + "</div>")
 
 
 def commitments_csv(records: list[dict]) -> str:
-    """All fields of the shown records, UTF-8 with BOM so Excel opens the Chinese correctly."""
-    keys = list(dict.fromkeys(k for r in records for k in r)) or list(FIELDS)
+    """The shown records, table columns then source fields; UTF-8 with BOM so Excel reads Chinese."""
     path = Path(tempfile.mkdtemp(prefix="qa-")) / "commitments.csv"
     with open(path, "w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows({k: r.get(k, "") for k in keys} for r in records)
+        writer = csv.writer(out)
+        writer.writerow(COMMITMENT_COLUMNS + ["摘要", "文件", "段落编号", "原文"])
+        for r in records:
+            writer.writerow(commitment_row(r) + [r.get("summary", ""), r.get("doc", ""),
+                                                 r.get("node_id", ""), r.get("text", "")])
     return str(path)
 
 
@@ -246,7 +256,7 @@ def commitments_query(kind, place, doc, keyword, runtime: Runtime):
         records = search_commitments(kind, place, doc, keyword, runtime)
     except QAError as exc:
         return [], [], None, str(exc)
-    return commitment_rows(records), records, commitments_csv(records), f"共 {len(records)} 条。"
+    return [commitment_row(r) for r in records], records, commitments_csv(records), f"共 {len(records)} 条。"
 
 
 # ---------- documents and admin ----------
@@ -356,23 +366,27 @@ def commitments_tab(runtime: Runtime) -> None:
     except QAError as exc:
         gr.Markdown(f"承诺库暂不可用：{exc}")
         return
-    choices = {col: [""] + sorted({pick(r, FIELDS[col]) for r in every} - {""})
-               for col in ("类型", "地域", "文档")}
-    records = gr.State([])
+    kinds = [("全部", "")] + [(v, k) for k, v in getattr(commitments_module, "KIND_NAMES", {}).items()]
+    places = [("全部", "")] + sorted({(r["place"], r["place"]) for r in every if r.get("place")})
+    docs = [("全部", "")] + sorted({(r["short_title"], r["doc"]) for r in every if r.get("doc")})
+    records = gr.State(every)
     with gr.Row():
-        kind = gr.Dropdown(choices["类型"], value="", label="类型")
-        place = gr.Dropdown(choices["地域"], value="", label="地域")
-        doc = gr.Dropdown(choices["文档"], value="", label="文档")
-        keyword = gr.Textbox(label="关键词")
+        kind = gr.Dropdown(kinds, value="", label="类型")
+        place = gr.Dropdown(places, value="", label="地域")
+        doc = gr.Dropdown(docs, value="", label="文档")
+        keyword = gr.Textbox(label="关键词", placeholder="如：小学、招商引资")
         search = gr.Button("查询", variant="primary")
-    status = gr.Markdown()
-    table = gr.Dataframe(headers=list(FIELDS), interactive=False, wrap=True, elem_id="commitments")
-    download = gr.DownloadButton("下载 CSV", value=None)
-    source = gr.HTML(commitment_source([], None))
+    status = gr.Markdown(f"共 {len(every)} 条。点击一行查看原文。")
+    table = gr.Dataframe([commitment_row(r) for r in every], headers=COMMITMENT_COLUMNS, interactive=False, wrap=True, max_height=420,
+                         elem_id="commitments")
+    download = gr.DownloadButton("下载 CSV", value=commitments_csv(every))
+    source = gr.HTML(commitment_source([], None), elem_id="commitment-source")
     query = dict(fn=lambda *a: commitments_query(*a, runtime), inputs=[kind, place, doc, keyword],
                  outputs=[table, records, download, status], api_visibility="undocumented")
     search.click(**query)
     keyword.submit(**query)
+    for dropdown in (kind, place, doc):
+        dropdown.change(**query)
 
     def show_source(recs: list, evt: gr.SelectData) -> str:
         return commitment_source(recs, evt.index[0] if evt.index else None)

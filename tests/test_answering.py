@@ -1,0 +1,82 @@
+"""Cited extractive answers and abstention on the real corpus (kinds of question, not instances)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from qa.answering import clean_question, trim
+from qa.errors import InputError
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def _cited_numbers_are_verbatim(answer):
+    """Every figure in the answer appears in a cited passage, and every marker has a source."""
+    cited = "".join(c.text for c in answer.citations)
+    body = MARKER.sub("", answer.answer)
+    for number in re.findall(r"\d+(?:\.\d+)?", body):
+        assert number in cited, number
+    assert {int(n) for n in MARKER.findall(answer.answer)} == {c.n for c in answer.citations}
+
+
+@pytest.mark.parametrize("question, fact", [
+    ("张家窝镇“十五五”全社会研发经费投入强度2030年目标是多少？", "3.8"),      # table row
+    ("西青区2023年规模以上工业总产值预计是多少？", "1476.7"),                   # report figure
+    ("静海镇招商引资实际到位要达到多少？", "26.8"),                               # plan target text
+    ("中芯西青12英寸晶圆代工生产线项目总投资多少？", "516"),                      # 专栏 project
+    ("张家窝镇十五五规划里项目推进和日常调度由谁负责？", "镇政府"),              # responsibility
+])
+def test_answers_carry_the_fact_and_cite_it(assistant, question, fact):
+    answer = assistant.ask(question)
+    assert not answer.abstained
+    assert fact in answer.answer
+    assert len(MARKER.sub("", answer.answer)) <= 400
+    assert answer.answer.rstrip().endswith("]")
+    _cited_numbers_are_verbatim(answer)
+    assert all(c.title and c.heading for c in answer.citations)
+
+
+def test_two_part_question_gets_both_parts(assistant):
+    answer = assistant.ask("张家窝镇2023年规上工业总产值是多少？同比增长多少？")
+    assert "78.46" in answer.answer and "1.5" in answer.answer
+
+
+@pytest.mark.parametrize("question", [
+    "静海镇“十四五”规划中森林覆盖率的目标是多少？",     # indicator of another place's table
+    "张家窝镇十五五期间新增就业人数目标是多少？",       # only other documents speak of jobs
+    "西青区2023年的旅游人数是多少万人次？",             # figure never given
+    "静海镇的地铁线路规划有几条？",                     # only another place has a metro
+])
+def test_abstains_when_the_documents_do_not_say(assistant, question):
+    answer = assistant.ask(question)
+    assert answer.abstained
+    assert "没有找到" in answer.answer
+    assert answer.citations, "the nearest passages are offered"
+
+
+def test_retrieved_lists_top_ten_in_rank_order(assistant):
+    answer = assistant.ask("张家窝第三小学")
+    scores = [r["score"] for r in answer.retrieved]
+    assert len(answer.retrieved) == 10 and scores == sorted(scores, reverse=True)
+    assert {"doc", "heading", "text", "score"} <= set(answer.retrieved[0])
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("", "问题为空"), ("   \n ", "问题为空"), ("问" * 501, "问题过长"),
+    ("张家窝\x00镇", "控制字符"), ("？？？", "没有可识别的文字"),
+])
+def test_bad_questions_get_a_clear_message(bad, message):
+    with pytest.raises(InputError, match=message):
+        clean_question(bad, 500)
+
+
+def test_odd_but_valid_questions_are_kept():
+    assert clean_question("张家窝\u200b镇 <b>小学</b>？", 500) == "张家窝镇 <b>小学</b>？"
+    assert clean_question("ＡＢＣ　２０２３年？", 500) == "ＡＢＣ　２０２３年？"
+
+
+def test_trim_keeps_the_clauses_that_answer():
+    sentence = "，".join(f"第{i}项内容与问题无关" for i in range(20)) + "，其中张家窝镇第三小学项目开工建设。"
+    trimmed = trim(sentence, ["第三小学"], {"第三小学": 1.0})
+    assert "第三小学" in trimmed and len(trimmed) < len(sentence)

@@ -1,0 +1,95 @@
+"""Both embedding backends: the offline LSA default and a real sentence-transformers model
+(a tiny BERT built and saved by the test, then loaded through the same path a hub model uses)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Config
+from qa.embeddings import LSAEmbedder, SentenceTransformerEmbedder, make_embedder
+from qa.errors import QAError
+from tests.conftest import CORPUS
+
+TEXTS = ["张家窝镇推进第三小学项目建设", "静海镇招商引资实际到位26.8亿元", "西青区建设5G基站5721座",
+         "新建建筑100%全面执行绿色建筑标准", "张家窝第三小学开学"]
+
+
+def test_lsa_vectors_are_normalised_and_place_similar_texts_close():
+    embedder = LSAEmbedder(dim=4)
+    embedder.fit(TEXTS * 2)
+    vectors = embedder.embed(TEXTS)
+    assert vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    school = embedder.embed(["第三小学"])[0]
+    scores = vectors @ school
+    assert int(np.argmax(scores)) in (0, 4)
+
+
+def test_lsa_survives_save_and_load(tmp_path):
+    embedder = LSAEmbedder(dim=4)
+    embedder.fit(TEXTS * 2)
+    embedder.save(tmp_path)
+    restored = LSAEmbedder()
+    restored.load(tmp_path)
+    assert np.allclose(restored.embed(TEXTS), embedder.embed(TEXTS))
+    assert restored.id == embedder.id
+
+
+def test_unfitted_lsa_says_to_build():
+    with pytest.raises(QAError, match="qa build"):
+        LSAEmbedder().embed(["问题"])
+
+
+def test_missing_model_fails_fast_with_a_clear_message():
+    embedder = make_embedder("no-such-org/no-such-model-xyz")
+    with pytest.raises(QAError, match="无法在本机加载向量模型"):
+        embedder.embed(["问题"])
+
+
+def build_tiny_sentence_transformer(directory: Path) -> Path:
+    """A 2-layer BERT with a character vocabulary from the corpus, saved as a real ST model."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    chars = sorted({c for p in CORPUS.glob("*.txt") for c in p.read_text(encoding="utf-8")
+                    if "\u4e00" <= c <= "\u9fff"})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [str(d) for d in range(10)] + chars
+    bert_dir = directory / "bert"
+    bert_dir.mkdir(parents=True)
+    (bert_dir / "vocab.txt").write_text("\n".join(vocab), encoding="utf-8")
+    BertTokenizer(str(bert_dir / "vocab.txt")).save_pretrained(bert_dir)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
+    BertModel(config).save_pretrained(bert_dir)
+    word = models.Transformer(str(bert_dir), max_seq_length=128)
+    pooling = models.Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    model_dir = directory / "tiny-st"
+    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(model_dir))
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_sentence_transformer(tmp_path_factory.mktemp("models"))
+
+
+def test_sentence_transformer_loads_from_a_local_path(tiny_model):
+    embedder = SentenceTransformerEmbedder(str(tiny_model))
+    vectors = embedder.embed(TEXTS)
+    assert vectors.shape == (len(TEXTS), 32)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.id.startswith("st:")
+
+
+def test_corpus_indexed_and_searched_with_the_tiny_model(tiny_model, tmp_path):
+    from qa.api import Assistant
+
+    config = Config(corpus_dir=CORPUS, index_dir=tmp_path / "index", embed_model=str(tiny_model))
+    assistant = Assistant(config, progress=False)
+    assert assistant.store.manifest["embedder"]["id"].startswith("st:")
+    assert "sentence-transformers" in assistant.embedder_description
+    answer = assistant.ask("张家窝镇2023年规上工业总产值是多少？")
+    assert answer.retrieved, "dense + BM25 retrieval returns passages with the neural backend"
+    assert "78.46" in answer.answer

@@ -1,0 +1,58 @@
+"""Hybrid retrieval and its scoping by place, period and year."""
+from __future__ import annotations
+
+from qa.query import analyse
+from qa.retrieval import place_fits, period_fits, rrf, scope_factor
+
+
+def test_rrf_rewards_agreement_between_rankings():
+    fused = rrf([["a", "b", "c"], ["b", "a", "d"]], k=60)
+    assert fused["a"] == fused["b"] > fused["c"] > 0
+    assert set(fused) == {"a", "b", "c", "d"}
+    assert rrf([["x"]], k=0)["x"] == 1.0
+
+
+def test_question_scope_is_read_from_colloquial_chinese():
+    q = analyse("张家窝23年百大项目完成得怎么样？")
+    assert q.places == ["张家窝镇"] and q.years == ["2023"] and q.kind == "status"
+    q = analyse("静海镇“十四五”规划中常住人口城镇化率的目标是多少？")
+    assert q.places == ["静海镇"] and q.periods == {"十四五": "2021-2025"} and q.wants_number
+    assert "静海" not in q.retrieval_text and "十四五" not in q.retrieval_text
+
+
+def test_english_question_is_searched_with_the_documents_words():
+    q = analyse("What was Xiqing District's general public budget revenue in 2023?")
+    assert q.english and q.places == ["西青区"] and "一般公共预算收入" in q.search_text
+
+
+def test_place_scoping_keeps_passages_that_name_the_place():
+    q = analyse("张家窝镇的枫雅印象城开业了吗？")
+    assert place_fits(q, {"place": "张家窝镇"}, "任意") is True
+    assert place_fits(q, {"place": "西青区"}, "张家窝镇枫雅印象城开业") is True
+    assert place_fits(q, {"place": "静海镇"}, "静海镇商贸") is False
+    assert scope_factor(q, {"place": "张家窝镇"}, "") > scope_factor(q, {"place": "静海镇"}, "")
+
+
+def test_a_document_written_before_the_period_cannot_hold_its_plan():
+    q = analyse("张家窝镇十五五期间新增就业目标？")
+    assert period_fits(q, {"period": "2026-2030"}, "") is True
+    assert period_fits(q, {"period": "2023-2024"}, "稳岗就业") is False
+    review = analyse("静海镇十三五期间累计招商引资多少？")
+    assert period_fits(review, {"period": "2021-2025"}, "招商引资") is True
+
+
+def test_scoped_retrieval_prefers_the_document_of_the_place(assistant):
+    results = assistant.answerer.retriever.retrieve_query(analyse("静海镇招商引资实际到位目标"))
+    assert results[0].node.metadata["place"] == "静海镇"
+    results = assistant.answerer.retriever.retrieve_query(analyse("西青区一般公共预算收入"))
+    assert results[0].node.metadata["place"] == "西青区"
+
+
+def test_bm25_and_dense_each_retrieve_and_hybrid_fuses(assistant):
+    from qa.retrieval import HybridRetriever
+
+    question = analyse("中芯西青12英寸晶圆代工生产线项目总投资")
+    for mode in ("bm25", "dense", "hybrid"):
+        retriever = HybridRetriever(assistant.store, top_k=5, mode=mode)
+        texts = [r.node.get_content() for r in retriever.retrieve_query(question)]
+        assert any("516亿元" in t for t in texts), mode

@@ -1,0 +1,231 @@
+"""Web callbacks called directly, plus the HTTP API through gradio_client against a live app."""
+import json
+import shutil
+import socket
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+
+from qa import web
+from qa.answering import Answer, Citation
+from qa.errors import QAError
+
+TARGET = "西青区2024年地区生产总值增长目标是多少？"
+
+
+@pytest.fixture
+def runtime(corpus_config, assistant, tmp_path):
+    config = replace(corpus_config, feedback_db=tmp_path / "feedback.sqlite",
+                     admin_user="staff", admin_password="s3cret")
+    return web.Runtime(config, assistant=assistant)
+
+
+def turn(runtime, message, history=None, session=None):
+    _, history, sources, session, status = web.respond(message, history or [], session, runtime)
+    return history, sources, session, status
+
+
+def test_answer_has_markers_and_highlighted_sources(runtime):
+    history, sources, session, status = turn(runtime, TARGET)
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert "**\\[1\\]**" in history[1]["content"] and status == ""
+    assert '<div class="qa-source"' in sources and "<mark>" in sources and " › " in sources
+    assert session["answer"].citations and session["question"] == TARGET
+
+
+def test_follow_up_uses_previous_subject(runtime):
+    history, _, session, _ = turn(runtime, "静海镇2025年招商引资实际到位要多少？")
+    history, _, session, _ = turn(runtime, "那2024年呢？", history, session)
+    assert session["question"] == "静海镇2024年招商引资实际到位要多少？"
+    assert "结合上文" in history[-1]["content"] and len(history) == 4
+
+
+def test_abstention_is_labelled_with_related_passages(runtime, monkeypatch):
+    related = Citation(n=1, doc="a.txt", title="某规划", heading="第一章", text="相关的段落。")
+    abstain = Answer(question="q", answer="现有文件中没有找到能回答这个问题的内容。", abstained=True,
+                     citations=[related])  # the pipeline's choice to abstain is tested elsewhere
+    monkeypatch.setattr(runtime, "assistant", SimpleNamespace(ask=lambda q: abstain))
+    history, sources, session, _ = turn(runtime, "火星基地什么时候建成？")
+    assert session["answer"].abstained
+    assert web.ABSTAIN_LABEL in history[-1]["content"] and web.ABSTAIN_LABEL in sources
+    assert "相关段落" in sources and "<mark>" not in sources
+
+
+def test_html_in_question_is_shown_as_text(runtime):
+    history, sources, _, _ = turn(runtime, "<script>alert(1)</script><b>" + TARGET)
+    assert "<script>" not in history[0]["content"] and "&lt;script&gt;" in history[0]["content"]
+    assert "<script" not in sources and "<b>" not in history[0]["content"]
+
+
+def test_html_in_documents_is_escaped():
+    evil = Citation(n=1, doc="x", title="<img src=x onerror=alert(1)>", heading="<h1>章</h1>",
+                    text="前文<script>alert(2)</script>。关键句。", sentence="关键句。")
+    answer = Answer(question="q", answer="<script>x</script>关键句。[1]", abstained=False, citations=[evil])
+    html = web.render_sources(answer)
+    assert "<img" not in html and "<script>" not in html and "<h1>" not in html
+    assert "<mark>关键句。</mark>" in html
+    bubble = web.render_answer(answer)
+    assert "<script>" not in bubble and "&lt;script&gt;" in bubble
+
+
+def test_too_long_question_gets_a_message(runtime):
+    history, _, session, status = turn(runtime, "问" * (runtime.config.max_question_chars + 1))
+    assert "问题过长" in history[-1]["content"] and "问题过长" in status
+    assert session["answer"] is None
+
+
+def test_unexpected_error_does_not_break_the_chat(runtime, monkeypatch):
+    def boom(question):
+        raise RuntimeError("bug")
+    monkeypatch.setattr(runtime, "assistant", SimpleNamespace(ask=boom))
+    history, _, _, status = turn(runtime, TARGET)
+    assert "出错" in history[-1]["content"] and "出错" in status
+
+
+def test_rating_is_stored_once(runtime):
+    session, message = web.rate("up", "", web.new_session(), runtime)
+    assert "先提问" in message
+    _, _, session, _ = turn(runtime, TARGET)
+    session, message = web.rate("down", "数字不对", session, runtime)
+    assert "已记录" in message
+    session, message = web.rate("up", "", session, runtime)
+    assert "已经评价" in message
+    rows = runtime.feedback.rows()
+    assert len(rows) == 1 and rows[0]["rating"] == -1 and rows[0]["comment"] == "数字不对"
+    assert rows[0]["question"] == TARGET and rows[0]["citations"][0]["sentence"]
+
+
+def test_ask_json_matches_cli_shape(runtime):
+    data = web.ask_json(runtime, TARGET)
+    assert {"question", "answer", "abstained", "citations", "retrieved", "latency_ms"} <= set(data)
+    follow = web.ask_json(runtime, "静海镇呢？", TARGET)
+    assert follow["resolved_question"] == "静海镇2024年地区生产总值增长目标是多少？"
+    assert "error" in web.ask_json(runtime, "   ")
+
+
+def test_commitments_without_module(runtime, monkeypatch):
+    monkeypatch.setattr(web, "commitments_module", None)
+    rows, records, csv_path, status = web.commitments_query("", "", "", "", runtime)
+    assert rows == [] and csv_path is None and "尚未安装" in status
+
+
+def test_commitments_with_fake_module(runtime, monkeypatch):
+    calls = []
+    record = {"kind": "target", "place": "静海镇", "short_title": "静海镇规划", "doc": "j.txt",
+              "name": "招商引资实际到位", "value": "26.8亿元/年", "unit": "亿元", "year": "2025",
+              "heading": "第二章 › 第三节", "text": "前文<i>x</i>。招商引资实际到位达到26.8亿元/年。",
+              "fields": {"clause": "招商引资实际到位达到26.8亿元/年", "stance": "目标"},
+              "summary": "招商引资实际到位：2025 26.8亿元/年", "related": [
+                  {"short_title": "别的文件", "name": "招商引资", "value": "20", "unit": "亿元", "year": "2024"}]}
+
+    def search(db_path, kind, place, doc, query, limit=100):
+        calls.append((db_path.name, kind, place, doc, query, limit))
+        return [record]
+    monkeypatch.setattr(web, "commitments_module", SimpleNamespace(
+        search_commitments=search, DB_NAME="c.sqlite", KIND_NAMES={"target": "目标指标"}))
+    rows, records, csv_path, status = web.commitments_query("target", "", "", "招商", runtime)
+    assert rows == [["目标指标", "静海镇", "静海镇规划", "招商引资实际到位", "26.8亿元/年", "2025", "目标",
+                     "第二章 › 第三节"]]
+    assert calls[0] == ("c.sqlite", "target", None, None, "招商", None) and "共 1 条" in status
+    assert "26.8亿元/年" in open(csv_path, encoding="utf-8-sig").read()
+    source = web.commitment_source(records, 0)
+    assert "<mark>招商引资实际到位达到26.8亿元/年</mark>" in source and "别的文件" in source
+    assert "<i>" not in source and "点击" in web.commitment_source(records, 5)
+    web.build_app(runtime)  # the tab builds its filters from the records
+
+
+def test_commitments_with_real_module(runtime):
+    if web.commitments_module is None:
+        pytest.skip("qa.commitments is not installed")
+    rows, records, csv_path, status = web.commitments_query("", "静海镇", "", "招商引资", runtime)
+    assert rows and all(r[1] == "静海镇" for r in rows), status
+    assert "<mark>" in web.commitment_source(records, 0) or records[0]["kind"] == "project"
+    _, everything, _, _ = web.commitments_query("", "", "", "", runtime)
+    assert len(everything) > 100 and {r["kind"] for r in everything} >= {"target", "project"}
+
+
+def test_safe_filename():
+    assert web.safe_filename("../../etc/passwd.txt") == "passwd.txt"
+    assert web.safe_filename("..\\..\\规划 文件(1).MD") == "规划_文件_1.md"
+    assert web.safe_filename(".hidden.txt") == "hidden.txt"
+    assert web.safe_filename("....pdf") == "upload.pdf"
+    for bad in ("run.exe", "catalog.json", "noext", "a.txt.sh"):
+        with pytest.raises(QAError):
+            web.safe_filename(bad)
+
+
+def test_admin_login(runtime):
+    assert web.admin_login("staff", "s3cret", runtime)[0]
+    assert not web.admin_login("staff", "wrong", runtime)[0]
+    closed = web.Runtime(replace(runtime.config, admin_password=""), assistant=runtime.assistant)
+    ok, message = web.admin_login("staff", "", closed)
+    assert not ok and "未启用" in message
+
+
+def test_upload_checks_and_reindexes(runtime, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(runtime.config.corpus_dir, corpus)
+    config = replace(runtime.config, corpus_dir=corpus, index_dir=tmp_path / "index2", max_upload_mb=1)
+    rt = web.Runtime(config, progress=False)
+    doc = tmp_path / "upload" / "..新闻<稿>.txt"
+    doc.parent.mkdir()
+    doc.write_text("测试镇2025年工作安排\n一、重点任务\n测试镇2025年将新建<b>星光</b>图书馆一座，总投资3000万元。\n",
+                   encoding="utf-8")
+    assert "先以管理员" in web.upload_document(str(doc), False, rt)[0]
+    message, rows = web.upload_document(str(doc), True, rt)
+    assert message.startswith("已添加"), message
+    assert (corpus / "新闻_稿.txt").exists() and any(r[0] == "新闻_稿.txt" for r in rows)
+    answer = rt.assistant.ask("星光图书馆总投资多少？")
+    assert "3000万元" in answer.answer
+    assert "<b>" not in web.render_sources(answer) and "&lt;b&gt;星光" in web.render_sources(answer)
+    assert "同名" in web.upload_document(str(doc), True, rt)[0]
+    big = tmp_path / "upload" / "big.txt"
+    big.write_bytes("字".encode() * 400_000)
+    assert "过大" in web.upload_document(str(big), True, rt)[0]
+    assert "不支持" in web.upload_document(str(tmp_path / "upload" / "x.exe"), True, rt)[0]
+
+
+def test_export_feedback(runtime):
+    _, _, session, _ = turn(runtime, TARGET)
+    web.rate("up", "", session, runtime)
+    assert web.export_feedback(False, runtime)[0] is None
+    path, message = web.export_feedback(True, runtime)
+    case = json.loads(open(path, encoding="utf-8").readline())
+    assert case["question"] == TARGET and case["must_include"] == [] and case["evidence"]
+
+
+def test_catalog_rows(runtime):
+    rows = web.catalog_rows(runtime)
+    assert len(rows) == 5 and all(r[1] for r in rows)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_http_api_with_gradio_client(runtime, monkeypatch):
+    from gradio_client import Client
+
+    monkeypatch.setattr(web, "commitments_module", SimpleNamespace(
+        search_commitments=lambda db, kind, place, doc, query, limit: [{"kind": kind or "指标", "place": "静海镇"}]))
+    config = replace(runtime.config, port=free_port())
+    demo = web.build_app(replace_runtime_config(runtime, config))
+    web.launch(demo, config, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{config.port}/", verbose=False)
+        data = client.predict(TARGET, "", api_name="/ask")
+        assert data["abstained"] is False and data["citations"][0]["sentence"]
+        follow = client.predict("静海镇呢？", TARGET, api_name="/ask")
+        assert follow["resolved_question"].startswith("静海镇2024年")
+        records = client.predict("目标", "", "", "", api_name="/commitments")
+        assert records == [{"kind": "目标", "place": "静海镇"}]
+    finally:
+        demo.close()
+
+
+def replace_runtime_config(runtime, config):
+    runtime.config = config
+    return runtime
