@@ -30,6 +30,7 @@ NUMBER = re.compile(r"\d")
 DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
 ACTOR_WORDS = re.compile(r"镇政府|镇党委|人民政府|部门|局|委员会|委|办|公司|集团|村|街|牵头|负责|配合|承担|链主|会议")
 PROGRESS_WORDS = re.compile(r"完成|建成|开工|竣工|投用|投入使用|推进|启动|开业|运营|落地|实现")
+FIGURE = re.compile(r"\d+(?:\.\d+)?")
 LIST_MARKS = re.compile(r"[、，]")
 INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
 ALLOWED_CONTROL = {"\n", "\t", "\r"}
@@ -198,12 +199,46 @@ def measures_in(terms: list[str]) -> list[str]:
     return [t for t in terms if any(m in t for m in MEASURES)]
 
 
+def unverified_numbers(text: str, passage: str) -> list[str]:
+    """Figures of an answer sentence that its cited passage does not contain verbatim."""
+    return [n for n in FIGURE.findall(text) if n not in passage]
+
+
+def table_records(index_dir) -> dict:
+    """Indicator-table targets by source passage, so a table answer reads as one fact."""
+    path = index_dir / "commitments.sqlite"
+    if not path.exists():
+        return {}
+    from qa.commitments import search_commitments
+
+    return {c.node_id: c for c in search_commitments(path, kind="target", limit=100000)
+            if c.fields.get("source") == "table"}
+
+
+def render_target(record) -> str:
+    """「指标（单位）：2030年目标数3.8；2025年预计数3.2；预期性指标」from a verified table record."""
+    f = record.fields
+    unit = f"（{record.unit}）" if record.unit else ""
+    parts = [f"{f.get('target_year', '')}年目标{f.get('target_value', '')}"]
+    if f.get("base_value") and f["base_value"] not in ("——", "-", "—"):
+        parts.append(f"{f.get('base_year', '')}年{f['base_value']}")
+    if f.get("growth") and f["growth"] not in ("——", "-", "—"):
+        parts.append(f"年均增长{f['growth']}")
+    text = f"{f.get('indicator', record.name)}{unit}：" + "；".join(parts) + f"；{f.get('attribute', '')}指标"
+    values = f.get("target_value", "") + f.get("base_value", "") + f.get("growth", "")
+    if f.get("note") and re.search(r"[\[\]〔〕﹝﹞*]", values):
+        text += f"（注：{f['note'].rstrip('。')}）"
+    return text + "。"
+
+
 class Answerer:
     """Loads retrieval once; `ask` is then cheap enough for a chat and a batch."""
 
-    def __init__(self, store: Store, config: Config, mode: str = "hybrid"):
+    def __init__(self, store: Store, config: Config, mode: str = "hybrid",
+                 use_commitments: bool = True):
         self.store = store
         self.config = config
+        self.table_records = table_records(config.index_dir) if use_commitments else {}
         self.retriever = HybridRetriever(store, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
         self._passages = [normalise(n.metadata.get("heading", "") + n.get_content())
                           for n in store.nodes]
@@ -310,7 +345,12 @@ class Answerer:
         for cand in chosen:
             node = cand.node.node
             n = next((c.n for c in citations if c.text == node.get_content()), len(citations) + 1)
-            part = trim(cand.sentence, query.terms, weights, query.kind).rstrip() + f"[{n}]"
+            record = self.table_records.get(node.node_id)
+            text = render_target(record) if record else trim(cand.sentence, query.terms, weights,
+                                                             query.kind)
+            if unverified_numbers(text, node.get_content()):
+                continue  # never state a figure the cited passage does not print
+            part = text.rstrip() + f"[{n}]"
             if used + len(part) > self.config.max_answer_chars:
                 break
             if n > len(citations):
