@@ -18,7 +18,7 @@ from qa.headings import Heading, match_heading
 from qa.tables import find_tables
 
 # Bump when chunk boundaries or node text change: the index manifest records it.
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 PATH_SEPARATOR = " › "
 
 SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")

@@ -16,7 +16,7 @@ HEADING_PATTERNS: list[tuple[str, int, re.Pattern]] = [
     ("section", 2, re.compile(rf"^第[{CN_NUM}\d]+节\s*\S.*$")),
     ("cn_item", 3, re.compile(rf"^[{CN_NUM}]+、\s*\S.*$")),
     ("cn_paren", 4, re.compile(rf"^[（(][{CN_NUM}]+[)）]\s*\S.*$")),
-    ("box", 5, re.compile(r"^专栏\s*\d+\s*\S.*$")),
+    ("box", 5, re.compile(r"^专栏\s*(?:\d+|[:：])\s*\S.*$")),
     ("num_item", 6, re.compile(r"^\d{1,2}[.．、](?!\d)\s*\S.*$")),
     ("num_paren", 7, re.compile(r"^[（(]\d{1,2}[)）]\s*\S.*$")),
 ]

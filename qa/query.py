@@ -12,7 +12,17 @@ from qa.text import normalise, tokenize
 
 PLACES = {"张家窝": "张家窝镇", "西青": "西青区", "静海": "静海镇",
           "zhangjiawo": "张家窝镇", "xiqing": "西青区", "jinghai": "静海镇"}
-PERIODS = {"十五五": "2026-2030", "十四五": "2021-2025", "十三五": "2016-2020"}
+PERIODS = {"十六五": "2031-2035", "十五五": "2026-2030", "十四五": "2021-2025",
+           "十三五": "2016-2020", "十二五": "2011-2015"}
+# A place the question names that is none of the corpus's own: evidence must name it too.
+# Only where a name can start (question start, after punctuation or a space), since Chinese
+# has no word breaks: "由谁代表镇政府" must not yield a place "谁代表镇".
+OTHER_PLACE = re.compile(r"(?:^|(?<=[\s，,。？?、：:“”\"（(《]))([\u4e00-\u9fff]{2,3}(?:区|镇|乡|县))")
+GENERIC_PLACES = ("示范区", "开发区", "园区", "城区", "社区", "小区", "片区", "新区", "核心区",
+                  "功能区", "集聚区", "景区", "街区", "城镇", "乡镇", "村镇", "全镇", "全区", "我镇",
+                  "本镇", "该镇", "各镇", "我区", "本区", "全县", "先导区", "保护区", "市区",
+                  "郊区", "辖区", "镇区", "城乡", "特色小镇", "小镇", "老旧小区", "生活区", "地区",
+                  "山区", "湖区", "厂区", "校区", "库区", "农区", "城镇区")
 ENGLISH_PERIODS = {r"15th five[- ]year": "十五五", r"14th five[- ]year": "十四五",
                    r"13th five[- ]year": "十三五"}
 
@@ -80,6 +90,7 @@ class Query:
     english: bool = False
     wants_number: bool = False  # "多少/几个/百分之几": only a sentence with a figure answers
     parts: list["Query"] = field(default_factory=list)  # "…多少？…多少？" asks two things
+    other_places: list[str] = field(default_factory=list)  # 北辰区, 唐官屯镇: not the corpus's own
 
 
 def _english_to_chinese(text: str) -> str:
@@ -109,6 +120,7 @@ def analyse(question: str) -> Query:
             part.places = part.places or query.places
             part.periods = part.periods or query.periods
             part.years = part.years or query.years
+            part.other_places = part.other_places or query.other_places
             if part.terms:
                 query.parts.append(part)
     return query
@@ -127,6 +139,8 @@ def _analyse_one(question: str) -> Query:
     for key, place in PLACES.items():
         if key in norm and place not in places:
             places.append(place)
+    other_places = [m for m in OTHER_PLACE.findall(text.strip())
+                    if not any(k in m for k in PLACES) and not any(m.endswith(g) for g in GENERIC_PLACES)]
     periods = {name: span for name, span in PERIODS.items() if name in search}
     years = list(dict.fromkeys(YEAR.findall(search)))
     kind = "what"
@@ -144,4 +158,4 @@ def _analyse_one(question: str) -> Query:
     return Query(text=text, search_text=search, retrieval_text=retrieval_text.strip() or search,
                  places=places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english,
-                 wants_number=bool(NUMBER_ASKED.search(text)))
+                 wants_number=bool(NUMBER_ASKED.search(text)), other_places=other_places)

@@ -56,6 +56,10 @@ class JiebaBM25Retriever(BM25Retriever):
 
 def place_fits(query: Query, metadata: dict, text: str) -> bool | None:
     """None when the question names no place; else whether the passage is about that place."""
+    if query.other_places:
+        context = metadata.get("heading", "") + text
+        if not all(p in context for p in query.other_places):
+            return False
     if not query.places:
         return None
     if metadata.get("place", "") in query.places:

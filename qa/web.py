@@ -378,7 +378,7 @@ def commitments_tab(runtime: Runtime) -> None:
         search = gr.Button("查询", variant="primary")
     status = gr.Markdown(f"共 {len(every)} 条。点击一行查看原文。")
     table = gr.Dataframe([commitment_row(r) for r in every], headers=COMMITMENT_COLUMNS, interactive=False, wrap=True, max_height=420,
-                         elem_id="commitments")
+                         column_widths=["8%", "7%", "15%", "22%", "14%", "8%", "12%", "14%"], elem_id="commitments")
     download = gr.DownloadButton("下载 CSV", value=commitments_csv(every))
     source = gr.HTML(commitment_source([], None), elem_id="commitment-source")
     query = dict(fn=lambda *a: commitments_query(*a, runtime), inputs=[kind, place, doc, keyword],
