@@ -103,12 +103,26 @@ def eval_case(row: dict) -> dict:
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Run the migrations this database has not seen yet; returns the new version."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise QAError(f"反馈数据库版本（{version}）比程序新，请升级程序。")
-    for number, statement in enumerate(MIGRATIONS[version:], start=version + 1):
-        with conn:
-            conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
+    """Run the migrations this database has not seen yet; returns the new version.
+
+    Processes opening a new database at once would each see version 0 and run the same
+    CREATE/ALTER; the write lock (BEGIN IMMEDIATE) is taken before the version is read, so
+    every migration runs exactly once and the others find the schema done.
+    """
+    level, conn.isolation_level = conn.isolation_level, None  # explicit transaction below
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise QAError(f"反馈数据库版本（{version}）比程序新，请升级程序。")
+            for number, statement in enumerate(MIGRATIONS[version:], start=version + 1):
+                conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.isolation_level = level
     return len(MIGRATIONS)

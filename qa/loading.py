@@ -56,10 +56,52 @@ def _decode(data: bytes, name: str) -> str:
         raise DocumentError(f"无法按 {encoding} 解码文件：{name}") from exc
 
 
+# What a file really is, from its first bytes: a renamed file is refused with a clear message.
+MAGIC = ((b"%PDF-", "PDF"), (b"PK\x03\x04", "zip（Word 等）"), (b"\xd0\xcf\x11\xe0", "OLE（旧版或加密的 Office）"),
+         (b"\x89PNG", "PNG 图片"), (b"\xff\xd8\xff", "JPEG 图片"), (b"GIF8", "GIF 图片"), (b"\x7fELF", "可执行程序"))
+EXPECTED_MAGIC = {".pdf": "PDF", ".docx": "zip（Word 等）"}
+# A docx expands to at most this much, and no large part more than MAX_ZIP_RATIO times (zip bombs).
+MAX_DOCX_EXPANDED = 200 * 1024 * 1024
+MAX_ZIP_RATIO = 200
+MAX_ZIP_MEMBERS = 5000
+
+
+def sniff_kind(head: bytes) -> str | None:
+    return next((kind for magic, kind in MAGIC if head.startswith(magic)), None)
+
+
+def check_kind(path: Path, head: bytes) -> None:
+    """Refuse empty files and files whose content is not what their extension says."""
+    if not head:
+        raise DocumentError(f"文件内容为空：{path.name}")
+    kind, expected = sniff_kind(head), EXPECTED_MAGIC.get(path.suffix.lower())
+    if kind == "OLE（旧版或加密的 Office）" and expected:
+        raise DocumentError(f"文件已加密（或为旧版 .doc 格式），无法读取：{path.name}")
+    if kind != expected and (kind or expected):
+        actual = f"实为 {kind} 文件" if kind else f"不是 {expected} 文件"
+        raise DocumentError(f"文件内容与扩展名不符（{actual}）：{path.name}")
+
+
+def check_zip_sizes(path: Path) -> None:
+    """Sizes from the zip directory, before anything is decompressed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise DocumentError(f"Word 文档已损坏或不完整，无法读取：{path.name}") from exc
+    total = sum(i.file_size for i in infos)
+    bomb = any(i.file_size > (1 << 20) and i.file_size > MAX_ZIP_RATIO * max(i.compress_size, 1)
+               for i in infos)
+    if total > MAX_DOCX_EXPANDED or bomb or len(infos) > MAX_ZIP_MEMBERS:
+        raise DocumentError(f"Word 文档解压后过大（{total / 2**20:.0f} MB，{len(infos)} 个部件），"
+                            f"疑似压缩炸弹，已拒绝：{path.name}")
+
+
 def _read_docx(path: Path) -> str:
     """Paragraphs and tables in body order; a table row becomes one tab-separated line."""
     if not zipfile.is_zipfile(path):
-        raise DocumentError(f"文件不是有效的 Word 文档（.docx 应为 zip 格式）：{path.name}")
+        raise DocumentError(f"文件不是有效的 Word 文档（.docx 应为 zip 格式，文件可能已损坏或不完整）：{path.name}")
+    check_zip_sizes(path)
     import docx
     from docx.table import Table as DocxTable
     from docx.text.paragraph import Paragraph
@@ -100,8 +142,12 @@ def read_text(path: Path) -> str:
     if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(f"不支持的文件类型 {suffix or '（无扩展名）'}，已跳过")
     try:
+        with open(path, "rb") as handle:
+            check_kind(path, handle.read(16))
         if suffix in (".txt", ".md"):
             text = _decode(path.read_bytes(), path.name)
+            if "\x00" in text or len(_CONTROL.findall(text)) > len(text) // 100:
+                raise DocumentError(f"文件含有二进制内容，不是文本文件：{path.name}")
         elif suffix == ".docx":
             text = _read_docx(path)
         else:
@@ -115,6 +161,7 @@ def read_text(path: Path) -> str:
 
 # ---------------------------------------------------------------- repair steps
 
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 SENTENCE_END = "。！？；：…”」）!?;:"
 CJK = r"\u3400-\u9fff"
 CJK_PUNCT = r"\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\u2018-\u201d"

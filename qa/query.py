@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from qa.text import normalise, tokenize
 
@@ -26,29 +28,20 @@ GENERIC_PLACES = ("示范区", "开发区", "园区", "城区", "社区", "小�
 ENGLISH_PERIODS = {r"15th five[- ]year": "十五五", r"14th five[- ]year": "十四五",
                    r"13th five[- ]year": "十三五"}
 
-# Domain vocabulary for English questions: the corpus is Chinese, so English terms are
-# mapped to the words the documents use before searching. Terms, not answers.
-GLOSSARY = {
-    "general public budget revenue": "一般公共预算收入", "budget revenue": "一般公共预算收入",
-    "gross domestic product": "地区生产总值", "gdp": "地区生产总值",
-    "industrial output": "工业总产值", "above designated size": "规上", "fixed asset investment": "固定资产投资",
-    "chain leader": "链主", "leading enterprise": "龙头企业", "vehicle-networking": "车联网",
-    "vehicle networking": "车联网", "intelligent connected vehicle": "智能网联汽车",
-    "connected vehicle": "智能网联汽车", "industry": "产业", "company": "企业",
-    "new jobs": "新增就业", "jobs": "就业", "employment": "就业", "unemployment": "失业率",
-    "disposable income": "可支配收入", "income": "收入", "population": "人口",
-    "urbanization rate": "城镇化率", "urbanization": "城镇化", "school": "学校",
-    "primary school": "小学", "kindergarten": "幼儿园", "hospital": "医院", "elderly": "养老",
-    "green factory": "绿色工厂", "green building": "绿色建筑", "forest coverage": "森林覆盖率",
-    "investment": "投资", "total investment": "总投资", "project": "项目", "target": "目标",
-    "grow": "增长", "growth": "增长", "year on year": "同比", "revenue": "收入", "retail": "零售",
-    "consumption": "消费", "tourism": "旅游", "research and development": "研发", "r&d": "研发",
-    "patent": "专利", "pm2.5": "细颗粒物", "air quality": "空气质量", "sewage": "污水",
-    "garbage": "垃圾", "waste": "垃圾", "5g": "5G", "base station": "基站", "charging": "充电桩",
-    "responsible": "负责", "lead": "牵头", "town": "镇", "district": "区", "plan": "规划",
-    "low-altitude": "低空经济", "logistics": "物流", "agriculture": "农业", "seed": "种业",
-    "flood": "洪水", "business district": "商圈", "government work report": "政府工作报告",
-}
+GLOSSARY_FILE = Path(__file__).with_name("data") / "glossary.tsv"
+
+
+@lru_cache(maxsize=1)
+def glossary() -> list[tuple[re.Pattern, str]]:
+    """English planning vocabulary → the Chinese words the documents use; longest first so
+    "general public budget revenue" wins over "revenue". Terms, never answers."""
+    pairs = []
+    for line in GLOSSARY_FILE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#") and "\t" in line:
+            english, chinese = line.split("\t", 1)
+            pairs.append((english.strip().lower(), chinese.strip()))
+    pairs.sort(key=lambda p: -len(p[0]))
+    return [(re.compile(rf"(?<![a-z]){re.escape(e)}(?:s|es)?(?![a-z])"), c) for e, c in pairs]
 
 KIND_PATTERNS = [
     ("status", re.compile(r"哪一步|进展|进度|建到|建得|完成得|完成情况|怎么样了|做得怎么样", re.I)),
@@ -99,10 +92,10 @@ def _english_to_chinese(text: str) -> str:
     for pattern, period in ENGLISH_PERIODS.items():
         if re.search(pattern, lowered):
             found.append(period)
-    for english, chinese in sorted(GLOSSARY.items(), key=lambda kv: -len(kv[0])):
-        if re.search(rf"(?<![a-z]){re.escape(english)}(?![a-z])", lowered):
+    for pattern, chinese in glossary():
+        if pattern.search(lowered):
             found.append(chinese)
-            lowered = lowered.replace(english, " ")
+            lowered = pattern.sub(" ", lowered)
     found.extend(re.findall(r"[\u4e00-\u9fff]+", text))
     return " ".join(dict.fromkeys(found))
 

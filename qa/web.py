@@ -88,11 +88,12 @@ def escape_md(text: str) -> str:
 
 def render_answer(answer, asked: str = "", resolved: str = "") -> str:
     """The chat bubble: the answer with bold [n] markers, an abstention label, the rewrite note."""
-    body = re.sub(r"\\\[(\d+)\\\]", r"**\\[\1\\]**", escape_md(answer.answer))
+    # HTML tags, not ** or *: CommonMark will not close emphasis between "]" and a Chinese character.
+    body = re.sub(r"\\\[(\d+)\\\]", r"<strong>\\[\1\\]</strong>", escape_md(answer.answer))
     if answer.abstained:
-        body = f"**{ABSTAIN_LABEL}**　{body}"
+        body = f"<strong>【{ABSTAIN_LABEL}】</strong>{body}"
     if resolved and resolved != asked:
-        body = f"*（结合上文，理解为：{escape_md(resolved)}）*\n\n{body}"
+        body = f"<em>（结合上文，理解为：{escape_md(resolved)}）</em>\n\n{body}"
     return body
 
 
@@ -334,7 +335,7 @@ def chat_tab(runtime: Runtime) -> None:
     session = gr.State(new_session())
     with gr.Row():
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="问答", height=460, latex_delimiters=[], elem_id="chat",
+            chatbot = gr.Chatbot(label="问答", height=520, latex_delimiters=[], elem_id="chat",
                                  placeholder="请就张家窝镇、静海镇、西青区的规划文件提问。")
             with gr.Row():
                 box = gr.Textbox(show_label=False, placeholder="输入问题，按回车发送", scale=5,
