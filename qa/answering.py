@@ -19,6 +19,7 @@ from llama_index.core.schema import NodeWithScore
 
 from qa.config import Config
 from qa.errors import InputError
+from qa.record_answers import RecordAnswers
 from qa.query import PERIODS, YEAR, Query, analyse
 from qa.retrieval import HybridRetriever, period_fits, place_fits, scope_factor
 from qa.store import Store
@@ -37,6 +38,7 @@ ALLOWED_CONTROL = {"\n", "\t", "\r"}
 
 PASSAGES_READ = 6         # top passages whose sentences compete
 MAX_SENTENCES = 3
+MAX_LINKED = 2            # figures of the same indicator from other documents
 LONG_SENTENCE = 160       # longer sentences are trimmed to the clauses that answer
 LONG_LIST = 300
 FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best…
@@ -204,33 +206,6 @@ def unverified_numbers(text: str, passage: str) -> list[str]:
     return [n for n in FIGURE.findall(text) if n not in passage]
 
 
-def table_records(index_dir) -> dict:
-    """Indicator-table targets by source passage, so a table answer reads as one fact."""
-    path = index_dir / "commitments.sqlite"
-    if not path.exists():
-        return {}
-    from qa.commitments import search_commitments
-
-    return {c.node_id: c for c in search_commitments(path, kind="target", limit=100000)
-            if c.fields.get("source") == "table"}
-
-
-def render_target(record) -> str:
-    """「指标（单位）：2030年目标数3.8；2025年预计数3.2；预期性指标」from a verified table record."""
-    f = record.fields
-    unit = f"（{record.unit}）" if record.unit else ""
-    parts = [f"{f.get('target_year', '')}年目标{f.get('target_value', '')}"]
-    if f.get("base_value") and f["base_value"] not in ("——", "-", "—"):
-        parts.append(f"{f.get('base_year', '')}年{f['base_value']}")
-    if f.get("growth") and f["growth"] not in ("——", "-", "—"):
-        parts.append(f"年均增长{f['growth']}")
-    text = f"{f.get('indicator', record.name)}{unit}：" + "；".join(parts) + f"；{f.get('attribute', '')}指标"
-    values = f.get("target_value", "") + f.get("base_value", "") + f.get("growth", "")
-    if f.get("note") and re.search(r"[\[\]〔〕﹝﹞*]", values):
-        text += f"（注：{f['note'].rstrip('。')}）"
-    return text + "。"
-
-
 class Answerer:
     """Loads retrieval once; `ask` is then cheap enough for a chat and a batch."""
 
@@ -238,7 +213,7 @@ class Answerer:
                  use_commitments: bool = True):
         self.store = store
         self.config = config
-        self.table_records = table_records(config.index_dir) if use_commitments else {}
+        self.records = RecordAnswers(config.index_dir, store.node_by_id) if use_commitments else None
         self.retriever = HybridRetriever(store, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
         self._passages = [normalise(n.metadata.get("heading", "") + n.get_content())
                           for n in store.nodes]
@@ -256,7 +231,11 @@ class Answerer:
         question = clean_question(question, self.config.max_question_chars)
         query = analyse(question)
         results = self.retriever.retrieve_query(query)
-        answer = self._compose(question, query, results)
+        read = results[:PASSAGES_READ]
+        if self.records is not None:
+            seen = {r.node.node_id for r in read}
+            read += [r for r in self.records.passages(query) if r.node.node_id not in seen]
+        answer = self._compose(question, query, read)
         answer.retrieved = [self._retrieved(r) for r in results[:10]]
         answer.latency_ms = (time.perf_counter() - started) * 1000
         return answer
@@ -278,7 +257,7 @@ class Answerer:
         named = max(names, key=len) if names else None
         asked = normalise(query.retrieval_text or query.search_text)
         candidates = []
-        for rank, result in enumerate(results[:PASSAGES_READ]):
+        for rank, result in enumerate(results):
             meta = result.node.metadata
             body = result.node.get_content()
             heading = meta.get("heading", "")
@@ -338,6 +317,7 @@ class Answerer:
             chosen = self._select(query, results)
         if not chosen:
             return self._abstain(question, query, results)
+        chosen = self._with_linked(chosen, query)
         weights = {t: self.weight(t) for t in query.terms}
         citations: list[Citation] = []
         parts: list[str] = []
@@ -345,9 +325,8 @@ class Answerer:
         for cand in chosen:
             node = cand.node.node
             n = next((c.n for c in citations if c.text == node.get_content()), len(citations) + 1)
-            record = self.table_records.get(node.node_id)
-            text = render_target(record) if record else trim(cand.sentence, query.terms, weights,
-                                                             query.kind)
+            fact = self.records.table_fact(node.node_id) if self.records else None
+            text = fact or trim(cand.sentence, query.terms, weights, query.kind)
             if unverified_numbers(text, node.get_content()):
                 continue  # never state a figure the cited passage does not print
             part = text.rstrip() + f"[{n}]"
@@ -358,6 +337,27 @@ class Answerer:
             parts.append(part)
             used += len(part)
         return Answer(question=question, answer="".join(parts), abstained=False, citations=citations)
+
+    def _with_linked(self, chosen: list[Candidate], query: Query) -> list[Candidate]:
+        """Add the same indicator's figure from other documents, each with its own source,
+        and put dated figures newest first."""
+        if self.records is None or query.kind not in ("how_much", "what"):
+            return chosen
+        best = chosen[0]
+        cited = {c.node.node.node_id for c in chosen}
+        extra = []
+        for node_id, record in self.records.linked(best.node.node.node_id, query, cited)[:MAX_LINKED]:
+            node = self.store.node_by_id.get(node_id)
+            sentence = next((s for s in sentences(node.get_content()) if record.value in s), None)
+            if sentence:
+                extra.append(Candidate(best.score, best.coverage, sentence,
+                                       NodeWithScore(node=node, score=0.0), 99, frozenset()))
+        if not extra:
+            return chosen
+        own = self.records.by_node.get(best.node.node.node_id, [])
+        year = lambda c: next((r.year for r in self.records.by_node.get(c.node.node.node_id, [])
+                               if c is not best or r in own), "")
+        return sorted(chosen[:1] + extra, key=year, reverse=True) + chosen[1:]
 
     def _citation(self, n: int, result: NodeWithScore, sentence: str) -> Citation:
         meta = result.node.metadata

@@ -36,14 +36,20 @@ def format_answer(answer) -> str:
 
 def _batch(assistant, path: Path, out) -> int:
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")  # decoded line by line: one bad line must not end the batch
     except OSError as exc:
         raise QAError(f"无法读取批量文件 {path}：{exc.strerror}") from exc
     with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             started = time.perf_counter()
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                out.write(json.dumps({"id": None, "line": number, "error": "该行不是 UTF-8 编码的文本"},
+                                     ensure_ascii=False) + "\n")
+                continue
             try:
                 item = json.loads(line)
                 if not isinstance(item, dict):
@@ -71,6 +77,8 @@ def cmd_ask(args) -> int:
         return _batch(assistant, Path(args.batch), sys.stdout)
     if args.question is None:
         raise InputError("请提供问题，例如：qa ask \"张家窝镇十五五期间要建新小学吗？\"")
+    if any("\udc80" <= c <= "\udcff" for c in args.question):  # argv bytes that were not UTF-8
+        raise InputError("问题不是有效的 UTF-8 文字，请检查终端编码后重试。")
     answer = assistant.ask(args.question)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))

@@ -39,8 +39,10 @@ class Embedder(ABC):
     def description(self) -> str:
         return self.name
 
-    def fit(self, texts: list[str]) -> None:
-        """Learn from the corpus; only corpus-fitted backends need it."""
+    def fit(self, texts: list[str]) -> np.ndarray | None:
+        """Learn from the corpus; only corpus-fitted backends need it. A backend that computes
+        the texts' rows while fitting returns them, so a build need not segment them again."""
+        return None
 
     @abstractmethod
     def embed(self, texts: list[str]) -> np.ndarray: ...
@@ -88,7 +90,7 @@ class LSAEmbedder(Embedder):
     def description(self) -> str:
         return f"离线语料拟合 LSA 向量（TF-IDF 词与字二元组 + TruncatedSVD，{self.dim} 维）"
 
-    def fit(self, texts: list[str]) -> None:
+    def fit(self, texts: list[str]) -> np.ndarray:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -99,6 +101,7 @@ class LSAEmbedder(Embedder):
         self._svd = TruncatedSVD(n_components=dim, random_state=0)
         self._svd.fit(tfidf)
         self._svd.components_ = self._svd.components_.astype(np.float32)
+        return _normalise(self._svd.transform(tfidf))  # == embed(texts), without re-tokenising
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self._vectorizer is None:

@@ -6,8 +6,6 @@ our accuracy and the lead's scorer agree on the same predictions.
 """
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
 import re
 import statistics
@@ -200,16 +198,6 @@ def _answerer_fn(answerer) -> AnswerFn:
     return ask
 
 
-def commitments_switch() -> str | None:
-    """The Answerer keyword that turns commitments on, or None when there is no such switch."""
-    from qa.answering import Answerer
-
-    if importlib.util.find_spec("qa.commitments") is None:
-        return None
-    params = inspect.signature(Answerer.__init__).parameters
-    return next((p for p in ("commitments", "use_commitments") if p in params), None)
-
-
 def make_pipelines(config: Config, names: list[str], progress: bool = False) -> dict[str, AnswerFn | str]:
     """Each name → a question-answering function, or a Chinese reason why it is unavailable."""
     from qa.answering import Answerer
@@ -224,13 +212,9 @@ def make_pipelines(config: Config, names: list[str], progress: bool = False) -> 
     pipelines: dict[str, AnswerFn | str] = {}
     for name in names:
         if name in ("bm25", "dense", "hybrid"):
-            pipelines[name] = _answerer_fn(Answerer(store, config, mode=name))
+            pipelines[name] = _answerer_fn(Answerer(store, config, mode=name, use_commitments=False))
         elif name == "hybrid+commitments":
-            switch = commitments_switch()
-            reason = ("不可用：回答器（Answerer）没有启用承诺表的开关" if importlib.util.find_spec("qa.commitments")
-                      else "不可用：qa.commitments 不存在")
-            pipelines[name] = (_answerer_fn(Answerer(store, config, mode="hybrid", **{switch: True}))
-                               if switch else reason)
+            pipelines[name] = _answerer_fn(Answerer(store, config, mode="hybrid", use_commitments=True))
         else:
             pipelines[name] = PeerPipeline(config)
     return pipelines

@@ -63,7 +63,7 @@ def stale_reason(config: Config) -> str | None:
     """Why the index must be (re)built, in Chinese, or None when it is current and intact."""
     manifest = read_manifest(config.index_dir)
     if manifest is None:
-        return "索引不存在"
+        return "索引清单损坏：" + MANIFEST if (config.index_dir / MANIFEST).exists() else "索引不存在"
     state = expected_state(config)
     if manifest.get("format") != state["format"] or manifest.get("chunker") != state["chunker"]:
         return "索引格式或分块规则已更新"
@@ -117,10 +117,25 @@ def ensure_index(config: Config, force: bool = False, progress: bool = True) -> 
     if reason is None:
         return BuildReport(rebuilt=False, reason=None)
     with build_lock(config.index_dir):
+        recover_interrupted_build(config.index_dir)
         reason = "强制重建" if force else stale_reason(config)  # another process may have built it
         if reason is None:
             return BuildReport(rebuilt=False, reason=None)
         return _build(config, reason, progress)
+
+
+def recover_interrupted_build(index_dir: Path) -> None:
+    """Under the build lock no build runs, so temp folders left by a killed one are removed; an
+    index moved aside just before a killed swap is put back."""
+    parent, name = index_dir.parent, index_dir.name
+    for leftover in sorted(parent.glob(f".{name}.old-*")):
+        if not index_dir.exists() and read_manifest(leftover) is not None:
+            os.rename(leftover, index_dir)
+            print(f"已恢复上次中断构建前的索引：{index_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in parent.glob(f".{name}.tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _previous_nodes(config: Config) -> tuple[dict, dict]:
@@ -189,8 +204,8 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
     add_terms(terms)
     embedder = make_embedder(config.embed_model, config.lsa_dim)
     texts = [node.get_content(metadata_mode="embed") for node in nodes]
-    embedder.fit(texts)
-    vectors = _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress)
+    fitted = embedder.fit(texts)
+    vectors = _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress, fitted)
 
     tmp = config.index_dir.parent / f".{config.index_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -235,11 +250,17 @@ def index_terms(documents) -> list[str]:
     return sorted(set(corpus_terms(d.text for d in documents)) | indicators)
 
 
-def _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress) -> np.ndarray:
-    """Corpus-fitted vectors change with the corpus; a neural model's vectors are reused."""
+def _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress,
+                      fitted=None) -> np.ndarray:
+    """Corpus-fitted vectors change with the corpus; a neural model's vectors are reused.
+    `fitted` (rows the fit already computed, LSA) spares a second jieba pass over the corpus."""
     same_model = old_manifest.get("embedder", {}).get("id") == embedder.id
     reusable = same_model and embedder.name != "lsa"
     keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+    if fitted is not None and len(fitted) == len(texts):
+        for node, key in zip(nodes, keys):
+            node.metadata["text_hash"] = key
+        return np.asarray(fitted, dtype=np.float32)
     todo = [i for i, k in enumerate(keys) if not (reusable and k in old_vectors)]
     fresh = {}
     batch = 256

@@ -57,9 +57,10 @@ def _decode(data: bytes, name: str) -> str:
 
 
 # What a file really is, from its first bytes: a renamed file is refused with a clear message.
-MAGIC = ((b"%PDF-", "PDF"), (b"PK\x03\x04", "zip（Word 等）"), (b"\xd0\xcf\x11\xe0", "OLE（旧版或加密的 Office）"),
-         (b"\x89PNG", "PNG 图片"), (b"\xff\xd8\xff", "JPEG 图片"), (b"GIF8", "GIF 图片"), (b"\x7fELF", "可执行程序"))
-EXPECTED_MAGIC = {".pdf": "PDF", ".docx": "zip（Word 等）"}
+MAGIC = ((b"%PDF-", "PDF 文件"), (b"PK\x03\x04", "zip 压缩包（如 Word 文档）"),
+         (b"\xd0\xcf\x11\xe0", "旧版或加密的 Office 文件"), (b"\x89PNG", "PNG 图片"),
+         (b"\xff\xd8\xff", "JPEG 图片"), (b"GIF8", "GIF 图片"), (b"\x7fELF", "可执行程序"))
+EXPECTED_MAGIC = {".pdf": "PDF 文件", ".docx": "zip 压缩包（如 Word 文档）"}
 # A docx expands to at most this much, and no large part more than MAX_ZIP_RATIO times (zip bombs).
 MAX_DOCX_EXPANDED = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 200
@@ -67,19 +68,20 @@ MAX_ZIP_MEMBERS = 5000
 
 
 def sniff_kind(head: bytes) -> str | None:
+    if b"%PDF-" in head[:1024]:  # PDF readers accept junk before the header
+        return "PDF 文件"
     return next((kind for magic, kind in MAGIC if head.startswith(magic)), None)
 
 
 def check_kind(path: Path, head: bytes) -> None:
-    """Refuse empty files and files whose content is not what their extension says."""
+    """Refuse empty files and files that are a known other format than their extension says."""
     if not head:
         raise DocumentError(f"文件内容为空：{path.name}")
     kind, expected = sniff_kind(head), EXPECTED_MAGIC.get(path.suffix.lower())
-    if kind == "OLE（旧版或加密的 Office）" and expected:
-        raise DocumentError(f"文件已加密（或为旧版 .doc 格式），无法读取：{path.name}")
-    if kind != expected and (kind or expected):
-        actual = f"实为 {kind} 文件" if kind else f"不是 {expected} 文件"
-        raise DocumentError(f"文件内容与扩展名不符（{actual}）：{path.name}")
+    if kind == "旧版或加密的 Office 文件" and path.suffix.lower() == ".docx":
+        raise DocumentError(f"Word 文档已加密（或为旧版 .doc 格式），无法读取：{path.name}")
+    if kind and kind != expected:
+        raise DocumentError(f"文件内容与扩展名不符（实为{kind}）：{path.name}")
 
 
 def check_zip_sizes(path: Path) -> None:
@@ -143,7 +145,7 @@ def read_text(path: Path) -> str:
         raise DocumentError(f"不支持的文件类型 {suffix or '（无扩展名）'}，已跳过")
     try:
         with open(path, "rb") as handle:
-            check_kind(path, handle.read(16))
+            check_kind(path, handle.read(1024))
         if suffix in (".txt", ".md"):
             text = _decode(path.read_bytes(), path.name)
             if "\x00" in text or len(_CONTROL.findall(text)) > len(text) // 100:

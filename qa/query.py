@@ -125,7 +125,7 @@ def _analyse_one(question: str) -> Query:
     latin = sum(c.isascii() and c.isalpha() for c in text)
     cjk = sum("\u4e00" <= c <= "\u9fff" for c in text)
     english = latin > 3 * max(cjk, 1)
-    search = _english_to_chinese(text) if english else text
+    search = (_english_to_chinese(text) if english else text) or text
     # "23年" → "2023年": residents shorten years
     search = SHORT_YEAR.sub(lambda m: f"20{m.group(1)}年", search)
     places = []
@@ -144,6 +144,7 @@ def _analyse_one(question: str) -> Query:
     place_words = set(PLACES) | set(PLACES.values()) | set(PERIODS)
     terms = [t for t in tokenize(search)
              if t not in QUESTION_WORDS and t not in place_words and not YEAR.fullmatch(t)
+             and not re.fullmatch(r"\d{1,2}|[a-z]", t)  # "1", "x": too common to mean anything
              and t not in {"十五", "十四", "五五", "四五", "张家", "窝镇", "五"}]
     retrieval_text = search
     for word in sorted(PLACE_WORDS, key=len, reverse=True):

@@ -49,7 +49,9 @@ class JiebaBM25Retriever(BM25Retriever):
             return []
         k = min(self.similarity_top_k, len(self._store_nodes))
         scores = self.bm25.get_scores(tokens)
-        top = np.argsort(-scores)[:k]
+        # top k by partial selection, then sort only those: O(N + k log k), not O(N log N)
+        top = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
         return [NodeWithScore(node=self._store_nodes[i], score=float(scores[i]))
                 for i in top if scores[i] > 0]
 
@@ -121,7 +123,10 @@ class HybridRetriever(BaseRetriever):
         return self.retrieve_query(query)
 
     def retrieve_query(self, query: Query) -> list[NodeWithScore]:
-        bundle = QueryBundle(query.retrieval_text or query.search_text)
+        text = (query.retrieval_text or query.search_text or query.text).strip()
+        if not text:
+            return []
+        bundle = QueryBundle(text)
         rankings = []
         if self.mode in ("hybrid", "bm25"):
             rankings.append([n.node.node_id for n in self.bm25.retrieve(bundle)])

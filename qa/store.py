@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,7 @@ class Store:
     embedder: Embedder
     manifest: dict
 
-    @property
+    @cached_property
     def node_by_id(self) -> dict[str, TextNode]:
         return {n.node_id: n for n in self.nodes}
 

@@ -29,7 +29,7 @@ def turn(runtime, message, history=None, session=None):
 def test_answer_has_markers_and_highlighted_sources(runtime):
     history, sources, session, status = turn(runtime, TARGET)
     assert [m["role"] for m in history] == ["user", "assistant"]
-    assert "**\\[1\\]**" in history[1]["content"] and status == ""
+    assert "<strong>\\[1\\]</strong>" in history[1]["content"] and status == ""
     assert '<div class="qa-source"' in sources and "<mark>" in sources and " › " in sources
     assert session["answer"].citations and session["question"] == TARGET
 

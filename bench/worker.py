@@ -1,0 +1,139 @@
+"""One measurement in its own process, so peak RSS (VmHWM) and cold costs belong to it alone.
+
+`python -m bench.worker TASK --corpus DIR --index DIR [--gold FILE --passes N]` prints one JSON
+line. Tasks: build (ensure_index), serve (load once, then floor / retrieval / answer latencies,
+interleaved per question so machine noise hits all three alike), peer (the stock llama-index
+pipeline of qa.evaluation on the same corpus and questions).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+CANDIDATES = 40
+
+
+def vm_hwm_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def questions(path: Path) -> list[str]:
+    return [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def clear_caches() -> None:
+    """Every timed call starts without memoised tokens or term weights: a new question's cost."""
+    from qa.answering import Answerer
+    from qa.text import _cached_tokenize
+
+    _cached_tokenize.cache_clear()
+    if hasattr(Answerer.weight, "cache_clear"):
+        Answerer.weight.cache_clear()
+
+
+def timed(fn, *args) -> float:
+    clear_caches()
+    started = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - started) * 1000
+
+
+class Floor:
+    """Raw FAISS + raw bm25s on the built index's own files: no framework, no fusion."""
+
+    def __init__(self, index_dir: Path):
+        import bm25s
+        import faiss
+
+        from qa.embeddings import restore_embedder
+
+        manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
+        self.embedder = restore_embedder(manifest["embedder"], index_dir)
+        self.faiss = faiss.read_index(str(index_dir / "default__vector_store.json"))
+        self.bm25 = bm25s.BM25.load(str(index_dir / "bm25"))
+
+    def __call__(self, text: str):
+        import numpy as np
+
+        from qa.text import tokenize
+
+        _, dense = self.faiss.search(self.embedder.embed([text]), CANDIDATES)
+        scores = self.bm25.get_scores(tokenize(text) or ["∅"])
+        k = min(CANDIDATES, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        return dense[0], top[np.argsort(-scores[top])]
+
+
+def task_build(args) -> dict:
+    from qa.config import Config
+    from qa.indexing import ensure_index
+
+    config = Config(corpus_dir=args.corpus, index_dir=args.index, embed_model="lsa")
+    started = time.perf_counter()
+    report = ensure_index(config, force=args.force, progress=False)
+    return {"seconds": time.perf_counter() - started, "passages": report.passages,
+            "documents": report.documents, "reused": report.reused_documents,
+            "rebuilt": report.rebuilt}
+
+
+def task_serve(args) -> dict:
+    from qa.api import Assistant
+    from qa.query import analyse
+
+    started = time.perf_counter()
+    assistant = Assistant(__import__("qa.config").config.Config(
+        corpus_dir=args.corpus, index_dir=args.index, embed_model="lsa"), progress=False)
+    load = time.perf_counter() - started
+    floor = Floor(args.index)
+    answerer = assistant.answerer
+    qs = questions(args.gold)
+    answerer.ask("张家窝镇一般公共预算收入是多少？")  # warm jieba, FAISS and numpy paths
+    out = {"load_s": load, "passages": len(assistant.store.nodes),
+           "floor": [], "retrieval": [], "answer": []}
+    for _ in range(args.passes):
+        for q in qs:
+            query = analyse(q)
+            text = query.retrieval_text or query.search_text
+            out["floor"].append(timed(floor, text))
+            out["retrieval"].append(timed(lambda: answerer.retriever.retrieve_query(analyse(q))))
+            out["answer"].append(timed(answerer.ask, q))
+    return out
+
+
+def task_peer(args) -> dict:
+    from qa.config import Config
+    from qa.evaluation import PeerPipeline
+
+    started = time.perf_counter()
+    peer = PeerPipeline(Config(corpus_dir=args.corpus, index_dir=args.index, embed_model="lsa"))
+    build = time.perf_counter() - started
+    qs = questions(args.gold)
+    peer("张家窝镇一般公共预算收入是多少？")
+    answers = [timed(peer, q) for _ in range(args.passes) for q in qs]
+    return {"build_s": build, "answer": answers}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("task", choices=("build", "serve", "peer"))
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--gold", type=Path)
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    result = {"build": task_build, "serve": task_serve, "peer": task_peer}[args.task](args)
+    result["vm_hwm_mb"] = vm_hwm_mb()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
