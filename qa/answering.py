@@ -50,6 +50,7 @@ SHORT_SENTENCE = 16
 ANCHOR_BONUS = 1.2
 PHRASE_WEIGHT = 0.5  # a run of the question's own words in a sentence is strong evidence
 NAME_MISSING = 0.5
+MEASURE_MISSING = 0.3  # "总投资多少" is not answered by a sentence that gives only a length
 CAPTION = re.compile(r"^图\s*\d+")
 # Quantities a how-much question may name; the answering sentence must name it too.
 MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
@@ -196,6 +197,20 @@ def trim(sentence: str, terms: list[str], weights: dict[str, float], kind: str =
     return ("…" if first > 0 else "") + text.rstrip("，,；;：:") + ("…" if last < len(clauses) - 1 else "")
 
 
+def enumeration(sentence: str, passage: str) -> str:
+    """A list's items often follow the sentence that introduces them ("三片区：…。高新智造集聚区…。
+    生态宜居示范区…。"): keep the following sentences of the passage up to the list bound."""
+    start = passage.find(sentence)
+    if start < 0 or len(sentence) >= LONG_LIST:
+        return trim(sentence, [], {}, "list")
+    text = sentence
+    for following in sentences(passage[start + len(sentence):]):
+        if len(text) + len(following) > LONG_LIST:
+            break
+        text += following
+    return text
+
+
 def measures_in(terms: list[str]) -> list[str]:
     """The quantity a how-much question asks for (总投资, 产值, 城镇化率…), if it names one."""
     return [t for t in terms if any(m in t for m in MEASURES)]
@@ -278,7 +293,7 @@ class Answerer:
                 if not year_fits(query, piece, body, heading, meta.get("period", "")):
                     support *= 0.3
                 if measures and not any(m in normalise(piece) for m in measures):
-                    support *= 0.5
+                    support *= MEASURE_MISSING
                 phrase = min(longest_shared(asked, normalise(piece)), 12) / 12
                 score = (support + PHRASE_WEIGHT * phrase) * (1 + kind_fits(query.kind, piece)) \
                     * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if anchor and anchor in found else 1.0)
@@ -326,7 +341,12 @@ class Answerer:
             node = cand.node.node
             n = next((c.n for c in citations if c.text == node.get_content()), len(citations) + 1)
             fact = self.records.table_fact(node.node_id) if self.records else None
-            text = fact or trim(cand.sentence, query.terms, weights, query.kind)
+            if fact:
+                text = fact
+            elif query.kind == "list" and len(chosen) == 1:
+                text = enumeration(cand.sentence, node.get_content())
+            else:
+                text = trim(cand.sentence, query.terms, weights, query.kind)
             if unverified_numbers(text, node.get_content()):
                 continue  # never state a figure the cited passage does not print
             part = text.rstrip() + f"[{n}]"

@@ -64,6 +64,9 @@ class FeedbackStore:
         comment = (comment or "").strip()[:MAX_COMMENT_CHARS]
         cited = json.dumps([asdict(c) if is_dataclass(c) else dict(c) for c in citations or []],
                            ensure_ascii=False)
+        # SQLite stores UTF-8: a lone surrogate (possible in JSON sent to the web API) becomes "?".
+        question, answer, comment, asked, cited = (
+            str(v or "").encode("utf-8", "replace").decode("utf-8") for v in (question, answer, comment, asked, cited))
         with closing(self._connect()) as conn, conn:
             cursor = conn.execute(
                 "INSERT INTO feedback (created_at, question, answer, citations, rating, comment,"

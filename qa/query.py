@@ -86,6 +86,14 @@ class Query:
     other_places: list[str] = field(default_factory=list)  # 北辰区, 唐官屯镇: not the corpus's own
 
 
+ENGLISH_STOPWORDS = frozenset(
+    "what which when where whose does have with from that this their there they them into about "
+    "according during were been will would should could shall much many more most than then town "
+    "towns district plan plans planning year years section part main also each every other such "
+    "says said make made aims aim want wants need needs like only over under between before after "
+    "zhangjiawo xiqing jinghai tianjin".split())
+
+
 def _english_to_chinese(text: str) -> str:
     lowered = normalise(text)
     found = []
@@ -97,6 +105,8 @@ def _english_to_chinese(text: str) -> str:
             found.append(chinese)
             lowered = pattern.sub(" ", lowered)
     found.extend(re.findall(r"[\u4e00-\u9fff]+", text))
+    # words the glossary does not know stay in the question, so evidence must still cover them
+    found.extend(w for w in re.findall(r"[a-z][a-z\-]{3,}", lowered) if w not in ENGLISH_STOPWORDS)
     return " ".join(dict.fromkeys(found))
 
 
