@@ -167,7 +167,7 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
     from qa.chunking import CHUNKER_VERSION, HeadingNodeParser
     from qa.embeddings import embedder_record, make_embedder
     from qa.loading import load_documents
-    from qa.store import write_store
+    from qa.store import embed_text, write_store
     from qa.text import add_terms
 
     started = time.perf_counter()
@@ -203,7 +203,7 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
     terms = index_terms(documents)
     add_terms(terms)
     embedder = make_embedder(config.embed_model, config.lsa_dim)
-    texts = [node.get_content(metadata_mode="embed") for node in nodes]
+    texts = [embed_text(node) for node in nodes]  # the very strings BM25 segments (jieba runs once)
     fitted = embedder.fit(texts)
     vectors = _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress, fitted)
 

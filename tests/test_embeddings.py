@@ -50,7 +50,8 @@ def test_missing_model_fails_fast_with_a_clear_message():
 
 def build_tiny_sentence_transformer(directory: Path) -> Path:
     """A 2-layer BERT with a character vocabulary from the corpus, saved as a real ST model."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers import BertConfig, BertModel, BertTokenizer
 
     chars = sorted({c for p in CORPUS.glob("*.txt") for c in p.read_text(encoding="utf-8")
@@ -63,8 +64,8 @@ def build_tiny_sentence_transformer(directory: Path) -> Path:
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
     BertModel(config).save_pretrained(bert_dir)
-    word = models.Transformer(str(bert_dir), max_seq_length=128)
-    pooling = models.Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+    word = Transformer(str(bert_dir), max_seq_length=128)
+    pooling = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
     model_dir = directory / "tiny-st"
     SentenceTransformer(modules=[word, pooling], device="cpu").save(str(model_dir))
     return model_dir
