@@ -89,6 +89,8 @@ def clean_question(question: str, max_chars: int) -> str:
     question = INVISIBLE.sub("", unicodedata.normalize("NFC", str(question)))
     if any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROL for c in question):
         raise InputError("问题中含有控制字符，请删除后重试。")
+    if any(unicodedata.category(c) == "Cs" for c in question):
+        raise InputError("问题中含有无法识别的字符（不成对的代理字符），请重新输入。")
     question = question.strip()
     if not question:
         raise InputError("问题为空：请输入一个问题。")

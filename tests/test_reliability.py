@@ -375,8 +375,6 @@ def test_upload_requires_login_limits_size_and_uses_safe_names(admin_runtime, tm
 
 # ---------------------------------------------------------------- lone surrogates (JSON "\ud800")
 
-@pytest.mark.xfail(reason="qa/answering.py clean_question accepts lone surrogates (category Cs); "
-                          "handed to the lead", strict=False)
 def test_api_refuses_lone_surrogates(assistant):
     with pytest.raises(InputError):
         assistant.ask("\ud800张家窝镇要建新小学吗？")
