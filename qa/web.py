@@ -291,7 +291,7 @@ def safe_filename(name: str) -> str:
 
 def upload_document(file_path: str | None, is_admin: bool, runtime: Runtime) -> tuple[str, list]:
     """Admin upload: check, store under a safe name, re-index, reload → (message, catalog rows)."""
-    from qa.loading import read_text
+    from qa.reading import read_text
 
     if not is_admin:
         return "请先以管理员身份登录。", catalog_rows(runtime)

@@ -1,8 +1,6 @@
 """Shared fixtures: the real corpus indexed once per test session into a temporary folder."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 

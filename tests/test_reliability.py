@@ -21,7 +21,7 @@ import pytest
 from qa import cli
 from qa.config import PROJECT_ROOT
 from qa.errors import DocumentError, InputError, QAError
-from qa.loading import load_documents, read_text
+from qa.reading import read_text
 
 OK = None  # the question is answered or abstains; no error
 # (id, question, expected error substring or OK, strings the answer must not contain)
