@@ -108,16 +108,18 @@ def cmd_eval(args) -> int:
         print(ev.format_cmrc(report))
         return 0
     gold = [Path(g) for g in args.gold] or [root / "eval" / "questions.jsonl"]
-    names = args.config or (["hybrid"] if args.check_floor else list(ev.CONFIGS))
+    floor_path = root / "eval" / "floor.json"
+    names = args.config or ([ev.floor_config(floor_path)] if args.check_floor else list(ev.CONFIGS))
     report = ev.evaluate(ev.make_pipelines(_config(args), names, progress=True), gold)
     paths = ev.write_outputs(report, out)
     print(ev.format_table(report))
-    primary = next((r for r in report.runs if r.config == "hybrid"), report.runs[0] if report.runs else None)
+    primary = next((r for r in report.runs if r.config == ev.PRODUCT_CONFIG),
+                   report.runs[0] if report.runs else None)
     for run in [r for r in report.runs if r.config == getattr(primary, "config", None)]:
         print("\n" + ev.format_failures(run))
     print("\n输出：" + "、".join(str(p) for p in paths), file=sys.stderr)
     if args.check_floor:
-        check = ev.check_floor(report, root / "eval" / "floor.json")
+        check = ev.check_floor(report, floor_path)
         print(check.message)
         return 0 if check.passed else 1
     return 0

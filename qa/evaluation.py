@@ -24,6 +24,7 @@ from qa.errors import InputError, QAError
 MAX_ANSWER_LEN = 400
 KS = (1, 3, 5, 10)
 CONFIGS = ("bm25", "dense", "hybrid", "hybrid+commitments", "peer")
+PRODUCT_CONFIG = "hybrid+commitments"  # what `qa ask` and the web app run
 MARKERS = re.compile(r"\[\d+(?:[,，]\s*\d+)*\]|【\d+】|\^\d+")
 SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
 
@@ -343,12 +344,21 @@ class FloorCheck:
     message: str
 
 
-def check_floor(report: EvalReport, floor_path: Path) -> FloorCheck:
-    """Compare the measured accuracy with eval/floor.json (config and gold named there)."""
+def read_floor(floor_path: Path) -> dict:
     try:
-        floor = json.loads(Path(floor_path).read_text(encoding="utf-8"))
+        return json.loads(Path(floor_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise QAError(f"无法读取回归下限文件 {floor_path}：{exc}") from exc
+
+
+def floor_config(floor_path: Path) -> str:
+    """The configuration the regression floor guards (the product's own)."""
+    return read_floor(floor_path)["config"]
+
+
+def check_floor(report: EvalReport, floor_path: Path) -> FloorCheck:
+    """Compare the measured accuracy with eval/floor.json (config and gold named there)."""
+    floor = read_floor(floor_path)
     run = next((r for r in report.runs if r.config == floor["config"]
                 and Path(r.gold).name == Path(floor["gold"]).name), None)
     if run is None:

@@ -160,8 +160,8 @@ def test_cmrc_official_em_and_f1():
 
 def test_floor_file_and_check(tmp_path):
     floor = json.loads(FLOOR.read_text(encoding="utf-8"))
-    assert floor["config"] == "hybrid" and 0 < floor["accuracy"] <= floor["measured"]
-    run = ev.ConfigRun("hybrid", str(GOLD), {"accuracy": floor["accuracy"] - 0.1}, [])
+    assert floor["config"] in ev.CONFIGS and 0 < floor["accuracy"] <= floor["measured"]
+    run = ev.ConfigRun(floor["config"], str(GOLD), {"accuracy": floor["accuracy"] - 0.1}, [])
     low = ev.check_floor(ev.EvalReport([run], {}), FLOOR)
     assert not low.passed and "低于下限" in low.message
     run.summary["accuracy"] = floor["accuracy"]
@@ -204,3 +204,11 @@ def test_cli_eval_writes_into_the_given_folder(corpus_config, assistant, small_g
     assert code == 0
     assert (out / "report.md").exists() and (out / "small.png").exists()
     assert "| hybrid |" in capsys.readouterr().out
+
+
+def test_product_accuracy_on_the_team_gold_set_stays_above_the_floor(corpus_config, assistant):
+    """The regression guard CI runs: the product configuration on eval/questions.jsonl."""
+    floor = json.loads(FLOOR.read_text(encoding="utf-8"))
+    report = ev.evaluate(ev.make_pipelines(corpus_config, [floor["config"]]), [GOLD])
+    check = ev.check_floor(report, FLOOR)
+    assert check.passed, check.message
