@@ -7,14 +7,15 @@ and lists the nearest passages instead.
 """
 from __future__ import annotations
 
+import math
 import re
 import time
-import math
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
 
+import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from qa.config import Config
@@ -213,6 +214,14 @@ def enumeration(sentence: str, passage: str) -> str:
     return text
 
 
+def document_frequencies(bm25) -> tuple[dict, np.ndarray]:
+    """Passages per token, read off the BM25 index's sparse matrix once at start-up."""
+    indptr = np.asarray(bm25.scores["indptr"])
+    total = len(bm25.scores["indices"])
+    counts = np.diff(np.append(indptr, total)) if len(indptr) == len(bm25.vocab_dict) else np.diff(indptr)
+    return bm25.vocab_dict, counts
+
+
 def measures_in(terms: list[str]) -> list[str]:
     """The quantity a how-much question asks for (总投资, 产值, 城镇化率…), if it names one."""
     return [t for t in terms if any(m in t for m in MEASURES)]
@@ -232,16 +241,17 @@ class Answerer:
         self.config = config
         self.records = RecordAnswers(config.index_dir, store.node_by_id) if use_commitments else None
         self.retriever = HybridRetriever(store, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
-        self._passages = [normalise(n.metadata.get("heading", "") + n.get_content())
-                          for n in store.nodes]
+        self._vocab, self._df = document_frequencies(store.bm25)
+        self._passage_count = int(store.bm25.scores.get("num_docs", len(store.nodes)))
 
     @lru_cache(maxsize=8192)
     def weight(self, term: str) -> float:
-        """Inverse document frequency over passages: rare terms decide what a question is about."""
-        df = sum(term in p for p in self._passages)
+        """Inverse document frequency over passages: rare terms decide what a question is about.
+        Terms are jieba tokens like the index's own, so the index's counts serve (no scan)."""
+        df = self._df[self._vocab[term]] if term in self._vocab else 0
         if df == 0:
             return UNKNOWN_TERM_WEIGHT
-        return math.log(1 + len(self._passages) / (df + 1))
+        return math.log(1 + self._passage_count / (df + 1))
 
     def ask(self, question: str) -> Answer:
         started = time.perf_counter()
