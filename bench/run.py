@@ -57,7 +57,7 @@ def worker(task: str, corpus: Path, index: Path, passes: int, *extra: str):
            "--gold", str(GOLD), "--passes", str(passes), *extra]
     data, wall, rss, tail = run_child(cmd)
     if data is None:
-        raise RuntimeError(f"bench worker {task} failed:\n{tail}")
+        raise RuntimeError(f"bench worker {task} failed (exit or OOM kill; peak RSS {rss:.0f} MB):\n{tail}")
     data["rss_mb"], data["wall_s"] = rss, wall
     return data
 
@@ -80,12 +80,22 @@ def measure_scale(factor: int, work: Path, passes: int, peer: bool, log) -> dict
     log(f"[{factor}×] incremental rebuild …")
     inc = worker("build", corpus, index, passes)
     row.update(incremental_s=inc["seconds"], incremental_rss_mb=inc["rss_mb"])
+    try:
+        _serving(row, factor, corpus, index, passes, peer, log)
+    except RuntimeError as exc:  # e.g. the OOM killer: keep the build figures of this scale
+        row["error"] = str(exc).strip().splitlines()[0]
+        log(f"[{factor}×] {row['error']}")
+    return row
+
+
+def _serving(row: dict, factor: int, corpus: Path, index: Path, passes: int, peer: bool, log) -> None:
+    """Cold start, then warm latencies and the peer; fills `row`."""
     log(f"[{factor}×] cold start …")
     qa = [sys.executable, "-m", "qa.cli", "--corpus", str(corpus), "--index", str(index),
           "ask", "--json", COLD_QUESTION]
     data, wall, rss, tail = run_child(qa)
     if data is None:
-        raise RuntimeError(f"cold qa ask failed:\n{tail}")
+        raise RuntimeError(f"cold qa ask failed (peak RSS {rss:.0f} MB):\n{tail}")
     row.update(cold_start_s=wall, cold_rss_mb=rss)
     log(f"[{factor}×] latencies (floor, retrieval, answer) …")
     serve = worker("serve", corpus, index, passes)
@@ -97,7 +107,6 @@ def measure_scale(factor: int, work: Path, passes: int, peer: bool, log) -> dict
         p = worker("peer", corpus, index, passes)
         row.update(peer_build_s=p["build_s"], peer_rss_mb=p["rss_mb"],
                    peer_p50=pct(p["answer"], 0.5), peer_p95=pct(p["answer"], 0.95))
-    return row
 
 
 COLUMNS = [("scale", "×", "{:d}"), ("passages", "passages", "{:d}"), ("corpus_mb", "corpus MB", "{:.1f}"),
@@ -137,7 +146,9 @@ def checks(rows: list[dict]) -> list[tuple[str, bool | None, str]]:
                     row["incremental_s"] <= 0.2 * row["build_s"],
                     f"{row['incremental_s']:.1f} s vs {row['build_s']:.1f} s "
                     f"({100 * row['incremental_s'] / row['build_s']:.0f}%)"))
-    if top is not base:
+    if "error" in top:
+        out.append((f"serving at {top['scale']}×", False, top["error"]))
+    elif top is not base:
         out.append((f"query p50 at {top['scale']}× ≤ 3× the 1× figure",
                     top["answer_p50"] <= 3 * base["answer_p50"],
                     f"answer {top['answer_p50']:.1f} vs {base['answer_p50']:.1f} ms; "
@@ -159,8 +170,8 @@ def plot(rows: list[dict], path: Path) -> Path:
     for key, label in (("floor", "floor (raw FAISS+bm25s)"), ("retrieval", "retrieval"),
                        ("answer", "full answer"), ("peer", "peer (stock llama-index)")):
         if f"{key}_p50" in rows[0]:
-            ax.plot(scales, [r[f"{key}_p50"] for r in rows], "o-", label=f"{label} p50")
-            ax.plot(scales, [r[f"{key}_p95"] for r in rows], "x:", color=ax.lines[-1].get_color(),
+            ax.plot(scales, [r.get(f"{key}_p50", float("nan")) for r in rows], "o-", label=f"{label} p50")
+            ax.plot(scales, [r.get(f"{key}_p95", float("nan")) for r in rows], "x:", color=ax.lines[-1].get_color(),
                     label=f"{label} p95")
     ax.set(xscale="log", yscale="log", xlabel="corpus ×", ylabel="ms", title="query latency")
     ax.legend(fontsize=7)
@@ -168,14 +179,14 @@ def plot(rows: list[dict], path: Path) -> Path:
     for key, label in (("build_s", "full build"), ("incremental_s", "incremental rebuild"),
                        ("cold_start_s", "cold start → first answer"), ("peer_build_s", "peer build")):
         if key in rows[0]:
-            ax.plot(scales, [r[key] for r in rows], "o-", label=label)
+            ax.plot(scales, [r.get(key, float("nan")) for r in rows], "o-", label=label)
     ax.set(xscale="log", yscale="log", xlabel="corpus ×", ylabel="s", title="build and start")
     ax.legend(fontsize=7)
     ax = axes[2]
     for key, label in (("build_rss_mb", "build"), ("serve_rss_mb", "serving"),
                        ("cold_rss_mb", "cold ask"), ("peer_rss_mb", "peer")):
         if key in rows[0]:
-            ax.plot(scales, [r[key] for r in rows], "o-", label=label)
+            ax.plot(scales, [r.get(key, float("nan")) for r in rows], "o-", label=label)
     ax.axhline(2048, color="red", lw=0.8, ls="--", label="2 GB")
     ax.set(xscale="log", xlabel="corpus ×", ylabel="MB", title="peak RSS")
     ax.legend(fontsize=7)
@@ -213,21 +224,31 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="qa-bench-"))
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     started = time.perf_counter()
+    rows: list[dict] = []
     try:
-        rows = [measure_scale(f, work, passes, f in peer_scales, log) for f in scales]
+        for factor in scales:
+            try:
+                rows.append(measure_scale(factor, work, passes, factor in peer_scales, log))
+            except RuntimeError as exc:  # e.g. a worker killed by the OOM killer: keep the rest
+                log(f"[{factor}×] stopped: {exc}")
+                break
+            if args.work:  # figures survive a later scale's failure
+                (args.work / "rows.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
+    if not rows:
+        return 1
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     text = report(rows, command.strip(), time.perf_counter() - started)
     print(text)
     if args.results:
-        args.results.write_text("# Benchmark results\n\n" + text + "\n", encoding="utf-8")
+        old = args.results.read_text(encoding="utf-8") if args.results.exists() else ""
+        notes = old[old.find("\n## Findings"):] if "\n## Findings" in old else ""  # hand-written
+        args.results.write_text("# Benchmark results\n\n" + text + "\n" + notes, encoding="utf-8")
     if args.plot:
         log(f"plot: {plot(rows, args.plot)}")
-    if args.work:
-        (args.work / "rows.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    return 0
+    return 0 if len(rows) == len(scales) else 1
 
 
 if __name__ == "__main__":

@@ -378,18 +378,17 @@ class Answerer:
         best = chosen[0]
         cited = {c.node.node.node_id for c in chosen}
         extra = []
-        for node_id, record in self.records.linked(best.node.node.node_id, query, cited)[:MAX_LINKED]:
-            node = self.store.node_by_id.get(node_id)
-            sentence = next((s for s in sentences(node.get_content()) if record.value in s), None)
+        for other in self.records.linked(best.node.node.node_id, query, cited)[:MAX_LINKED]:
+            node = self.store.node_by_id.get(other["node_id"])
+            sentence = node and next((s for s in sentences(node.get_content()) if other["value"] in s), None)
             if sentence:
                 extra.append(Candidate(best.score, best.coverage, sentence,
                                        NodeWithScore(node=node, score=0.0), 99, frozenset()))
         if not extra:
             return chosen
-        own = self.records.by_node.get(best.node.node.node_id, [])
-        year = lambda c: next((r.year for r in self.records.by_node.get(c.node.node.node_id, [])
-                               if c is not best or r in own), "")
-        return sorted(chosen[:1] + extra, key=year, reverse=True) + chosen[1:]
+        newest_first = sorted(chosen[:1] + extra, reverse=True,
+                              key=lambda c: self.records.year_of(c.node.node.node_id))
+        return newest_first + chosen[1:]
 
     def _citation(self, n: int, result: NodeWithScore, sentence: str) -> Citation:
         meta = result.node.metadata

@@ -65,6 +65,12 @@ def m003_links(db: sqlite3.Connection) -> None:
     """)
 
 
+@migration
+def m004_node_index(db: sqlite3.Connection) -> None:
+    # the answerer looks records up by the passage it is about to cite
+    db.execute("CREATE INDEX commitments_node ON commitments(node_id)")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
@@ -246,21 +252,49 @@ def _row(row) -> Commitment:
     return Commitment(**data)
 
 
-def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool) -> dict[int, float]:
+def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool,
+             limit: int = -1) -> dict[int, float]:
     tokens = list(dict.fromkeys(tokenize(text)))
     if not tokens:
         return {}
     quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
     joiner = " OR " if any_term else " "
     rows = conn.execute("SELECT rowid, bm25(commitments_fts, 2.0, 1.0) FROM commitments_fts"
-                        " WHERE commitments_fts MATCH ? ORDER BY 2", (joiner.join(quoted),)).fetchall()
+                        " WHERE commitments_fts MATCH ? ORDER BY 2 LIMIT ?",
+                        (joiner.join(quoted), limit)).fetchall()
     return {r[0]: -r[1] for r in rows}
+
+
+MATCH_CANDIDATES = 200  # best full-text hits ranked further in Python
+RELATED_LIMIT = 20  # a name shared by hundreds of towns must not fan out without bound
+
+
+def records_at(db: str | Path | sqlite3.Connection, node_id: str) -> list[Commitment]:
+    """Records extracted from one passage (no cross-document links attached)."""
+    conn, owned = _connect(db)
+    try:
+        return [_row(r) for r in conn.execute("SELECT * FROM commitments WHERE node_id = ?"
+                                              " ORDER BY id", (node_id,))]
+    finally:
+        if owned:
+            conn.close()
+
+
+def related_of(db: str | Path | sqlite3.Connection, item: Commitment) -> list[dict]:
+    """The same indicator or project in other records, newest first, at most RELATED_LIMIT."""
+    conn, owned = _connect(db)
+    try:
+        return _related(conn, item)
+    finally:
+        if owned:
+            conn.close()
 
 
 def _related(conn: sqlite3.Connection, item: Commitment) -> list[dict]:
     rows = conn.execute(
         "SELECT c.* FROM links l JOIN commitments c ON c.id = l.commitment_id"
-        " WHERE l.group_key = ? ORDER BY l.position", (item.group_key,)).fetchall() if item.group_key else []
+        " WHERE l.group_key = ? ORDER BY l.position LIMIT ?",
+        (item.group_key, RELATED_LIMIT + 1)).fetchall() if item.group_key else []
     return [{"id": r["id"], "doc": r["doc"], "short_title": r["short_title"], "date": r["date"],
              "place": r["place"], "name": r["name"], "value": r["value"], "unit": r["unit"],
              "year": r["year"], "node_id": r["node_id"],
@@ -269,8 +303,9 @@ def _related(conn: sqlite3.Connection, item: Commitment) -> list[dict]:
 
 def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = None,
                        place: str | None = None, doc: str | None = None, query: str | None = None,
-                       limit: int | None = 100) -> list[Commitment]:
-    """Records filtered by kind/place/doc, ranked by a Chinese full-text query when given."""
+                       limit: int | None = 100, with_related: bool = True) -> list[Commitment]:
+    """Records filtered by kind/place/doc, ranked by a Chinese full-text query when given.
+    `with_related=False` skips the cross-document links (one query per record)."""
     conn, owned = _connect(db)
     try:
         where, params = [], []
@@ -294,7 +329,7 @@ def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = N
                 c.score = scores[c.id]
             items.sort(key=lambda c: -c.score)
         items = items[:limit] if limit else items
-        for c in items:
+        for c in items if with_related else ():
             c.related = _related(conn, c)
         return items
     finally:
@@ -316,7 +351,7 @@ def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iter
     places, years = [p for p in places if p], [str(y) for y in years if y]
     conn, owned = _connect(db)
     try:
-        scores = _fts_ids(conn, " ".join(terms), any_term=True)
+        scores = _fts_ids(conn, " ".join(terms), any_term=True, limit=MATCH_CANDIDATES)
         if not scores:
             return []
         marks = ",".join("?" * len(scores))

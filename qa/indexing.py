@@ -23,7 +23,7 @@ from qa.config import Config
 from qa.errors import IndexError_, QAError
 
 MANIFEST = "manifest.json"
-INDEX_FORMAT = 2  # bump when what a build writes changes
+INDEX_FORMAT = 3  # bump when what a build writes changes
 
 
 def sha256_file(path: Path) -> str:

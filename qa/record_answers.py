@@ -3,16 +3,19 @@
 The records (qa.commitments) point at the passages that hold a plan's figures. They add those
 passages to what the answerer reads, render an indicator-table row as one short fact, and link
 the same indicator or project across documents so an answer can show each figure with its own
-source, newest first.
+source, newest first. Records are looked up per passage when needed, never all at start-up:
+a district's corpus shares indicator names across hundreds of documents.
 """
 from __future__ import annotations
 
 import re
+import sqlite3
+from functools import lru_cache
 from pathlib import Path
 
 from llama_index.core.schema import NodeWithScore
 
-from qa.commitments import DB_NAME, Commitment, match_for_question, search_commitments
+from qa.commitments import DB_NAME, Commitment, match_for_question, records_at, related_of
 from qa.query import Query
 
 NUMBER = re.compile(r"\d")
@@ -21,25 +24,26 @@ RECORDS_READ = 3  # records whose passages join the retrieved ones
 
 
 class RecordAnswers:
-    """The commitments database of one index, opened once per process."""
+    """The commitments database of one index, opened read-only once per process."""
 
     def __init__(self, index_dir: Path, node_by_id: dict):
         self.path = Path(index_dir) / DB_NAME
         self.nodes = node_by_id
-        self.by_node: dict[str, list[Commitment]] = {}
-        if self.path.exists():
-            for record in search_commitments(self.path, limit=None):
-                self.by_node.setdefault(record.node_id, []).append(record)
+        self.available = self.path.exists()
+        self._db = None
+        if self.available:
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
 
-    @property
-    def available(self) -> bool:
-        return bool(self.by_node)
+    @lru_cache(maxsize=4096)
+    def at(self, node_id: str) -> tuple[Commitment, ...]:
+        return tuple(records_at(self._db, node_id)) if self.available else ()
 
     def passages(self, query: Query) -> list[NodeWithScore]:
         """Passages of the records that best match the question (recall beyond retrieval)."""
         if not self.available or not query.terms:
             return []
-        records = match_for_question(self.path, query.terms, query.places, query.years,
+        records = match_for_question(self._db, query.terms, query.places, query.years,
                                      limit=RECORDS_READ)
         found = []
         for record in records:
@@ -48,9 +52,12 @@ class RecordAnswers:
                 found.append(NodeWithScore(node=node, score=record.score))
         return found
 
+    def year_of(self, node_id: str) -> str:
+        return next((r.year for r in self.at(node_id) if r.year), "")
+
     def table_fact(self, node_id: str) -> str | None:
         """「指标（单位）：2030年目标3.8；2025年3.2；预期性指标。」for an indicator-table row."""
-        record = next((r for r in self.by_node.get(node_id, [])
+        record = next((r for r in self.at(node_id)
                        if r.kind == "target" and r.fields.get("source") == "table"), None)
         if record is None:
             return None
@@ -68,22 +75,16 @@ class RecordAnswers:
             text += f"（注：{f['note'].rstrip('。')}）"
         return text + "。"
 
-    def linked(self, node_id: str, query: Query, exclude: set[str]) -> list[tuple[str, Commitment]]:
+    def linked(self, node_id: str, query: Query, exclude: set[str]) -> list[dict]:
         """The same indicator or project, with a figure, in other documents of the same place,
-        newest first: (node id, record) pairs."""
-        if query.years:
+        newest first (each a dict with node_id, value, year, doc, place)."""
+        if query.years or not self.available:
             return []  # a question about one year wants that year's figure only
-        out = []
-        for record in self.by_node.get(node_id, []):
-            for other in record.related:
+        out: dict[str, dict] = {}
+        for record in self.at(node_id):
+            for other in related_of(self._db, record):
                 if (other["node_id"] in exclude or other["doc"] == record.doc
                         or other["place"] != record.place or not NUMBER.search(other["value"] or "")):
                     continue
-                match = next((r for r in self.by_node.get(other["node_id"], []) if r.id == other["id"]), None)
-                if match is not None:
-                    out.append((other["node_id"], match))
-        out.sort(key=lambda pair: pair[1].year, reverse=True)
-        unique = {}
-        for node, record in out:
-            unique.setdefault(node, record)
-        return list(unique.items())
+                out.setdefault(other["node_id"], other)
+        return sorted(out.values(), key=lambda o: o["year"], reverse=True)
