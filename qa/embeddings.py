@@ -39,13 +39,14 @@ class Embedder(ABC):
     def description(self) -> str:
         return self.name
 
-    def fit(self, texts: list[str]) -> np.ndarray | None:
-        """Learn from the corpus; only corpus-fitted backends need it. A backend that computes
-        the texts' rows while fitting returns them, so a build need not segment them again."""
+    def fit(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray | None:
+        """Learn from the corpus; only corpus-fitted backends need it. `tokens` are the texts'
+        jieba tokens when the caller has them. A backend that computes the texts' rows while
+        fitting returns them, so a build need not segment them again."""
         return None
 
     @abstractmethod
-    def embed(self, texts: list[str]) -> np.ndarray: ...
+    def embed(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray: ...
 
     def save(self, directory: Path) -> None:
         """Persist what `load` needs beside the index."""
@@ -66,8 +67,13 @@ def _char_bigrams(text: str) -> list[str]:
     return ["".join(chars[i:i + 2]) for i in range(len(chars) - 1)]
 
 
-def _lsa_features(text: str) -> list[str]:
-    return tokenize(text) + _char_bigrams(text)
+def _lsa_features(text: str, tokens: list[str] | None = None) -> list[str]:
+    return (tokenize(text) if tokens is None else list(tokens)) + _char_bigrams(text)
+
+
+def _given_features(features: list[str]) -> list[str]:
+    """The vectorizer's analyzer: features are computed outside, once per text."""
+    return features
 
 
 class LSAEmbedder(Embedder):
@@ -75,7 +81,7 @@ class LSAEmbedder(Embedder):
 
     name = LSA_NAME
     # Bump when the features or the fitting change: the id then marks old vectors stale.
-    version = 2
+    version = 3
 
     def __init__(self, dim: int = 256):
         self.dim = dim
@@ -90,23 +96,28 @@ class LSAEmbedder(Embedder):
     def description(self) -> str:
         return f"离线语料拟合 LSA 向量（TF-IDF 词与字二元组 + TruncatedSVD，{self.dim} 维）"
 
-    def fit(self, texts: list[str]) -> np.ndarray:
+    def fit(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self._vectorizer = TfidfVectorizer(analyzer=_lsa_features, sublinear_tf=True, min_df=2,
+        self._vectorizer = TfidfVectorizer(analyzer=_given_features, sublinear_tf=True, min_df=2,
                                            max_features=40000, dtype=np.float32)
-        tfidf = self._vectorizer.fit_transform(texts)
+        tfidf = self._vectorizer.fit_transform(self._features(texts, tokens))
         dim = max(1, min(self.dim, tfidf.shape[0] - 1, tfidf.shape[1] - 1))
         self._svd = TruncatedSVD(n_components=dim, random_state=0)
         self._svd.fit(tfidf)
         self._svd.components_ = self._svd.components_.astype(np.float32)
         return _normalise(self._svd.transform(tfidf))  # == embed(texts), without re-tokenising
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         if self._vectorizer is None:
             raise QAError("LSA 向量模型尚未拟合：请先运行 qa build。")
-        return _normalise(self._svd.transform(self._vectorizer.transform(texts)))
+        tfidf = self._vectorizer.transform(self._features(texts, tokens))
+        return _normalise(self._svd.transform(tfidf))
+
+    @staticmethod
+    def _features(texts: list[str], tokens: list[list[str]] | None) -> list[list[str]]:
+        return [_lsa_features(t, tokens[i] if tokens is not None else None) for i, t in enumerate(texts)]
 
     def save(self, directory: Path) -> None:
         with open(directory / "lsa.pkl", "wb") as f:
@@ -145,7 +156,7 @@ class SentenceTransformerEmbedder(Embedder):
             self._model = load_sentence_transformer(self.name)
         return self._model
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         vectors = self.model.encode(texts, batch_size=32, convert_to_numpy=True,
                                     normalize_embeddings=True, show_progress_bar=False)
         return _normalise(vectors)

@@ -23,6 +23,8 @@ from qa.config import Config
 from qa.errors import IndexError_, QAError
 
 MANIFEST = "manifest.json"
+REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
+EMBED_BATCH = 256
 INDEX_FORMAT = 3  # bump when what a build writes changes
 
 
@@ -138,22 +140,27 @@ def recover_interrupted_build(index_dir: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _previous_nodes(config: Config) -> tuple[dict, dict]:
-    """Passages and vectors of the current index, keyed by document, for incremental rebuilds."""
+@dataclass
+class PreviousIndex:
+    """What a rebuild may reuse: vectors and tokens by passage-text hash, and the LSA model."""
+
+    directory: Path
+    manifest: dict
+    vectors: dict = field(default_factory=dict)
+    tokens: dict = field(default_factory=dict)
+
+
+def _previous_index(config: Config) -> PreviousIndex | None:
     manifest = read_manifest(config.index_dir)
     if manifest is None or stale_reason_ignoring_files(config, manifest):
-        return {}, {}
+        return None
     try:
-        from qa.store import load_nodes, load_vectors
+        from qa.store import load_text_cache
 
-        nodes = load_nodes(config.index_dir)
-        vectors = load_vectors(config.index_dir)
-    except Exception:  # a damaged index is simply rebuilt from scratch
-        return {}, {}
-    by_doc: dict[str, list] = {}
-    for node in nodes:
-        by_doc.setdefault(node.metadata.get("doc"), []).append(node)
-    return by_doc, vectors
+        vectors, tokens = load_text_cache(config.index_dir)
+    except (OSError, ValueError, KeyError):  # a damaged index is simply rebuilt from scratch
+        return None
+    return PreviousIndex(config.index_dir, manifest, vectors, tokens)
 
 
 def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
@@ -168,7 +175,7 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
     from qa.embeddings import embedder_record, make_embedder
     from qa.loading import load_documents
     from qa.store import embed_text, write_store
-    from qa.text import add_terms
+    from qa.text import add_terms, tokenize
 
     started = time.perf_counter()
     files = corpus_fingerprint(config.corpus_dir)
@@ -177,42 +184,36 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
         print(f"跳过 {item.path}：{item.reason}", file=sys.stderr)
     if not documents:
         raise QAError(f"语料目录 {config.corpus_dir} 中没有可读取的文档。")
-    old_nodes, old_vectors = _previous_nodes(config)
-    old_manifest = read_manifest(config.index_dir) or {}
-    old_docs = old_manifest.get("documents", {})
-
+    previous = _previous_index(config)
     parser = HeadingNodeParser(max_chars=config.chunk_max_chars, min_chars=config.chunk_min_chars)
-    nodes, reused = [], 0
     iterator = documents
     if progress:
         from tqdm import tqdm
         iterator = tqdm(documents, desc="分块", unit="篇", file=sys.stderr)
-    for document in iterator:
-        name = document.metadata["doc"]
-        if old_docs.get(name) == document.metadata["sha256"] and name in old_nodes:
-            nodes.extend(old_nodes[name])
-            reused += 1
-        else:
-            nodes.extend(parser.get_nodes_from_documents([document]))
-    for node in nodes:
+    nodes = [node for document in iterator for node in parser.get_nodes_from_documents([document])]
+    texts = [embed_text(node) for node in nodes]  # what both retrievers see of each passage
+    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+    for node, key in zip(nodes, keys):
+        node.metadata["text_hash"] = key
         node.excluded_embed_metadata_keys = [k for k in node.metadata if k not in ("short_title", "heading")]
         node.excluded_llm_metadata_keys = list(node.metadata)
         node.metadata_template = "{value}"
-        node.embedding = None
+    old_docs = previous.manifest.get("documents", {}) if previous else {}
+    reused = sum(old_docs.get(d.metadata["doc"]) == d.metadata["sha256"] for d in documents)
 
     terms = index_terms(documents)
     add_terms(terms)
     embedder = make_embedder(config.embed_model, config.lsa_dim)
-    texts = [embed_text(node) for node in nodes]  # the very strings BM25 segments (jieba runs once)
-    fitted = embedder.fit(texts)
-    vectors = _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress, fitted)
+    tokens = [previous.tokens[k] if previous and k in previous.tokens else tokenize(t)
+              for k, t in zip(keys, texts)]
+    vectors = _vectors(embedder, texts, tokens, keys, previous, progress)
 
     tmp = config.index_dir.parent / f".{config.index_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         embedder.save(tmp)
-        artifacts = write_store(tmp, nodes, vectors, embedder)
+        artifacts = write_store(tmp, nodes, vectors, embedder, tokens)
         (tmp / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
         (tmp / "skipped.json").write_text(json.dumps([s.__dict__ for s in skipped],
                                                      ensure_ascii=False), encoding="utf-8")
@@ -250,31 +251,31 @@ def index_terms(documents) -> list[str]:
     return sorted(set(corpus_terms(d.text for d in documents)) | indicators)
 
 
-def _embed_with_cache(embedder, nodes, texts, old_vectors, old_manifest, progress,
-                      fitted=None) -> np.ndarray:
-    """Corpus-fitted vectors change with the corpus; a neural model's vectors are reused.
-    `fitted` (rows the fit already computed, LSA) spares a second jieba pass over the corpus."""
-    same_model = old_manifest.get("embedder", {}).get("id") == embedder.id
-    reusable = same_model and embedder.name != "lsa"
-    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
-    if fitted is not None and len(fitted) == len(texts):
-        for node, key in zip(nodes, keys):
-            node.metadata["text_hash"] = key
-        return np.asarray(fitted, dtype=np.float32)
-    todo = [i for i, k in enumerate(keys) if not (reusable and k in old_vectors)]
+def _vectors(embedder, texts: list[str], tokens: list[list[str]], keys: list[str],
+             previous: PreviousIndex | None, progress: bool) -> np.ndarray:
+    """Embed only text the previous index has not seen, when its model can be kept.
+
+    A neural model is fixed, so its old vectors stay valid. The corpus-fitted LSA model is kept
+    (and only new passages embedded) while few passages changed; past REFIT_SHARE new text it is
+    fitted again on the whole corpus, as on a first build.
+    """
+    same_model = previous is not None and previous.manifest.get("embedder", {}).get("id") == embedder.id
+    new = [i for i, k in enumerate(keys) if not (same_model and k in previous.vectors)]
+    if embedder.name == "lsa":
+        if same_model and len(new) <= REFIT_SHARE * len(texts):
+            embedder.load(previous.directory)
+        else:
+            return np.asarray(embedder.fit(texts, tokens), dtype=np.float32)
     fresh = {}
-    batch = 256
-    steps = range(0, len(todo), batch)
-    if progress and len(todo) > batch:
+    steps = range(0, len(new), EMBED_BATCH)
+    if progress and len(new) > EMBED_BATCH:
         from tqdm import tqdm
         steps = tqdm(steps, desc="向量化", unit="批", file=sys.stderr)
     for start in steps:
-        ids = todo[start:start + batch]
-        for i, vector in zip(ids, embedder.embed([texts[i] for i in ids])):
+        ids = new[start:start + EMBED_BATCH]
+        for i, vector in zip(ids, embedder.embed([texts[i] for i in ids], [tokens[i] for i in ids])):
             fresh[i] = vector
-    rows = [fresh[i] if i in fresh else old_vectors[keys[i]] for i in range(len(texts))]
-    for node, key in zip(nodes, keys):
-        node.metadata["text_hash"] = key
+    rows = [fresh[i] if i in fresh else previous.vectors[keys[i]] for i in range(len(texts))]
     return np.vstack(rows).astype(np.float32)
 
 

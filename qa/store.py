@@ -17,10 +17,11 @@ from llama_index.core.schema import BaseNode, TextNode
 from qa.config import Config
 from qa.embeddings import Embedder, LlamaIndexEmbedding, restore_embedder
 from qa.errors import IndexError_
-from qa.text import add_terms, tokenize
+from qa.text import add_terms
 
 BM25_DIR = "bm25"
 VECTORS = "vectors.npy"
+TEXT_CACHE = "text_cache.json"
 
 
 def embed_text(node: BaseNode) -> str:
@@ -29,17 +30,18 @@ def embed_text(node: BaseNode) -> str:
     return f"{meta.get('short_title', '')} › {meta.get('heading', '')}\n{node.get_content()}"
 
 
-def _bm25_index(nodes: list[BaseNode]):
+def _bm25_index(nodes: list[BaseNode], tokens: list[list[str]]):
     import bm25s
 
     bm25 = bm25s.BM25(corpus=[{"node_id": n.node_id} for n in nodes])
-    bm25.index([tokenize(embed_text(n)) or ["∅"] for n in nodes], show_progress=False)
+    bm25.index([t or ["∅"] for t in tokens], show_progress=False)
     return bm25
 
 
 def write_store(directory: Path, nodes: list[TextNode], vectors: np.ndarray,
-                embedder: Embedder) -> list[str]:
-    """Persist nodes, FAISS vectors and BM25; returns the files the manifest checksums."""
+                embedder: Embedder, tokens: list[list[str]]) -> list[str]:
+    """Persist nodes, FAISS vectors, BM25 and the per-text caches a later rebuild reuses;
+    returns the files the manifest checksums."""
     import faiss
     from llama_index.vector_stores.faiss import FaissVectorStore
 
@@ -47,23 +49,21 @@ def write_store(directory: Path, nodes: list[TextNode], vectors: np.ndarray,
         node.embedding = vector.tolist()
     vector_store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(vectors.shape[1]))
     storage = StorageContext.from_defaults(vector_store=vector_store)
+    # transformations=[]: the nodes are final; no default SentenceSplitter (and its tokenizer)
     index = VectorStoreIndex(nodes, storage_context=storage, embed_model=LlamaIndexEmbedding(embedder),
-                             show_progress=False)
-    index.storage_context.persist(persist_dir=str(directory))
+                             transformations=[], show_progress=False)
     for node in nodes:
-        node.embedding = None
+        node.embedding = None  # the vectors live in FAISS and vectors.npy, not in the docstore
+    index.storage_context.persist(persist_dir=str(directory))
+    keys = [n.metadata["text_hash"] for n in nodes]
     np.save(directory / VECTORS, vectors)
+    (directory / TEXT_CACHE).write_text(json.dumps(
+        {"keys": keys, "tokens": {k: " ".join(t) for k, t in zip(keys, tokens)}},
+        ensure_ascii=False), encoding="utf-8")
     (directory / BM25_DIR).mkdir()
-    _bm25_index(nodes).save(str(directory / BM25_DIR), corpus=[{"node_id": n.node_id} for n in nodes])
-    names = [p.relative_to(directory).as_posix() for p in sorted(directory.rglob("*")) if p.is_file()]
-    return names
-
-
-def load_nodes(directory: Path) -> list[TextNode]:
-    from llama_index.core.storage.docstore import SimpleDocumentStore
-
-    docstore = SimpleDocumentStore.from_persist_dir(str(directory))
-    return sorted(docstore.docs.values(), key=_node_order)
+    _bm25_index(nodes, tokens).save(str(directory / BM25_DIR),
+                                    corpus=[{"node_id": n.node_id} for n in nodes])
+    return [p.relative_to(directory).as_posix() for p in sorted(directory.rglob("*")) if p.is_file()]
 
 
 def _node_order(node: BaseNode) -> tuple[str, int]:
@@ -71,12 +71,14 @@ def _node_order(node: BaseNode) -> tuple[str, int]:
     return doc, int(number) if number.isdigit() else 0
 
 
-def load_vectors(directory: Path) -> dict[str, np.ndarray]:
-    """Vectors keyed by passage-text hash, so a rebuild can skip re-embedding unchanged text."""
-    nodes = load_nodes(directory)
+def load_text_cache(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Vectors and BM25 tokens of an existing index keyed by passage-text hash, so a rebuild
+    re-embeds and re-segments only text it has not seen."""
+    cache = json.loads((directory / TEXT_CACHE).read_text(encoding="utf-8"))
     matrix = np.load(directory / VECTORS)
-    return {n.metadata.get("text_hash"): matrix[i] for i, n in enumerate(nodes)
-            if i < len(matrix)}
+    vectors = dict(zip(cache["keys"], matrix))
+    tokens = {k: v.split(" ") if v else [] for k, v in cache["tokens"].items()}
+    return vectors, tokens
 
 
 @dataclass
