@@ -112,11 +112,12 @@ class Candidate:
     covered: frozenset
 
 
-def coverage(terms: list[str], text: str, weights: dict[str, float]) -> tuple[float, frozenset]:
+def coverage(terms: list[str], text: str, weights: dict[str, float],
+             normalised: bool = False) -> tuple[float, frozenset]:
     """IDF-weighted share of the question's content terms found in the text."""
     if not terms:
         return 0.0, frozenset()
-    norm = normalise(text)
+    norm = text if normalised else normalise(text)
     found = frozenset(t for t in terms if t in norm)
     total = sum(weights.get(t, 1.0) for t in terms)
     return sum(weights.get(t, 1.0) for t in found) / total, found
@@ -274,6 +275,17 @@ class Answerer:
                 "heading": meta.get("heading", ""), "text": result.node.get_content(),
                 "score": round(float(result.score or 0.0), 6)}
 
+    @lru_cache(maxsize=4096)
+    def _pieces(self, node_id: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """A passage's normalised context and its candidate sentences (raw, normalised),
+        worked out once per passage rather than once per question."""
+        node = self.store.node_by_id[node_id]
+        body = node.get_content()
+        context = normalise(node.metadata.get("heading", "") + body)
+        raw = [body] if node.metadata.get("type") == "table_row" else sentences(body)
+        pieces = tuple((p.strip(), normalise(p.strip())) for p in raw if len(p.strip()) >= 4)
+        return context, pieces
+
     def _candidates(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
         weights = {t: self.weight(t) for t in query.terms}
         measures = measures_in(query.terms) if query.kind == "how_much" else []
@@ -291,22 +303,20 @@ class Answerer:
             if place_fits(query, meta, body) is False or period_fits(query, meta, body) is False:
                 continue  # evidence about another place or period never answers
             scope = min(scope_factor(query, meta, body), 1.0)
-            context = normalise(heading + body)
-            context_cov, _ = coverage(query.terms, context, weights)
-            pieces = [body] if meta.get("type") == "table_row" else sentences(body)
-            for piece in pieces:
-                piece = piece.strip()
-                if len(piece) < 4 or (CAPTION.match(piece) and "图" not in query.text):
+            context, pieces = self._pieces(result.node.node_id)
+            context_cov, _ = coverage(query.terms, context, weights, normalised=True)
+            for piece, norm_piece in pieces:
+                if CAPTION.match(piece) and "图" not in query.text:
                     continue
                 if query.wants_number and not NUMBER.search(ITEM_NUMBER.sub("", piece)):
                     continue
-                cov, found = coverage(query.terms, piece, weights)
+                cov, found = coverage(query.terms, norm_piece, weights, normalised=True)
                 support = 0.6 * cov + 0.4 * context_cov
                 if not year_fits(query, piece, body, heading, meta.get("period", "")):
                     support *= 0.3
-                if measures and not any(m in normalise(piece) for m in measures):
+                if measures and not any(m in norm_piece for m in measures):
                     support *= MEASURE_MISSING
-                phrase = min(longest_shared(asked, normalise(piece)), 12) / 12
+                phrase = min(longest_shared(asked, norm_piece), 12) / 12
                 score = (support + PHRASE_WEIGHT * phrase) * (1 + kind_fits(query.kind, piece)) \
                     * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if anchor and anchor in found else 1.0)
                 if named and named not in context:

@@ -339,7 +339,8 @@ def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = N
 
 def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iterable[str],
                        places: Iterable[str] = (), years: Iterable[str] = (),
-                       kind_hint: str | None = None, limit: int = 5) -> list[Commitment]:
+                       kind_hint: str | None = None, limit: int = 5,
+                       with_related: bool = True) -> list[Commitment]:
     """Records that answer a number/target/project/responsibility question, best first.
 
     Score = FTS relevance × share of question terms the record's name covers, favouring the asked
@@ -355,25 +356,33 @@ def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iter
         if not scores:
             return []
         marks = ",".join("?" * len(scores))
-        rows = conn.execute(f"SELECT * FROM commitments WHERE id IN ({marks})", list(scores)).fetchall()
-        results = []
-        for row in rows:
-            c = _row(row)
-            if kind_hint and c.kind != kind_hint:
+        # rank on the few columns scoring needs; whole records only for the winners
+        rows = conn.execute(
+            "SELECT id, kind, place, year, name || coalesce(json_extract(fields, '$.subject'), '')"
+            " || coalesce(json_extract(fields, '$.task'), ''), json_extract(fields, '$.stance')"
+            f" FROM commitments WHERE id IN ({marks})", list(scores)).fetchall()
+        wanted = [normalise(t) for t in terms]
+        ranked = []
+        for rid, kind, place, year, label, stance in rows:
+            place, year = place or "", year or ""
+            if kind_hint and kind != kind_hint:
                 continue
-            if places and not any(p in c.place or c.place in p for p in places):
+            if places and not any(p in place or place in p for p in places):
                 continue
-            label = normalise(c.name + c.fields.get("subject", "") + c.fields.get("task", ""))
-            coverage = sum(1 for t in terms if normalise(t) in label) / len(terms)
+            label = normalise(label or "")
+            coverage = sum(1 for t in wanted if t in label) / len(wanted)
             if coverage == 0:
                 continue
-            year_match = any(y == c.year or y in c.year.split("-") for y in years)
-            c.score = scores[c.id] * (0.5 + coverage) * (1.5 if year_match else 1.0) * (
-                1.2 if c.kind == "target" and c.fields.get("stance") == "目标" else 1.0)
+            year_match = any(y == year or y in year.split("-") for y in years)
+            ranked.append((scores[rid] * (0.5 + coverage) * (1.5 if year_match else 1.0)
+                           * (1.2 if kind == "target" and stance == "目标" else 1.0), rid))
+        ranked.sort(reverse=True)
+        results = []
+        for score, rid in ranked[:limit]:
+            c = _row(conn.execute("SELECT * FROM commitments WHERE id = ?", (rid,)).fetchone())
+            c.score = score
             results.append(c)
-        results.sort(key=lambda c: -c.score)
-        results = results[:limit]
-        for c in results:
+        for c in results if with_related else ():
             c.related = _related(conn, c)
         return results
     finally:

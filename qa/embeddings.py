@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from collections import Counter
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,22 @@ class LSAEmbedder(Embedder):
     def embed(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         if self._vectorizer is None:
             raise QAError("LSA 向量模型尚未拟合：请先运行 qa build。")
+        if len(texts) == 1:  # a question: skip sklearn's per-call validation (most of its cost)
+            return self._embed_one(_lsa_features(texts[0], tokens[0] if tokens else None))
         tfidf = self._vectorizer.transform(self._features(texts, tokens))
         return _normalise(self._svd.transform(tfidf))
+
+    def _embed_one(self, features: list[str]) -> np.ndarray:
+        """The same arithmetic as TfidfVectorizer(sublinear_tf, l2) then TruncatedSVD.transform."""
+        vocabulary = self._vectorizer.vocabulary_
+        counts = Counter(vocabulary[f] for f in features if f in vocabulary)
+        if not counts:
+            return np.zeros((1, self._svd.components_.shape[0]), dtype=np.float32)
+        columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))))
+        weights *= self._vectorizer.idf_[columns]
+        weights /= np.linalg.norm(weights)
+        return _normalise((weights @ self._svd.components_[:, columns].T)[np.newaxis, :])
 
     @staticmethod
     def _features(texts: list[str], tokens: list[list[str]] | None) -> list[list[str]]:

@@ -44,7 +44,7 @@ class RecordAnswers:
         if not self.available or not query.terms:
             return []
         records = match_for_question(self._db, query.terms, query.places, query.years,
-                                     limit=RECORDS_READ)
+                                     limit=RECORDS_READ, with_related=False)
         found = []
         for record in records:
             node = self.nodes.get(record.node_id)

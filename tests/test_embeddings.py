@@ -94,3 +94,12 @@ def test_corpus_indexed_and_searched_with_the_tiny_model(tiny_model, tmp_path):
     answer = assistant.ask("张家窝镇2023年规上工业总产值是多少？")
     assert answer.retrieved, "dense + BM25 retrieval returns passages with the neural backend"
     assert "78.46" in answer.answer
+
+
+def test_single_text_fast_path_equals_the_library_transform():
+    embedder = LSAEmbedder(dim=4)
+    embedder.fit(TEXTS * 2)
+    for text in TEXTS + ["完全无关的词语组合", "第三小学 5G"]:
+        fast = embedder.embed([text])
+        slow = embedder.embed([text, text])[:1]
+        assert np.allclose(fast, slow, atol=1e-5), text
