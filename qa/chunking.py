@@ -18,7 +18,7 @@ from qa.headings import Heading, match_heading
 from qa.tables import find_tables
 
 # Bump when chunk boundaries or node text change: the index manifest records it.
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 PATH_SEPARATOR = " › "
 
 SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")
@@ -70,6 +70,16 @@ class HeadingNodeParser(NodeParser):
         for document in nodes:
             out.extend(self.parse_document(document))
         return out
+
+    def _postprocess_parsed_nodes(self, nodes, parent_doc_map):
+        """The base class links source, previous and next; keep the links but not a copy of
+        every neighbour's metadata in each node (it doubled the node store)."""
+        nodes = super()._postprocess_parsed_nodes(nodes, parent_doc_map)
+        for node in nodes:
+            for related in node.relationships.values():
+                if hasattr(related, "metadata"):
+                    related.metadata = {}
+        return nodes
 
     def parse_document(self, document: BaseNode) -> list[TextNode]:
         text = document.get_content(metadata_mode=MetadataMode.NONE)
