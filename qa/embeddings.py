@@ -14,7 +14,7 @@ import pickle
 from collections import Counter
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -103,6 +103,8 @@ class LSAEmbedder(Embedder):
 
         self._vectorizer = TfidfVectorizer(analyzer=_given_features, sublinear_tf=True, min_df=2,
                                            max_features=40000, dtype=np.float32)
+        # a generator: the vectorizer reads each text's features once, so the whole corpus's
+        # feature lists never sit in memory together (hundreds of MB at 50k passages)
         tfidf = self._vectorizer.fit_transform(self._features(texts, tokens))
         dim = max(1, min(self.dim, tfidf.shape[0] - 1, tfidf.shape[1] - 1))
         self._svd = TruncatedSVD(n_components=dim, random_state=0)
@@ -131,8 +133,8 @@ class LSAEmbedder(Embedder):
         return _normalise((weights @ self._svd.components_[:, columns].T)[np.newaxis, :])
 
     @staticmethod
-    def _features(texts: list[str], tokens: list[list[str]] | None) -> list[list[str]]:
-        return [_lsa_features(t, tokens[i] if tokens is not None else None) for i, t in enumerate(texts)]
+    def _features(texts: list[str], tokens: list[list[str]] | None) -> Iterator[list[str]]:
+        return (_lsa_features(t, tokens[i] if tokens is not None else None) for i, t in enumerate(texts))
 
     def save(self, directory: Path) -> None:
         with open(directory / "lsa.pkl", "wb") as f:
