@@ -103,9 +103,11 @@ def cmd_eval(args) -> int:
     root = Path(__file__).resolve().parent.parent
     out = args.out or root / "eval" / "out"
     if args.cmrc:
-        report = ev.run_cmrc(Path(args.cmrc), work_dir=out / "cmrc_index", limit=args.limit,
+        from qa import cmrc
+
+        report = cmrc.run_cmrc(Path(args.cmrc), work_dir=out / "cmrc_index", limit=args.limit,
                              progress=True)
-        print(ev.format_cmrc(report))
+        print(cmrc.format_cmrc(report))
         return 0
     gold = [Path(g) for g in args.gold] or [root / "eval" / "questions.jsonl"]
     floor_path = root / "eval" / "floor.json"
