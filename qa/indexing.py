@@ -123,7 +123,7 @@ def ensure_index(config: Config, force: bool = False, progress: bool = True) -> 
         reason = "强制重建" if force else stale_reason(config)  # another process may have built it
         if reason is None:
             return BuildReport(rebuilt=False, reason=None)
-        return _build(config, reason, progress)
+        return _build(config, reason, progress, reuse=not force)
 
 
 def recover_interrupted_build(index_dir: Path) -> None:
@@ -170,7 +170,7 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
             or manifest.get("chunk_chars") != [config.chunk_max_chars, config.chunk_min_chars])
 
 
-def _build(config: Config, reason: str, progress: bool) -> BuildReport:
+def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> BuildReport:
     from qa.chunking import CHUNKER_VERSION, HeadingNodeParser
     from qa.embeddings import embedder_record, make_embedder
     from qa.loading import load_documents
@@ -184,7 +184,7 @@ def _build(config: Config, reason: str, progress: bool) -> BuildReport:
         print(f"跳过 {item.path}：{item.reason}", file=sys.stderr)
     if not documents:
         raise QAError(f"语料目录 {config.corpus_dir} 中没有可读取的文档。")
-    previous = _previous_index(config)
+    previous = _previous_index(config) if reuse else None  # --force: nothing reused, LSA refitted
     parser = HeadingNodeParser(max_chars=config.chunk_max_chars, min_chars=config.chunk_min_chars)
     iterator = documents
     if progress:
