@@ -31,6 +31,7 @@ CLAUSE = re.compile(r"[^，,；;：:。！？]+[，,；;：:。！？]?")
 NUMBER = re.compile(r"\d")
 DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
 ACTOR_WORDS = re.compile(r"镇政府|镇党委|人民政府|部门|局|委员会|委|办|公司|集团|村|街|牵头|负责|配合|承担|链主|会议")
+PLACE_WORDS = re.compile(r"位于|坐落|交口|路口|[东西南北]至|以[东西南北]|[路道街]与|片区|地块")
 PROGRESS_WORDS = re.compile(r"完成|建成|开工|竣工|投用|投入使用|推进|启动|开业|运营|落地|实现")
 FIGURE = re.compile(r"\d+(?:\.\d+)?")
 LIST_MARKS = re.compile(r"[、，]")
@@ -55,7 +56,8 @@ MEASURE_MISSING = 0.3  # "总投资多少" is not answered by a sentence that gi
 CAPTION = re.compile(r"^图\s*\d+")
 # Quantities a how-much question may name; the answering sentence must name it too.
 MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
-            "覆盖率", "城镇化率", "营业额", "销售额", "利润", "税收", "就业")
+            "覆盖率", "城镇化率", "营业额", "销售额", "利润", "税收", "就业", "浓度", "人数",
+            "密度", "里程", "床位")
 
 
 @dataclass
@@ -141,6 +143,8 @@ def kind_fits(kind: str, sentence: str) -> float:
         return 0.15 if len(LIST_MARKS.findall(sentence)) >= 2 else 0.0
     if kind == "status":
         return 0.25 if PROGRESS_WORDS.search(sentence) else -0.1
+    if kind == "where":
+        return 0.25 if PLACE_WORDS.search(sentence) else -0.1
     return 0.0
 
 
