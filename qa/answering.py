@@ -31,7 +31,7 @@ CLAUSE = re.compile(r"[^，,；;：:。！？]+[，,；;：:。！？]?")
 NUMBER = re.compile(r"\d")
 DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
 ACTOR_WORDS = re.compile(r"镇政府|镇党委|人民政府|部门|局|委员会|委|办|公司|集团|村|街|牵头|负责|配合|承担|链主|会议")
-PLACE_WORDS = re.compile(r"位于|坐落|交口|路口|[东西南北]至|以[东西南北]|[路道街]与|片区|地块")
+LOCATION_WORDS = re.compile(r"位于|坐落|交口|路口|[东西南北]至|以[东西南北]|[路道街]与|片区|地块")
 PROGRESS_WORDS = re.compile(r"完成|建成|开工|竣工|投用|投入使用|推进|启动|开业|运营|落地|实现")
 FIGURE = re.compile(r"\d+(?:\.\d+)?")
 LIST_MARKS = re.compile(r"[、，]")
@@ -53,7 +53,6 @@ ANCHOR_BONUS = 1.2
 PHRASE_WEIGHT = 0.5  # a run of the question's own words in a sentence is strong evidence
 NAME_MISSING = 0.5
 MEASURE_MISSING = 0.3  # "总投资多少" is not answered by a sentence that gives only a length
-CAPTION = re.compile(r"^图\s*\d+")
 # Quantities a how-much question may name; the answering sentence must name it too.
 MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
             "覆盖率", "城镇化率", "营业额", "销售额", "利润", "税收", "就业", "浓度", "人数",
@@ -110,7 +109,6 @@ class Candidate:
     coverage: float
     sentence: str
     node: NodeWithScore
-    rank: int
     covered: frozenset
 
 
@@ -144,7 +142,7 @@ def kind_fits(kind: str, sentence: str) -> float:
     if kind == "status":
         return 0.25 if PROGRESS_WORDS.search(sentence) else -0.1
     if kind == "where":
-        return 0.25 if PLACE_WORDS.search(sentence) else -0.1
+        return 0.25 if LOCATION_WORDS.search(sentence) else -0.1
     return 0.0
 
 
@@ -306,12 +304,12 @@ class Answerer:
             heading = meta.get("heading", "")
             if place_fits(query, meta, body) is False or period_fits(query, meta, body) is False:
                 continue  # evidence about another place or period never answers
+            if meta.get("type") == "caption" and "图" not in query.text:
+                continue  # a figure's caption answers only questions about the figure
             scope = min(scope_factor(query, meta, body), 1.0)
             context, pieces = self._pieces(result.node.node_id)
             context_cov, _ = coverage(query.terms, context, weights, normalised=True)
             for piece, norm_piece in pieces:
-                if CAPTION.match(piece) and "图" not in query.text:
-                    continue
                 if query.wants_number and not NUMBER.search(ITEM_NUMBER.sub("", piece)):
                     continue
                 cov, found = coverage(query.terms, norm_piece, weights, normalised=True)
@@ -320,13 +318,12 @@ class Answerer:
                     support *= 0.3
                 if measures and not any(m in norm_piece for m in measures):
                     support *= MEASURE_MISSING
+                if named and named not in context:
+                    support *= NAME_MISSING  # the question names an indicator or project not here
                 phrase = min(longest_shared(asked, norm_piece), 12) / 12
                 score = (support + PHRASE_WEIGHT * phrase) * (1 + kind_fits(query.kind, piece)) \
                     * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if anchor and anchor in found else 1.0)
-                if named and named not in context:
-                    support *= NAME_MISSING  # the question names an indicator or project not here
-                candidates.append(Candidate(score * scope, support * scope, piece, result, rank,
-                                            found))
+                candidates.append(Candidate(score * scope, support * scope, piece, result, found))
         candidates.sort(key=lambda c: -c.score)
         return candidates
 
@@ -397,7 +394,7 @@ class Answerer:
             sentence = node and next((s for s in sentences(node.get_content()) if other["value"] in s), None)
             if sentence:
                 extra.append(Candidate(best.score, best.coverage, sentence,
-                                       NodeWithScore(node=node, score=0.0), 99, frozenset()))
+                                       NodeWithScore(node=node, score=0.0), frozenset()))
         if not extra:
             return chosen
         newest_first = sorted(chosen[:1] + extra, reverse=True,

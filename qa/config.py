@@ -48,15 +48,12 @@ class Config:
     admin_password: str = field(default="", repr=False)
     # QA_QUEUE_CONCURRENCY: questions the web app answers at the same time
     queue_concurrency: int = 4
-    extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
         """Defaults, then QA_* environment variables, then explicit overrides (CLI flags)."""
         values = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = os.environ.get("QA_" + f.name.upper())
             if raw is None or raw == "":
                 continue

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Config
-from qa.errors import IndexError_, QAError
+from qa.errors import QAError
 
 MANIFEST = "manifest.json"
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
@@ -171,7 +171,7 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
 
 
 def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> BuildReport:
-    from qa.chunking import CHUNKER_VERSION, HeadingNodeParser
+    from qa.chunking import CHUNKER_VERSION, EMBED_KEYS, HeadingNodeParser
     from qa.embeddings import embedder_record, make_embedder
     from qa.loading import load_documents
     from qa.store import embed_text, write_store
@@ -195,7 +195,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
     for node, key in zip(nodes, keys):
         node.metadata["text_hash"] = key
-        node.excluded_embed_metadata_keys = [k for k in node.metadata if k not in ("short_title", "heading")]
+        node.excluded_embed_metadata_keys = [k for k in node.metadata if k not in EMBED_KEYS]
         node.excluded_llm_metadata_keys = list(node.metadata)
         node.metadata_template = "{value}"
     old_docs = previous.manifest.get("documents", {}) if previous else {}
@@ -286,8 +286,3 @@ def _swap(tmp: Path, index_dir: Path) -> None:
         os.rename(index_dir, old)
     os.rename(tmp, index_dir)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def require_index(config: Config) -> None:
-    if read_manifest(config.index_dir) is None:
-        raise IndexError_(f"索引不存在：{config.index_dir}。请先运行 qa build。")
