@@ -158,6 +158,12 @@ def checks(rows: list[dict]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+def _plot_series(ax, scales: list[int], rows: list[dict], series) -> None:
+    for key, label in series:
+        if key in rows[0]:
+            ax.plot(scales, [r.get(key, float("nan")) for r in rows], "o-", label=label)
+
+
 def plot(rows: list[dict], path: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
@@ -175,17 +181,14 @@ def plot(rows: list[dict], path: Path) -> Path:
     ax.set(xscale="log", yscale="log", xlabel="corpus ×", ylabel="ms", title="query latency")
     ax.legend(fontsize=7)
     ax = axes[1]
-    for key, label in (("build_s", "full build"), ("incremental_s", "incremental rebuild"),
-                       ("cold_start_s", "cold start → first answer"), ("peer_build_s", "peer build")):
-        if key in rows[0]:
-            ax.plot(scales, [r.get(key, float("nan")) for r in rows], "o-", label=label)
+    _plot_series(ax, scales, rows, (("build_s", "full build"), ("incremental_s", "incremental rebuild"),
+                                    ("cold_start_s", "cold start → first answer"),
+                                    ("peer_build_s", "peer build")))
     ax.set(xscale="log", yscale="log", xlabel="corpus ×", ylabel="s", title="build and start")
     ax.legend(fontsize=7)
     ax = axes[2]
-    for key, label in (("build_rss_mb", "build"), ("serve_rss_mb", "serving"),
-                       ("cold_rss_mb", "cold ask"), ("peer_rss_mb", "peer")):
-        if key in rows[0]:
-            ax.plot(scales, [r.get(key, float("nan")) for r in rows], "o-", label=label)
+    _plot_series(ax, scales, rows, (("build_rss_mb", "build"), ("serve_rss_mb", "serving"),
+                                    ("cold_rss_mb", "cold ask"), ("peer_rss_mb", "peer")))
     ax.axhline(2048, color="red", lw=0.8, ls="--", label="2 GB")
     ax.set(xscale="log", xlabel="corpus ×", ylabel="MB", title="peak RSS")
     ax.legend(fontsize=7)
