@@ -242,10 +242,10 @@ class Answerer:
                  use_commitments: bool = True):
         self.store = store
         self.config = config
-        self.records = RecordAnswers(config.index_dir, store.node_by_id) if use_commitments else None
+        self.records = RecordAnswers(config.index_dir, store.passages) if use_commitments else None
         self.retriever = HybridRetriever(store, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
         self._vocab, self._df = document_frequencies(store.bm25)
-        self._passage_count = int(store.bm25.scores.get("num_docs", len(store.nodes)))
+        self._passage_count = int(store.bm25.scores.get("num_docs", len(store.passages)))
 
     @lru_cache(maxsize=8192)
     def weight(self, term: str) -> float:
@@ -281,7 +281,7 @@ class Answerer:
     def _pieces(self, node_id: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         """A passage's normalised context and its candidate sentences (raw, normalised),
         worked out once per passage rather than once per question."""
-        node = self.store.node_by_id[node_id]
+        node = self.store.passages[node_id]
         body = node.get_content()
         context = normalise(node.metadata.get("heading", "") + body)
         raw = [body] if node.metadata.get("type") == "table_row" else sentences(body)
@@ -390,7 +390,7 @@ class Answerer:
         cited = {c.node.node.node_id for c in chosen}
         extra = []
         for other in self.records.linked(best.node.node.node_id, query, cited)[:MAX_LINKED]:
-            node = self.store.node_by_id.get(other["node_id"])
+            node = self.store.passages.get(other["node_id"])
             sentence = node and next((s for s in sentences(node.get_content()) if other["value"] in s), None)
             if sentence:
                 extra.append(Candidate(best.score, best.coverage, sentence,

@@ -71,6 +71,12 @@ def m004_node_index(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX commitments_node ON commitments(node_id)")
 
 
+@migration
+def m005_term_counts(db: sqlite3.Connection) -> None:
+    # how many records hold each word: a question's very common words are left out of matching
+    db.execute("CREATE VIRTUAL TABLE commitments_vocab USING fts5vocab(commitments_fts, 'row')")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
@@ -119,22 +125,23 @@ def _segment(*parts: str) -> str:
     return " ".join(tokenize(" ".join(p for p in parts if p)))
 
 
-def build_into(db: sqlite3.Connection, documents, nodes) -> dict[str, int]:
-    """Extract every document's records into an open database; returns counts by kind."""
+def build_into(db: sqlite3.Connection, documents, nodes, replace: bool = True) -> dict[str, int]:
+    """Extract the documents' records into an open database (replacing what it held, unless
+    `replace` is false); returns the database's counts by kind and the records dropped."""
     by_doc: dict[str, list] = {}
     for node in nodes:
         by_doc.setdefault(node.metadata.get("doc"), []).append(node)
     add_terms(corpus_terms(d.text for d in documents))
-    counts = {k: 0 for k in KINDS} | {"dropped": 0}
+    dropped = 0
     with db:
-        db.execute("DELETE FROM commitments")
-        db.execute("DELETE FROM commitments_fts")
-        db.execute("DELETE FROM links")
+        if replace:
+            db.execute("DELETE FROM commitments")
+            db.execute("DELETE FROM commitments_fts")
         for document in documents:
             meta = document.metadata
             for rec in extract(document, by_doc.get(meta["doc"], [])):
                 if not numbers_verbatim(rec):
-                    counts["dropped"] += 1
+                    dropped += 1
                     continue
                 assert all(v in rec.passage for v in [rec.value] if v and re.search(r"\d", v))
                 cur = db.execute(
@@ -151,30 +158,54 @@ def build_into(db: sqlite3.Connection, documents, nodes) -> dict[str, int]:
                                 f.get("partner", ""), rec.heading.split(" › ")[-1])
                 db.execute("INSERT INTO commitments_fts (rowid, name, body) VALUES (?, ?, ?)",
                            (cur.lastrowid, _segment(rec.name), body))
-                counts[rec.kind] += 1
         _link(db)
+        counts = {k: 0 for k in KINDS} | dict(db.execute("SELECT kind, COUNT(*) FROM commitments GROUP BY kind"))
+        counts["dropped"] = dropped
         db.execute("INSERT OR REPLACE INTO meta VALUES ('counts', ?)", (json.dumps(counts),))
     return counts
 
 
 def _link(db: sqlite3.Connection) -> None:
     """Groups named in two or more documents, ordered newest document first."""
-    groups = db.execute("SELECT group_key FROM commitments WHERE group_key != '' GROUP BY group_key"
-                        " HAVING COUNT(DISTINCT doc) > 1").fetchall()
-    for (key,) in groups:
-        rows = db.execute("SELECT id FROM commitments WHERE group_key = ?"
-                          " ORDER BY date DESC, year DESC, id", (key,)).fetchall()
-        db.executemany("INSERT INTO links VALUES (?, ?, ?)",
-                       [(key, row[0], i) for i, row in enumerate(rows)])
+    db.execute("DELETE FROM links")
+    db.execute("""
+        INSERT INTO links
+        SELECT group_key, id, ROW_NUMBER() OVER (PARTITION BY group_key
+                                                 ORDER BY date DESC, year DESC, id) - 1
+        FROM commitments WHERE group_key IN (
+            SELECT group_key FROM commitments WHERE group_key != '' GROUP BY group_key
+            HAVING COUNT(DISTINCT doc) > 1)""")
 
 
-def build_commitments(index_dir: str | Path, documents, nodes) -> Path:
-    """Write `commitments.sqlite` into an index folder (the build's temporary one)."""
+def _copy_records(db: sqlite3.Connection, previous: Path, docs: list[str]) -> None:
+    """Unchanged documents keep their records (and full-text rows) from the previous index."""
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
+    db.execute("ATTACH DATABASE ? AS old", (f"file:{previous}?mode=ro",))
+    try:
+        with db:
+            db.execute("CREATE TEMP TABLE kept (doc TEXT PRIMARY KEY)")
+            db.executemany("INSERT INTO kept VALUES (?)", ((d,) for d in docs))
+            db.execute(f"INSERT INTO commitments ({columns}) SELECT {columns} FROM old.commitments"
+                       " WHERE doc IN (SELECT doc FROM kept)")
+            db.execute("INSERT INTO commitments_fts (rowid, name, body) SELECT rowid, name, body"
+                       " FROM old.commitments_fts WHERE rowid IN (SELECT id FROM commitments)")
+            db.execute("DROP TABLE kept")
+    finally:
+        db.execute("DETACH DATABASE old")
+
+
+def build_commitments(index_dir: str | Path, documents, nodes, previous: Path | None = None,
+                      kept: list[str] = ()) -> Path:
+    """Write `commitments.sqlite` into an index folder (the build's temporary one): records of
+    the `kept` documents copied from the `previous` database, the documents given extracted."""
     path = Path(index_dir) / DB_NAME
     path.unlink(missing_ok=True)
     db = open_db(path)
     try:
-        build_into(db, documents, nodes)
+        copy = previous is not None and Path(previous).exists() and kept
+        if copy:
+            _copy_records(db, Path(previous), list(kept))
+        build_into(db, documents, nodes, replace=not copy)
     finally:
         db.close()
     return path
@@ -255,6 +286,8 @@ def _row(row) -> Commitment:
 def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool,
              limit: int = -1) -> dict[int, float]:
     tokens = list(dict.fromkeys(tokenize(text)))
+    if any_term:
+        tokens = _distinctive(conn, tokens)
     if not tokens:
         return {}
     quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
@@ -263,6 +296,24 @@ def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool,
                         " WHERE commitments_fts MATCH ? ORDER BY 2 LIMIT ?",
                         (joiner.join(quoted), limit)).fetchall()
     return {r[0]: -r[1] for r in rows}
+
+
+COMMON_TERM_SHARE = 0.02  # a word in more records than this barely ranks, yet costs the most
+
+
+def _distinctive(conn: sqlite3.Connection, tokens: list[str]) -> list[str]:
+    """The words worth matching records on: a question's very common words (建设, 发展) add
+    little to BM25 but make the full-text search score a large share of all records. The
+    rarest word is always kept. Ranking afterwards still uses every word of the question."""
+    if len(tokens) < 2:
+        return tokens
+    marks = ",".join("?" * len(tokens))
+    counts = dict(conn.execute(f"SELECT term, doc FROM commitments_vocab WHERE term IN ({marks})",
+                               tokens))
+    stored = conn.execute("SELECT value FROM meta WHERE key = 'counts'").fetchone()
+    total = sum(json.loads(stored[0]).get(k, 0) for k in KINDS) if stored else 0
+    kept = [t for t in tokens if counts.get(t, 0) <= COMMON_TERM_SHARE * total]
+    return kept or [min(tokens, key=lambda t: counts.get(t, 0))]
 
 
 MATCH_CANDIDATES = 200  # best full-text hits ranked further in Python

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from qa.errors import QAError
 MANIFEST = "manifest.json"
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
 EMBED_BATCH = 256
-INDEX_FORMAT = 3  # bump when what a build writes changes
+INDEX_FORMAT = 4  # bump when what a build writes changes
 
 
 def sha256_file(path: Path) -> str:
@@ -142,12 +143,16 @@ def recover_interrupted_build(index_dir: Path) -> None:
 
 @dataclass
 class PreviousIndex:
-    """What a rebuild may reuse: vectors and tokens by passage-text hash, and the LSA model."""
+    """What a rebuild may reuse: unchanged documents' passages, vectors and tokens (and any
+    passage met again by its text), the LSA model and the commitment records."""
 
     directory: Path
     manifest: dict
-    vectors: dict = field(default_factory=dict)
-    tokens: dict = field(default_factory=dict)
+    passages: object  # qa.store.PassageStore
+    vectors: np.ndarray  # memory-mapped rows of vectors.npy
+
+    def documents(self) -> dict[str, str]:
+        return self.passages.document_fingerprints()
 
 
 def _previous_index(config: Config) -> PreviousIndex | None:
@@ -155,12 +160,18 @@ def _previous_index(config: Config) -> PreviousIndex | None:
     if manifest is None or stale_reason_ignoring_files(config, manifest):
         return None
     try:
-        from qa.store import load_text_cache
+        from qa.commitments import DB_NAME
+        from qa.store import PASSAGES, VECTORS, PassageStore
 
-        vectors, tokens = load_text_cache(config.index_dir)
-    except (OSError, ValueError, KeyError):  # a damaged index is simply rebuilt from scratch
+        artifacts = manifest.get("artifacts", {})
+        for name in (PASSAGES, VECTORS, DB_NAME):  # a damaged index is rebuilt from scratch
+            if name not in artifacts or sha256_file(config.index_dir / name) != artifacts[name]:
+                return None
+        passages = PassageStore(config.index_dir / PASSAGES)
+        vectors = np.load(config.index_dir / VECTORS, mmap_mode="r")
+    except (OSError, ValueError, KeyError, sqlite3.Error):
         return None
-    return PreviousIndex(config.index_dir, manifest, vectors, tokens)
+    return PreviousIndex(config.index_dir, manifest, passages, vectors)
 
 
 def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
@@ -170,65 +181,104 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
             or manifest.get("chunk_chars") != [config.chunk_max_chars, config.chunk_min_chars])
 
 
+@dataclass
+class Passages:
+    """Every passage of the new index in row order, as parallel lists."""
+
+    node_ids: list[str] = field(default_factory=list)
+    docs: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)  # node JSON, as the passage store keeps it
+    texts: list[str | None] = field(default_factory=list)  # embed_text; None = reused, not needed
+    keys: list[str] = field(default_factory=list)
+    tokens: list[list[str] | None] = field(default_factory=list)  # None = still to segment
+    old_rows: list[int | None] = field(default_factory=list)  # row of a reusable vector
+
+
 def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> BuildReport:
-    from qa.chunking import CHUNKER_VERSION, EMBED_KEYS, HeadingNodeParser
+    from qa.chunking import CHUNKER_VERSION, HeadingNodeParser
+    from qa.commitments import DB_NAME, build_commitments
     from qa.embeddings import embedder_record, make_embedder
-    from qa.loading import load_documents
-    from qa.store import embed_text, write_store
-    from qa.text import add_terms, tokenize
+    from qa.loading import scan_corpus
+    from qa.store import (PASSAGES, TERMS, DocumentEntry, embed_text, node_json, prepare_node,
+                          write_passages, write_vectors)
+    from qa.text import BASE_TERMS, add_terms, tokenize
 
     started = time.perf_counter()
     files = corpus_fingerprint(config.corpus_dir)
-    documents, skipped = load_documents(config.corpus_dir)
-    for item in skipped:
-        print(f"跳过 {item.path}：{item.reason}", file=sys.stderr)
-    if not documents:
-        raise QAError(f"语料目录 {config.corpus_dir} 中没有可读取的文档。")
     previous = _previous_index(config) if reuse else None  # --force: nothing reused, LSA refitted
-    parser = HeadingNodeParser(max_chars=config.chunk_max_chars, min_chars=config.chunk_min_chars)
-    iterator = documents
-    if progress:
-        from tqdm import tqdm
-        iterator = tqdm(documents, desc="分块", unit="篇", file=sys.stderr)
-    nodes = [node for document in iterator for node in parser.get_nodes_from_documents([document])]
-    texts = [embed_text(node) for node in nodes]  # what both retrievers see of each passage
-    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
-    for node, key in zip(nodes, keys):
-        node.metadata["text_hash"] = key
-        node.excluded_embed_metadata_keys = [k for k in node.metadata if k not in EMBED_KEYS]
-        node.excluded_llm_metadata_keys = list(node.metadata)
-        node.metadata_template = "{value}"
-    old_docs = previous.manifest.get("documents", {}) if previous else {}
-    reused = sum(old_docs.get(d.metadata["doc"]) == d.metadata["sha256"] for d in documents)
-
-    terms = index_terms(documents)
-    add_terms(terms)
     embedder = make_embedder(config.embed_model, config.lsa_dim)
-    tokens = [previous.tokens[k] if previous and k in previous.tokens else tokenize(t)
-              for k, t in zip(keys, texts)]
-    vectors = _vectors(embedder, texts, tokens, keys, previous, progress)
+    same_model = previous is not None and previous.manifest.get("embedder", {}).get("id") == embedder.id
+    scan = scan_corpus(config.corpus_dir, previous.documents() if previous else None)
+    for item in scan.skipped:
+        print(f"跳过 {item.path}：{item.reason}", file=sys.stderr)
+    if not scan.fingerprints:
+        raise QAError(f"语料目录 {config.corpus_dir} 中没有可读取的文档。")
+
+    entries: dict[str, DocumentEntry] = {}
+    fresh_nodes: dict[str, list] = {}
+    parser = HeadingNodeParser(max_chars=config.chunk_max_chars, min_chars=config.chunk_min_chars)
+    iterator = scan.documents
+    if progress and scan.documents:
+        from tqdm import tqdm
+        iterator = tqdm(scan.documents, desc="分块", unit="篇", file=sys.stderr)
+    for document in iterator:
+        doc = document.metadata["doc"]
+        fresh_nodes[doc] = [prepare_node(n) for n in parser.get_nodes_from_documents([document])]
+        entries[doc] = DocumentEntry(doc, scan.fingerprints[doc], dict(document.metadata),
+                                     document_terms(document))
+    passages = Passages()
+    for doc in sorted(scan.fingerprints):
+        if doc in fresh_nodes:
+            for node in fresh_nodes[doc]:
+                text = embed_text(node)
+                node.metadata["text_hash"] = hashlib.sha1(text.encode("utf-8")).hexdigest()
+                _append(passages, node.node_id, doc, node_json(node), text,
+                        node.metadata["text_hash"], None, None)
+        else:  # unchanged: its rows are copied, never chunked or segmented again
+            stored = previous.passages.stored_document(doc)
+            entries[doc] = DocumentEntry(doc, scan.fingerprints[doc], stored.metadata, stored.terms)
+            for i, node_id in enumerate(stored.node_ids):
+                _append(passages, node_id, doc, stored.nodes[i], None, stored.keys[i],
+                        stored.tokens[i], stored.rows[i] if same_model else None)
+    if previous is not None:  # a passage met again in a changed document keeps its tokens/vector
+        missing = [k for k, t in zip(passages.keys, passages.tokens) if t is None]
+        known = previous.passages.rows_by_hash(missing)
+        for i, key in enumerate(passages.keys):
+            if passages.tokens[i] is None and key in known:
+                row, passages.tokens[i] = known[key]
+                passages.old_rows[i] = row if same_model else None
+
+    terms = sorted(set(BASE_TERMS).union(*(e.terms for e in entries.values())))
+    add_terms(terms)
+    passages.tokens = [t if t is not None else tokenize(passages.texts[i])
+                       for i, t in enumerate(passages.tokens)]
+    vectors = _vectors(embedder, passages, previous if same_model else None, progress)
 
     tmp = config.index_dir.parent / f".{config.index_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         embedder.save(tmp)
-        artifacts = write_store(tmp, nodes, vectors, embedder, tokens)
-        (tmp / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
-        (tmp / "skipped.json").write_text(json.dumps([s.__dict__ for s in skipped],
+        write_passages(tmp / PASSAGES, list(entries.values()), passages.node_ids, passages.nodes,
+                       passages.docs, passages.keys, passages.tokens)
+        write_vectors(tmp, vectors, passages.tokens, config.ann_min_passages)
+        (tmp / TERMS).write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+        (tmp / "skipped.json").write_text(json.dumps([s.__dict__ for s in scan.skipped],
                                                      ensure_ascii=False), encoding="utf-8")
-        artifacts += ["terms.json"] + (["lsa.pkl"] if (tmp / "lsa.pkl").exists() else [])
-        from qa.commitments import DB_NAME, build_commitments
-        build_commitments(tmp, documents, nodes)
-        artifacts.append(DB_NAME)
+        new_nodes = [n for doc in sorted(fresh_nodes) for n in fresh_nodes[doc]]
+        build_commitments(tmp, scan.documents, new_nodes,
+                          previous=previous.directory / DB_NAME if previous else None,
+                          kept=sorted(scan.unchanged))
+        artifacts = [p.relative_to(tmp).as_posix() for p in sorted(tmp.rglob("*")) if p.is_file()]
         manifest = {
             "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
             "embedder": embedder_record(embedder),
             "chunk_chars": [config.chunk_max_chars, config.chunk_min_chars],
             "files": files,
-            "documents": {d.metadata["doc"]: d.metadata["sha256"] for d in documents},
-            "catalog": {d.metadata["doc"]: {k: v for k, v in d.metadata.items()} for d in documents},
-            "passages": len(nodes),
+            "documents": {doc: entries[doc].fingerprint for doc in sorted(entries)},
+            "catalog": {doc: entries[doc].metadata for doc in sorted(entries)},
+            "passages": len(passages.node_ids),
+            "ann": len(passages.node_ids) >= config.ann_min_passages,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "artifacts": {name: sha256_file(tmp / name) for name in artifacts},
         }
@@ -238,34 +288,50 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return BuildReport(rebuilt=True, reason=reason, seconds=time.perf_counter() - started,
-                       documents=len(documents), passages=len(nodes), reused_documents=reused,
-                       skipped=skipped, embedder=embedder.description)
+                       documents=len(entries), passages=len(passages.node_ids),
+                       reused_documents=len(scan.unchanged), skipped=scan.skipped,
+                       embedder=embedder.description)
 
 
-def index_terms(documents) -> list[str]:
-    """Words jieba must keep whole: places, quoted names and every indicator of every table."""
+def _append(passages: Passages, node_id, doc, node, text, key, tokens, old_row) -> None:
+    passages.node_ids.append(node_id)
+    passages.docs.append(doc)
+    passages.nodes.append(node)
+    passages.texts.append(text)
+    passages.keys.append(key)
+    passages.tokens.append(tokens)
+    passages.old_rows.append(old_row)
+
+
+def document_terms(document) -> list[str]:
+    """Words jieba must keep whole: the document's quoted names and its tables' indicators."""
     from qa.tables import find_tables
-    from qa.text import corpus_terms
+    from qa.text import QUOTED
 
-    indicators = {row.indicator for d in documents for t in find_tables(d.text) for row in t.rows}
-    return sorted(set(corpus_terms(d.text for d in documents)) | indicators)
+    indicators = {row.indicator for t in find_tables(document.text) for row in t.rows}
+    return sorted({m.group(1) for m in QUOTED.finditer(document.text)} | indicators)
 
 
-def _vectors(embedder, texts: list[str], tokens: list[list[str]], keys: list[str],
-             previous: PreviousIndex | None, progress: bool) -> np.ndarray:
+def _vectors(embedder, passages: Passages, previous: PreviousIndex | None,
+             progress: bool) -> np.ndarray:
     """Embed only text the previous index has not seen, when its model can be kept.
 
     A neural model is fixed, so its old vectors stay valid. The corpus-fitted LSA model is kept
     (and only new passages embedded) while few passages changed; past REFIT_SHARE new text it is
     fitted again on the whole corpus, as on a first build.
     """
-    same_model = previous is not None and previous.manifest.get("embedder", {}).get("id") == embedder.id
-    new = [i for i, k in enumerate(keys) if not (same_model and k in previous.vectors)]
+    from qa.store import embed_text, node_from_json
+
+    new = [i for i, row in enumerate(passages.old_rows) if row is None]
     if embedder.name == "lsa":
-        if same_model and len(new) <= REFIT_SHARE * len(texts):
+        if previous is not None and len(new) <= REFIT_SHARE * len(passages.keys):
             embedder.load(previous.directory)
         else:
-            return np.asarray(embedder.fit(texts, tokens), dtype=np.float32)
+            texts = [t if t is not None else embed_text(node_from_json(passages.node_ids[i], passages.nodes[i]))
+                     for i, t in enumerate(passages.texts)]
+            return np.asarray(embedder.fit(texts, passages.tokens), dtype=np.float32)
+    texts = {i: passages.texts[i] or embed_text(node_from_json(passages.node_ids[i], passages.nodes[i]))
+             for i in new}
     fresh = {}
     steps = range(0, len(new), EMBED_BATCH)
     if progress and len(new) > EMBED_BATCH:
@@ -273,10 +339,14 @@ def _vectors(embedder, texts: list[str], tokens: list[list[str]], keys: list[str
         steps = tqdm(steps, desc="向量化", unit="批", file=sys.stderr)
     for start in steps:
         ids = new[start:start + EMBED_BATCH]
-        for i, vector in zip(ids, embedder.embed([texts[i] for i in ids], [tokens[i] for i in ids])):
+        for i, vector in zip(ids, embedder.embed([texts[i] for i in ids],
+                                                 [passages.tokens[i] for i in ids])):
             fresh[i] = vector
-    rows = [fresh[i] if i in fresh else previous.vectors[keys[i]] for i in range(len(texts))]
-    return np.vstack(rows).astype(np.float32)
+    dim = next(iter(fresh.values())).shape[0] if fresh else previous.vectors.shape[1]
+    matrix = np.empty((len(passages.keys), dim), dtype=np.float32)
+    for i, row in enumerate(passages.old_rows):
+        matrix[i] = fresh[i] if row is None else previous.vectors[row]
+    return matrix
 
 
 def _swap(tmp: Path, index_dir: Path) -> None:

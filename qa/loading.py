@@ -305,36 +305,66 @@ def _candidates(corpus_dir: Path) -> list[Path]:
                   if p.is_file() and p.name != CATALOG_NAME and not p.name.startswith("."))
 
 
-def load_documents(corpus_dir: Path) -> tuple[list[Document], list[SkippedFile]]:
-    """Every readable supported file as a repaired Document; the rest as SkippedFile."""
+def document_fingerprint(data: bytes, entry: dict) -> str:
+    """Same file bytes and the same catalog entry give the same passages: a rebuild may reuse
+    a document whose fingerprint it has seen."""
+    digest = hashlib.sha256(data)
+    digest.update(json.dumps(entry, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()
+
+
+@dataclass
+class CorpusScan:
+    """The corpus as a build sees it: documents read and repaired, documents it already has."""
+
+    documents: list[Document]
+    unchanged: dict[str, str]  # file name -> fingerprint, not read again
+    fingerprints: dict[str, str]  # every indexed file's fingerprint
+    skipped: list[SkippedFile]
+
+
+def scan_corpus(corpus_dir: Path, known: dict[str, str] | None = None) -> CorpusScan:
+    """Every readable supported file as a repaired Document, except files whose fingerprint is
+    in `known` (the caller holds their passages); unreadable or unsupported ones as SkippedFile."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise DocumentError(f"文档目录不存在：{corpus_dir}")
     catalog = load_catalog(corpus_dir)
-    documents: list[Document] = []
-    skipped: list[SkippedFile] = []
+    known = known or {}
+    scan = CorpusScan([], {}, {}, [])
     for path in _candidates(corpus_dir):
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            skipped.append(SkippedFile(str(path), f"不支持的文件类型 {suffix or '（无扩展名）'}，已跳过"))
+            scan.skipped.append(SkippedFile(str(path), f"不支持的文件类型 {suffix or '（无扩展名）'}，已跳过"))
             continue
+        entry = catalog.get(path.name, {})
         try:
+            data = path.read_bytes()
+            fingerprint = document_fingerprint(data, entry)
+            if known.get(path.name) == fingerprint:
+                scan.unchanged[path.name] = scan.fingerprints[path.name] = fingerprint
+                continue
             raw = read_text(path)
-            sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         except DocumentError as exc:
-            skipped.append(SkippedFile(str(path), f"{exc}，已跳过"))
+            scan.skipped.append(SkippedFile(str(path), f"{exc}，已跳过"))
             continue
         except OSError as exc:
-            skipped.append(SkippedFile(str(path), f"无法读取文件（{exc}），已跳过"))
+            scan.skipped.append(SkippedFile(str(path), f"无法读取文件（{exc}），已跳过"))
             continue
         text = repair_text(raw)
         inferred = infer_metadata(text, path.stem)
-        entry = catalog.get(path.name, {})
-        metadata = {"doc": path.name, "sha256": sha256}
+        metadata = {"doc": path.name, "sha256": hashlib.sha256(data).hexdigest()}
         for key in METADATA_KEYS[1:-1]:
             metadata[key] = entry.get(key) or inferred.get(key, "")
         document = Document(text=text, id_=path.name, metadata=metadata)
         document.excluded_embed_metadata_keys = list(metadata)
         document.excluded_llm_metadata_keys = list(metadata)
-        documents.append(document)
-    return documents, skipped
+        scan.documents.append(document)
+        scan.fingerprints[path.name] = fingerprint
+    return scan
+
+
+def load_documents(corpus_dir: Path) -> tuple[list[Document], list[SkippedFile]]:
+    """Every readable supported file as a repaired Document; the rest as SkippedFile."""
+    scan = scan_corpus(corpus_dir)
+    return scan.documents, scan.skipped

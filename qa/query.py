@@ -151,15 +151,17 @@ def _analyse_one(question: str) -> Query:
         if pattern.search(text):
             kind = name
             break
-    place_words = set(PLACES) | set(PLACES.values()) | set(PERIODS)
-    terms = [t for t in tokenize(search)
-             if t not in QUESTION_WORDS and t not in place_words and not YEAR.fullmatch(t)
-             and not re.fullmatch(r"\d{1,2}|[a-z]", t)  # "1", "x": too common to mean anything
-             and t not in {"十五", "十四", "五五", "四五", "张家", "窝镇", "五"}]
     retrieval_text = search
     for word in sorted(PLACE_WORDS, key=len, reverse=True):
         retrieval_text = retrieval_text.replace(word, " ")
-    return Query(text=text, search_text=search, retrieval_text=retrieval_text.strip() or search,
+    retrieval_text = retrieval_text.strip() or search
+    place_words = set(PLACES) | set(PLACES.values()) | set(PERIODS)
+    # the retrievers segment the same text, so the question is segmented once
+    terms = [t for t in tokenize(retrieval_text)
+             if t not in QUESTION_WORDS and t not in place_words and not YEAR.fullmatch(t)
+             and not re.fullmatch(r"\d{1,2}|[a-z]", t)  # "1", "x": too common to mean anything
+             and t not in {"十五", "十四", "五五", "四五", "张家", "窝镇", "五"}]
+    return Query(text=text, search_text=search, retrieval_text=retrieval_text,
                  places=places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english,
                  wants_number=bool(NUMBER_ASKED.search(text)), other_places=other_places)

@@ -26,9 +26,9 @@ RECORDS_READ = 3  # records whose passages join the retrieved ones
 class RecordAnswers:
     """The commitments database of one index, opened read-only once per process."""
 
-    def __init__(self, index_dir: Path, node_by_id: dict):
+    def __init__(self, index_dir: Path, passages):
         self.path = Path(index_dir) / DB_NAME
-        self.nodes = node_by_id
+        self.nodes = passages  # qa.store.PassageStore: passages by node id
         self.available = self.path.exists()
         self._db = None
         if self.available:

@@ -26,12 +26,12 @@ PERIOD_MATCH, PERIOD_MISMATCH = 1.3, 0.7
 YEAR_MATCH = 1.25
 
 
-def rrf(rankings: Iterable[list[str]], k: int = 60) -> dict[str, float]:
+def rrf(rankings: Iterable[list], k: int = 60) -> dict:
     """Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): sum of 1/(k + rank)."""
-    scores: dict[str, float] = defaultdict(float)
+    scores: dict = defaultdict(float)
     for ranking in rankings:
-        for rank, node_id in enumerate(ranking, start=1):
-            scores[node_id] += 1.0 / (k + rank)
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] += 1.0 / (k + rank)
     return dict(scores)
 
 
@@ -39,21 +39,24 @@ class JiebaBM25Retriever(BM25Retriever):
     """The stock BM25 retriever, fed jieba tokens instead of its English stemmer."""
 
     def __init__(self, store: Store, similarity_top_k: int = CANDIDATES):
-        self._store_nodes = store.nodes
+        self._passages = store.passages
         super().__init__(existing_bm25=store.bm25, similarity_top_k=similarity_top_k,
                          skip_stemming=True)
 
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        tokens = tokenize(query_bundle.query_str)
+    def ranked(self, tokens: list[str]) -> list[tuple[int, float]]:
+        """(row, score) of the best-scoring passages, best first (positive scores only)."""
         if not tokens:
             return []
-        k = min(self.similarity_top_k, len(self._store_nodes))
+        k = min(self.similarity_top_k, len(self._passages))
         scores = self.bm25.get_scores(tokens)
         # top k by partial selection, then sort only those: O(N + k log k), not O(N log N)
         top = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(len(scores))
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [NodeWithScore(node=self._store_nodes[i], score=float(scores[i]))
-                for i in top if scores[i] > 0]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [NodeWithScore(node=self._passages.at(row), score=score)
+                for row, score in self.ranked(tokenize(query_bundle.query_str))]
 
 
 def place_fits(query: Query, metadata: dict, text: str) -> bool | None:
@@ -115,41 +118,33 @@ class HybridRetriever(BaseRetriever):
         self.rrf_k = rrf_k
         self.mode = mode
         self.bm25 = JiebaBM25Retriever(store)
-        self.dense = store.vector_index.as_retriever(similarity_top_k=CANDIDATES)
-        self._nodes = store.node_by_id
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         query = analyse(query_bundle.query_str)
         return self.retrieve_query(query)
 
-    def _dense_ids(self, text: str) -> list[str]:
-        """The dense ranking of `self.dense`, minus llama-index's per-hit docstore JSON decoding
-        and event dispatch (half of a query's retrieval time): FAISS row ids map to node ids
-        through the index struct, nodes come from the store already loaded."""
+    def _dense_rows(self, text: str) -> list[int]:
+        """The dense ranking through llama-index's FAISS store; FAISS ids are passage rows."""
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
         vector = self.store.embedder.embed([text])[0].tolist()
-        result = self.store.vector_index.vector_store.query(
+        result = self.store.vector_store.query(
             VectorStoreQuery(query_embedding=vector, similarity_top_k=CANDIDATES))
-        if result.nodes is not None:  # a store that keeps text returns nodes itself
-            return [n.node_id for n in result.nodes]
-        rows = self.store.vector_index.index_struct.nodes_dict
-        return [rows[i] for i in result.ids or [] if i in rows]
+        return [int(i) for i in result.ids or [] if int(i) >= 0]
 
     def retrieve_query(self, query: Query) -> list[NodeWithScore]:
         text = (query.retrieval_text or query.search_text or query.text).strip()
         if not text:
             return []
-        bundle = QueryBundle(text)
         rankings = []
         if self.mode in ("hybrid", "bm25"):
-            rankings.append([n.node.node_id for n in self.bm25._retrieve(bundle)])
+            rankings.append([row for row, _ in self.bm25.ranked(tokenize(text))])
         if self.mode in ("hybrid", "dense"):
-            rankings.append(self._dense_ids(text))
-        fused = rrf(rankings, self.rrf_k)
+            rankings.append(self._dense_rows(text))
+        passages = self.store.passages
         scored = []
-        for node_id, score in fused.items():
-            node = self._nodes[node_id]
-            scored.append((score * scope_factor(query, node.metadata, node.get_content()), node_id))
+        for row, score in rrf(rankings, self.rrf_k).items():
+            node = passages.at(row)
+            scored.append((score * scope_factor(query, node.metadata, node.get_content()), row))
         scored.sort(key=lambda pair: -pair[0])
-        return [NodeWithScore(node=self._nodes[i], score=s) for s, i in scored[: self.top_k]]
+        return [NodeWithScore(node=passages.at(r), score=s) for s, r in scored[: self.top_k]]

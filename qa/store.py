@@ -1,116 +1,250 @@
-"""On-disk form of the index, through llama-index: docstore, FAISS vector store and jieba BM25.
+"""On-disk form of the index: a SQLite passage store, FAISS vectors (llama-index's FAISS store)
+and jieba BM25, all aligned by row.
 
-`write_store` persists what a build produced; `open_store` loads it once per process so every
-query after that costs only a search.
+Passages live in SQLite rather than llama-index's single JSON docstore so that a query reads
+only the passages it touches (a district's corpus need not sit in memory) and a rebuild copies
+an unchanged document's passages, tokens and vectors instead of chunking it again.
 """
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
-from llama_index.core.schema import BaseNode, TextNode
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
+from qa.chunking import EMBED_KEYS
 from qa.config import Config
-from qa.embeddings import Embedder, LlamaIndexEmbedding, restore_embedder
+from qa.embeddings import Embedder, restore_embedder
 from qa.errors import IndexError_
 from qa.text import add_terms
 
 BM25_DIR = "bm25"
 VECTORS = "vectors.npy"
-TEXT_CACHE = "text_cache.json"
+PASSAGES = "passages.sqlite"
+TERMS = "terms.json"
+
+SCHEMA = """
+CREATE TABLE passages (
+    row INTEGER PRIMARY KEY,     -- the passage's row in vectors.npy, FAISS and BM25
+    node_id TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL,
+    text_hash TEXT NOT NULL,     -- sha1 of embed_text: what vectors and tokens depend on
+    node TEXT NOT NULL,          -- JSON: text, metadata, start, end
+    tokens TEXT NOT NULL         -- BM25 tokens, space-joined
+);
+CREATE INDEX passages_doc ON passages(doc);
+CREATE INDEX passages_hash ON passages(text_hash);
+CREATE TABLE documents (
+    doc TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,   -- file bytes and catalog entry: unchanged means reusable
+    metadata TEXT NOT NULL,      -- the document's catalog metadata (JSON)
+    terms TEXT NOT NULL          -- names it teaches the tokenizer (JSON list)
+);
+"""
 
 
-def embed_text(node: BaseNode) -> str:
+def embed_text(node: TextNode) -> str:
     """What both retrievers see of a passage: its document, its heading path and its text."""
     meta = node.metadata
     return f"{meta.get('short_title', '')} › {meta.get('heading', '')}\n{node.get_content()}"
 
 
-def _bm25_index(nodes: list[BaseNode], tokens: list[list[str]]):
-    import bm25s
+def prepare_node(node: TextNode) -> TextNode:
+    """Which metadata an embedding or a prompt shows: the same for fresh and stored nodes."""
+    node.excluded_embed_metadata_keys = [k for k in node.metadata if k not in EMBED_KEYS]
+    node.excluded_llm_metadata_keys = list(node.metadata)
+    node.metadata_template = "{value}"
+    return node
 
-    bm25 = bm25s.BM25(corpus=[{"node_id": n.node_id} for n in nodes])
-    bm25.index([t or ["∅"] for t in tokens], show_progress=False)
-    return bm25
+
+def node_json(node: TextNode) -> str:
+    return json.dumps({"text": node.text, "metadata": node.metadata, "start": node.start_char_idx,
+                       "end": node.end_char_idx}, ensure_ascii=False)
 
 
-def write_store(directory: Path, nodes: list[TextNode], vectors: np.ndarray,
-                embedder: Embedder, tokens: list[list[str]]) -> list[str]:
-    """Persist nodes, FAISS vectors, BM25 and the per-text caches a later rebuild reuses;
-    returns the files the manifest checksums."""
+def node_from_json(node_id: str, data: str) -> TextNode:
+    fields = json.loads(data)
+    doc = fields["metadata"].get("doc", "")
+    return prepare_node(TextNode(
+        id_=node_id, text=fields["text"], metadata=fields["metadata"],
+        start_char_idx=fields["start"], end_char_idx=fields["end"],
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)} if doc else {}))
+
+
+@dataclass
+class StoredDocument:
+    """One document's rows as a rebuild reuses them."""
+
+    doc: str
+    metadata: dict
+    terms: list[str]
+    node_ids: list[str]
+    nodes: list[str]  # node JSON
+    keys: list[str]
+    tokens: list[list[str]]
+    rows: list[int]
+
+
+class PassageStore:
+    """Passages by row or node id, read from SQLite on demand and kept in a bounded cache.
+
+    Each thread gets its own read-only connection (the web app answers on several threads).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self.count = self._conn().execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        self.at = lru_cache(maxsize=16384)(self._at)
+        self.get = lru_cache(maxsize=16384)(self._get)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            self._local.conn = conn
+        return conn
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _at(self, row: int) -> TextNode:
+        found = self._conn().execute("SELECT node_id, node FROM passages WHERE row = ?", (row,)).fetchone()
+        if found is None:
+            raise KeyError(row)
+        return node_from_json(*found)
+
+    def _get(self, node_id: str) -> TextNode | None:
+        found = self._conn().execute("SELECT row FROM passages WHERE node_id = ?", (node_id,)).fetchone()
+        return self.at(found[0]) if found else None
+
+    def __getitem__(self, node_id: str) -> TextNode:
+        node = self.get(node_id)
+        if node is None:
+            raise KeyError(node_id)
+        return node
+
+    def count_of(self, doc: str) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM passages WHERE doc = ?", (doc,)).fetchone()[0]
+
+    def document_fingerprints(self) -> dict[str, str]:
+        return dict(self._conn().execute("SELECT doc, fingerprint FROM documents"))
+
+    def stored_document(self, doc: str) -> StoredDocument:
+        conn = self._conn()
+        entry = conn.execute("SELECT metadata, terms FROM documents WHERE doc = ?", (doc,)).fetchone()
+        rows = conn.execute("SELECT row, node_id, text_hash, node, tokens FROM passages WHERE doc = ?"
+                            " ORDER BY row", (doc,)).fetchall()
+        return StoredDocument(doc=doc, metadata=json.loads(entry[0]),
+                              terms=json.loads(entry[1]),
+                              node_ids=[r[1] for r in rows], nodes=[r[3] for r in rows],
+                              keys=[r[2] for r in rows], tokens=[_split(r[4]) for r in rows],
+                              rows=[r[0] for r in rows])
+
+    def rows_by_hash(self, keys: list[str]) -> dict[str, tuple[int, list[str]]]:
+        """Row and tokens of passages whose text a rebuild meets again (in a changed document)."""
+        out: dict[str, tuple[int, list[str]]] = {}
+        conn = self._conn()
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for row, key, tokens in conn.execute(
+                    f"SELECT row, text_hash, tokens FROM passages WHERE text_hash IN ({marks})", part):
+                out.setdefault(key, (row, _split(tokens)))
+        return out
+
+
+def _split(tokens: str) -> list[str]:
+    return tokens.split(" ") if tokens else []
+
+
+@dataclass
+class DocumentEntry:
+    """What the passage store records of a document besides its passages."""
+
+    doc: str
+    fingerprint: str
+    metadata: dict
+    terms: list[str]
+
+
+def write_passages(path: Path, documents: list[DocumentEntry], node_ids: list[str],
+                   nodes_json: list[str], docs: list[str], keys: list[str],
+                   tokens: list[list[str]]) -> None:
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA)
+        db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?)",
+                       ((row, node_id, doc, key, data, " ".join(toks)) for row, (node_id, doc, key, data, toks)
+                        in enumerate(zip(node_ids, docs, keys, nodes_json, tokens))))
+        db.executemany("INSERT INTO documents VALUES (?,?,?,?)",
+                       ((d.doc, d.fingerprint, json.dumps(d.metadata, ensure_ascii=False),
+                         json.dumps(d.terms, ensure_ascii=False)) for d in documents))
+    db.close()
+
+
+def faiss_index(vectors: np.ndarray, ann_min_passages: int):
+    """Exact inner-product search, or IVF once the corpus is large enough that exact search is
+    the query's main cost: ~4·√N lists (FAISS's guidance), 1/16 of them probed per question."""
     import faiss
+
+    n, dim = vectors.shape
+    if n < max(ann_min_passages, 1):
+        index = faiss.IndexFlatIP(dim)
+    else:
+        lists = int(4 * n ** 0.5)
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = max(8, lists // 16)
+    index.add(vectors)
+    return index
+
+
+def write_vectors(directory: Path, vectors: np.ndarray, tokens: list[list[str]],
+                  ann_min_passages: int) -> None:
+    """FAISS (through llama-index's FAISS store), BM25 and the raw vectors a rebuild reuses."""
+    import bm25s
     from llama_index.vector_stores.faiss import FaissVectorStore
 
-    for node, vector in zip(nodes, vectors):
-        node.embedding = vector.tolist()
-    vector_store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(vectors.shape[1]))
-    storage = StorageContext.from_defaults(vector_store=vector_store)
-    # transformations=[]: the nodes are final; no default SentenceSplitter (and its tokenizer)
-    index = VectorStoreIndex(nodes, storage_context=storage, embed_model=LlamaIndexEmbedding(embedder),
-                             transformations=[], show_progress=False)
-    for node in nodes:
-        node.embedding = None  # the vectors live in FAISS and vectors.npy, not in the docstore
-    index.storage_context.persist(persist_dir=str(directory))
-    keys = [n.metadata["text_hash"] for n in nodes]
+    FaissVectorStore(faiss_index=faiss_index(vectors, ann_min_passages)).persist(
+        str(directory / "default__vector_store.json"))
     np.save(directory / VECTORS, vectors)
-    (directory / TEXT_CACHE).write_text(json.dumps(
-        {"keys": keys, "tokens": {k: " ".join(t) for k, t in zip(keys, tokens)}},
-        ensure_ascii=False), encoding="utf-8")
+    bm25 = bm25s.BM25()
+    bm25.index([t or ["∅"] for t in tokens], show_progress=False)
     (directory / BM25_DIR).mkdir()
-    _bm25_index(nodes, tokens).save(str(directory / BM25_DIR),
-                                    corpus=[{"node_id": n.node_id} for n in nodes])
-    return [p.relative_to(directory).as_posix() for p in sorted(directory.rglob("*")) if p.is_file()]
-
-
-def _node_order(node: BaseNode) -> tuple[str, int]:
-    doc, _, number = node.node_id.rpartition("#")
-    return doc, int(number) if number.isdigit() else 0
-
-
-def load_text_cache(directory: Path) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
-    """Vectors and BM25 tokens of an existing index keyed by passage-text hash, so a rebuild
-    re-embeds and re-segments only text it has not seen."""
-    cache = json.loads((directory / TEXT_CACHE).read_text(encoding="utf-8"))
-    matrix = np.load(directory / VECTORS)
-    vectors = dict(zip(cache["keys"], matrix))
-    tokens = {k: v.split(" ") if v else [] for k, v in cache["tokens"].items()}
-    return vectors, tokens
+    bm25.save(str(directory / BM25_DIR))
 
 
 @dataclass
 class Store:
     """Everything a query needs, loaded once."""
 
-    nodes: list[TextNode]
-    vector_index: VectorStoreIndex
+    passages: PassageStore
+    vector_store: object  # llama-index FaissVectorStore
     bm25: object
     embedder: Embedder
     manifest: dict
 
-    @cached_property
-    def node_by_id(self) -> dict[str, TextNode]:
-        return {n.node_id: n for n in self.nodes}
-
 
 def open_store(config: Config) -> Store:
-    from llama_index.vector_stores.faiss import FaissVectorStore
     import bm25s
+    import faiss
+    from llama_index.vector_stores.faiss import FaissVectorStore
 
     directory = config.index_dir
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
         embedder = restore_embedder(manifest["embedder"], directory)
         vector_store = FaissVectorStore.from_persist_dir(str(directory))
-        storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(directory))
-        vector_index = load_index_from_storage(storage, embed_model=LlamaIndexEmbedding(embedder))
-        nodes = sorted(storage.docstore.docs.values(), key=_node_order)
-        bm25 = bm25s.BM25.load(str(directory / BM25_DIR), load_corpus=True)
-        add_terms(json.loads((directory / "terms.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError) as exc:
+        faiss.omp_set_num_threads(max(1, config.search_threads))
+        passages = PassageStore(directory / PASSAGES)
+        bm25 = bm25s.BM25.load(str(directory / BM25_DIR))
+        add_terms(json.loads((directory / TERMS).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
         raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
-    return Store(nodes=nodes, vector_index=vector_index, bm25=bm25, embedder=embedder,
+    return Store(passages=passages, vector_store=vector_store, bm25=bm25, embedder=embedder,
                  manifest=manifest)

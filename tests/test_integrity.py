@@ -56,20 +56,20 @@ def answers(config: Config) -> None:
 
 def test_manifest_checksums_every_artifact(built):
     manifest = read_manifest(built.index_dir)
-    assert {"docstore.json", "vectors.npy", "terms.json", "default__vector_store.json"} <= set(manifest["artifacts"])
+    assert {"passages.sqlite", "commitments.sqlite", "vectors.npy", "terms.json", "default__vector_store.json"} <= set(manifest["artifacts"])
     for name, digest in manifest["artifacts"].items():
         assert sha256_file(built.index_dir / name) == digest, name
     assert set(manifest["files"]) >= set(manifest["documents"]) and stale_reason(built) is None
 
 
 @pytest.mark.parametrize("damage, reason", [
-    (lambda d: (d / "docstore.json").write_text('{"docstore/data": {"x": 1', encoding="utf-8"), "索引文件损坏：docstore.json"),
+    (lambda d: (d / "passages.sqlite").write_bytes(b"SQLite format 3\0" + b"\0" * 100), "索引文件损坏：passages.sqlite"),
     (lambda d: (d / "vectors.npy").unlink(), "索引文件缺失：vectors.npy"),
     (lambda d: (d / "bm25" / "vocab.index.json").write_bytes(b"\0" * 10), "索引文件损坏：bm25/vocab.index.json"),
     (lambda d: (d / "terms.json").write_text("[]", encoding="utf-8"), "索引文件损坏：terms.json"),
     (lambda d: (d / MANIFEST).write_text("{not json", encoding="utf-8"), "索引清单损坏"),
     (lambda d: shutil.rmtree(d), "索引不存在"),
-], ids=["corrupt-docstore", "missing-vectors", "corrupt-bm25", "edited-terms", "corrupt-manifest", "no-index"])
+], ids=["corrupt-passages", "missing-vectors", "corrupt-bm25", "edited-terms", "corrupt-manifest", "no-index"])
 def test_damage_is_detected_with_a_clear_reason(config, damage, reason):
     damage(config.index_dir)
     assert stale_reason(config).startswith(reason)
@@ -78,16 +78,16 @@ def test_damage_is_detected_with_a_clear_reason(config, damage, reason):
 def test_open_store_on_corrupt_files_raises_a_chinese_message(config):
     from qa.store import open_store
 
-    (config.index_dir / "docstore.json").write_text("{broken", encoding="utf-8")
+    (config.index_dir / "passages.sqlite").write_text("{broken", encoding="utf-8")
     with pytest.raises(IndexError_, match="qa build"):
         open_store(config)
 
 
-def test_qa_ask_rebuilds_corrupt_docstore_and_answers(config):
-    (config.index_dir / "docstore.json").write_text("{broken", encoding="utf-8")
+def test_qa_ask_rebuilds_a_corrupt_passage_store_and_answers(config):
+    (config.index_dir / "passages.sqlite").write_text("{broken", encoding="utf-8")
     run = qa(config, "ask", QUESTION)
     assert run.returncode == 0, run.stderr
-    assert "索引文件损坏：docstore.json" in run.stderr and "索引已重建" in run.stderr
+    assert "索引文件损坏：passages.sqlite" in run.stderr and "索引已重建" in run.stderr
     assert "来源：" in run.stdout and "[1]" in run.stdout
     assert stale_reason(config) is None
 
