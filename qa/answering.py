@@ -123,10 +123,20 @@ def coverage(terms: list[str], text: str, weights: dict[str, float],
     return sum(weights.get(t, 1.0) for t in found) / total, found
 
 
-def longest_shared(a: str, b: str) -> int:
-    """Length of the longest run of characters the question and a sentence share."""
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    return matcher.find_longest_match(0, len(a), 0, len(b)).size
+class SharedRun:
+    """Length of the longest run of characters the question shares with each sentence.
+
+    difflib indexes its second sequence; indexing the short question once, rather than every
+    sentence it is compared with, is most of the cost saved."""
+
+    def __init__(self, question: str):
+        self.matcher = SequenceMatcher(None, autojunk=False)
+        self.matcher.set_seq2(question)
+        self.length = len(question)
+
+    def __call__(self, sentence: str) -> int:
+        self.matcher.set_seq1(sentence)
+        return self.matcher.find_longest_match(0, len(sentence), 0, self.length).size
 
 
 def kind_fits(kind: str, sentence: str) -> float:
@@ -296,7 +306,7 @@ class Answerer:
         anchor = max(known, key=lambda t: (weights[t], len(t))) if known else None
         names = [t for t in query.terms if is_corpus_term(t)]
         named = max(names, key=len) if names else None
-        asked = normalise(query.retrieval_text or query.search_text)
+        shared_run = SharedRun(normalise(query.retrieval_text or query.search_text))
         candidates = []
         for rank, result in enumerate(results):
             meta = result.node.metadata
@@ -320,7 +330,7 @@ class Answerer:
                     support *= MEASURE_MISSING
                 if named and named not in context:
                     support *= NAME_MISSING  # the question names an indicator or project not here
-                phrase = min(longest_shared(asked, norm_piece), 12) / 12
+                phrase = min(shared_run(norm_piece), 12) / 12
                 score = (support + PHRASE_WEIGHT * phrase) * (1 + kind_fits(query.kind, piece)) \
                     * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if anchor and anchor in found else 1.0)
                 candidates.append(Candidate(score * scope, support * scope, piece, result, found))

@@ -72,9 +72,20 @@ def m004_node_index(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m005_term_counts(db: sqlite3.Connection) -> None:
-    # how many records hold each word: a question's very common words are left out of matching
-    db.execute("CREATE VIRTUAL TABLE commitments_vocab USING fts5vocab(commitments_fts, 'row')")
+def m005_place_and_term_counts(db: sqlite3.Connection) -> None:
+    # the record's place as a full-text column, so a question about one town searches that
+    # town's records only (a district's corpus holds hundreds of towns); and how many records
+    # hold each word, so a question's very common words are left out of matching
+    db.executescript("""
+        DROP TABLE commitments_fts;
+        CREATE VIRTUAL TABLE commitments_fts USING fts5(name, body, place, tokenize='unicode61');
+        CREATE VIRTUAL TABLE commitments_vocab USING fts5vocab(commitments_fts, 'row');
+    """)
+
+
+def place_token(place: str) -> str:
+    """One full-text token per place; the bare prefix stands for a record of no known place."""
+    return "p" + re.sub(r"\W", "", place or "")
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -156,8 +167,8 @@ def build_into(db: sqlite3.Connection, documents, nodes, replace: bool = True) -
                 body = _segment(f.get("subject", ""), f.get("indicator", ""), f.get("category", ""),
                                 f.get("box", ""), f.get("actor", ""), f.get("task", ""),
                                 f.get("partner", ""), rec.heading.split(" › ")[-1])
-                db.execute("INSERT INTO commitments_fts (rowid, name, body) VALUES (?, ?, ?)",
-                           (cur.lastrowid, _segment(rec.name), body))
+                db.execute("INSERT INTO commitments_fts (rowid, name, body, place) VALUES (?, ?, ?, ?)",
+                           (cur.lastrowid, _segment(rec.name), body, place_token(meta.get("place", ""))))
         _link(db)
         counts = {k: 0 for k in KINDS} | dict(db.execute("SELECT kind, COUNT(*) FROM commitments GROUP BY kind"))
         counts["dropped"] = dropped
@@ -187,7 +198,8 @@ def _copy_records(db: sqlite3.Connection, previous: Path, docs: list[str]) -> No
             db.executemany("INSERT INTO kept VALUES (?)", ((d,) for d in docs))
             db.execute(f"INSERT INTO commitments ({columns}) SELECT {columns} FROM old.commitments"
                        " WHERE doc IN (SELECT doc FROM kept)")
-            db.execute("INSERT INTO commitments_fts (rowid, name, body) SELECT rowid, name, body"
+            db.execute("INSERT INTO commitments_fts (rowid, name, body, place)"
+                       " SELECT rowid, name, body, place"
                        " FROM old.commitments_fts WHERE rowid IN (SELECT id FROM commitments)")
             db.execute("DROP TABLE kept")
     finally:
@@ -283,18 +295,23 @@ def _row(row) -> Commitment:
     return Commitment(**data)
 
 
-def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool,
-             limit: int = -1) -> dict[int, float]:
+def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool, limit: int = -1,
+             places: Iterable[str] = ()) -> dict[int, float]:
+    """Full-text matches of the text's words (all of them, or any distinctive one), ranked by
+    BM25; only records of the `places` given (or of no known place) when any are given."""
     tokens = list(dict.fromkeys(tokenize(text)))
     if any_term:
         tokens = _distinctive(conn, tokens)
     if not tokens:
         return {}
     quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
-    joiner = " OR " if any_term else " "
-    rows = conn.execute("SELECT rowid, bm25(commitments_fts, 2.0, 1.0) FROM commitments_fts"
-                        " WHERE commitments_fts MATCH ? ORDER BY 2 LIMIT ?",
-                        (joiner.join(quoted), limit)).fetchall()
+    match = "{name body} : (" + (" OR " if any_term else " ").join(quoted) + ")"
+    places = list(places)
+    if places:
+        tokens = [place_token(p) for p in places] + [place_token("")]
+        match = "place : (" + " OR ".join(f'"{t}"' for t in tokens) + ") AND " + match
+    rows = conn.execute("SELECT rowid, bm25(commitments_fts, 2.0, 1.0, 0.0) FROM commitments_fts"
+                        " WHERE commitments_fts MATCH ? ORDER BY 2 LIMIT ?", (match, limit)).fetchall()
     return {r[0]: -r[1] for r in rows}
 
 
@@ -403,7 +420,7 @@ def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iter
     places, years = [p for p in places if p], [str(y) for y in years if y]
     conn, owned = _connect(db)
     try:
-        scores = _fts_ids(conn, " ".join(terms), any_term=True, limit=MATCH_CANDIDATES)
+        scores = _fts_ids(conn, " ".join(terms), any_term=True, limit=MATCH_CANDIDATES, places=places)
         if not scores:
             return []
         marks = ",".join("?" * len(scores))

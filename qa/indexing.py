@@ -26,7 +26,7 @@ from qa.errors import QAError
 MANIFEST = "manifest.json"
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
 EMBED_BATCH = 256
-INDEX_FORMAT = 4  # bump when what a build writes changes
+INDEX_FORMAT = 5  # bump when what a build writes changes
 
 
 def sha256_file(path: Path) -> str:

@@ -59,21 +59,22 @@ class JiebaBM25Retriever(BM25Retriever):
                 for row, score in self.ranked(tokenize(query_bundle.query_str))]
 
 
-def place_fits(query: Query, metadata: dict, text: str) -> bool | None:
-    """None when the question names no place; else whether the passage is about that place."""
-    if query.other_places:
-        context = metadata.get("heading", "") + text
-        if not all(p in context for p in query.other_places):
-            return False
+def place_fits(query: Query, metadata: dict, text: str, context: str | None = None) -> bool | None:
+    """None when the question names no place; else whether the passage is about that place.
+    `context` is the passage's heading and text, when the caller has joined them already."""
+    if not query.places and not query.other_places:
+        return None
+    context = context if context is not None else metadata.get("heading", "") + text
+    if query.other_places and not all(p in context for p in query.other_places):
+        return False
     if not query.places:
         return None
     if metadata.get("place", "") in query.places:
         return True
-    context = metadata.get("heading", "") + text
     return any(p.rstrip("镇区") in context for p in query.places)
 
 
-def period_fits(query: Query, metadata: dict, text: str) -> bool | None:
+def period_fits(query: Query, metadata: dict, text: str, context: str | None = None) -> bool | None:
     """None when the question names no 五年 period; else whether the passage can speak of it.
 
     A document written before the period asked about cannot hold its plan unless it names
@@ -84,7 +85,7 @@ def period_fits(query: Query, metadata: dict, text: str) -> bool | None:
     period = metadata.get("period", "")
     if period in query.periods.values():
         return True
-    context = metadata.get("heading", "") + text
+    context = context if context is not None else metadata.get("heading", "") + text
     if any(name in context for name in query.periods):
         return True
     doc_years = [int(y) for y in YEAR.findall(period)]
@@ -94,17 +95,18 @@ def period_fits(query: Query, metadata: dict, text: str) -> bool | None:
 
 def scope_factor(query: Query, metadata: dict, text: str) -> float:
     """How well a passage's document, heading and text fit the place, period and year asked."""
+    if not (query.places or query.other_places or query.periods or query.years):
+        return 1.0
     factor = 1.0
-    place = place_fits(query, metadata, text)
+    context = metadata.get("heading", "") + text
+    place = place_fits(query, metadata, text, context)
     if place is not None:
         factor *= PLACE_MATCH if place else PLACE_MISMATCH
-    period = period_fits(query, metadata, text)
+    period = period_fits(query, metadata, text, context)
     if period is not None:
         factor *= PERIOD_MATCH if period else PERIOD_MISMATCH
-    if query.years:
-        context = metadata.get("heading", "") + text + metadata.get("period", "")
-        if any(year in context for year in query.years):
-            factor *= YEAR_MATCH
+    if query.years and any(year in context or year in metadata.get("period", "") for year in query.years):
+        factor *= YEAR_MATCH
     return factor
 
 

@@ -196,7 +196,7 @@ def faiss_index(vectors: np.ndarray, ann_min_passages: int):
     if n < max(ann_min_passages, 1):
         index = faiss.IndexFlatIP(dim)
     else:
-        lists = int(4 * n ** 0.5)
+        lists = max(1, min(int(4 * n ** 0.5), n // 39))  # FAISS wants ≥39 training points a list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
         index.nprobe = max(8, lists // 16)
