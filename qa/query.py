@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from qa.text import normalise, tokenize
@@ -55,6 +55,7 @@ KIND_PATTERNS = [
 
 PLACE_WORDS = ("张家窝镇", "张家窝", "西青区", "西青", "静海镇", "静海区", "静海",
                "“十五五”", "“十四五”", "“十三五”", "十五五", "十四五", "十三五")
+PLACE_WORDS_LONGEST_FIRST = sorted(PLACE_WORDS, key=len, reverse=True)
 NUMBER_ASKED = re.compile(r"多少|(?<!哪)几[个家座条所项亿万%年成]|百分之几|多大|how (many|much)", re.I)
 YEAR = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
 SHORT_YEAR = re.compile(r"(?<![\d十])([12]\d)年")
@@ -82,8 +83,25 @@ class Query:
     terms: list[str] = field(default_factory=list)
     english: bool = False
     wants_number: bool = False  # "多少/几个/百分之几": only a sentence with a figure answers
-    parts: list["Query"] = field(default_factory=list)  # "…多少？…多少？" asks two things
     other_places: list[str] = field(default_factory=list)  # 北辰区, 唐官屯镇: not the corpus's own
+
+    @cached_property
+    def parts(self) -> list["Query"]:
+        """Sub-questions when it asks several things at once ("…多少？…多少？"), each with the
+        whole question's scope; worked out when an answer needs them, not for retrieval."""
+        pieces = [p for p in PART_SPLIT.split(self.text) if len(re.findall(r"[\u4e00-\u9fff]", p)) >= 4]
+        if len(pieces) < 2:
+            return []
+        parts = []
+        for piece in pieces:
+            part = _analyse_one(piece)
+            part.places = part.places or self.places
+            part.periods = part.periods or self.periods
+            part.years = part.years or self.years
+            part.other_places = part.other_places or self.other_places
+            if part.terms:
+                parts.append(part)
+        return parts
 
 
 ENGLISH_STOPWORDS = frozenset(
@@ -114,19 +132,8 @@ PART_SPLIT = re.compile(r"[？?；;]")
 
 
 def analyse(question: str) -> Query:
-    """The whole question, with its sub-questions when it asks several things at once."""
-    query = _analyse_one(question)
-    pieces = [p for p in PART_SPLIT.split(query.text) if len(re.findall(r"[\u4e00-\u9fff]", p)) >= 4]
-    if len(pieces) > 1:
-        for piece in pieces:
-            part = _analyse_one(piece)
-            part.places = part.places or query.places
-            part.periods = part.periods or query.periods
-            part.years = part.years or query.years
-            part.other_places = part.other_places or query.other_places
-            if part.terms:
-                query.parts.append(part)
-    return query
+    """What the question asks about: its place, period, years, kind and content terms."""
+    return _analyse_one(question)
 
 
 def _analyse_one(question: str) -> Query:
@@ -152,7 +159,7 @@ def _analyse_one(question: str) -> Query:
             kind = name
             break
     retrieval_text = search
-    for word in sorted(PLACE_WORDS, key=len, reverse=True):
+    for word in PLACE_WORDS_LONGEST_FIRST:
         retrieval_text = retrieval_text.replace(word, " ")
     retrieval_text = retrieval_text.strip() or search
     place_words = set(PLACES) | set(PLACES.values()) | set(PERIODS)

@@ -6,7 +6,9 @@ report often speaks about an earlier plan's period.
 """
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -88,17 +90,28 @@ def period_fits(query: Query, metadata: dict, text: str, context: str | None = N
     context = context if context is not None else metadata.get("heading", "") + text
     if any(name in context for name in query.periods):
         return True
-    doc_years = [int(y) for y in YEAR.findall(period)]
-    asked_start = min(int(span[:4]) for span in query.periods.values())
-    return bool(doc_years) and max(doc_years) >= asked_start
+    last = _last_year(period)
+    return last is not None and last >= min(int(span[:4]) for span in query.periods.values())
 
 
-def scope_factor(query: Query, metadata: dict, text: str) -> float:
+@lru_cache(maxsize=1024)
+def _last_year(period: str) -> int | None:
+    years = [int(y) for y in YEAR.findall(period)]
+    return max(years) if years else None
+
+
+def highest_scope_factor(query: Query) -> float:
+    """The most `scope_factor` can give a passage for this question."""
+    return ((PLACE_MATCH if query.places else 1.0) * (PERIOD_MATCH if query.periods else 1.0)
+            * (YEAR_MATCH if query.years else 1.0))
+
+
+def scope_factor(query: Query, metadata: dict, text: str, context: str | None = None) -> float:
     """How well a passage's document, heading and text fit the place, period and year asked."""
     if not (query.places or query.other_places or query.periods or query.years):
         return 1.0
     factor = 1.0
-    context = metadata.get("heading", "") + text
+    context = context if context is not None else metadata.get("heading", "") + text
     place = place_fits(query, metadata, text, context)
     if place is not None:
         factor *= PLACE_MATCH if place else PLACE_MISMATCH
@@ -144,9 +157,19 @@ class HybridRetriever(BaseRetriever):
         if self.mode in ("hybrid", "dense"):
             rankings.append(self._dense_rows(text))
         passages = self.store.passages
+        ceiling = highest_scope_factor(query)
+        best: list[float] = []  # min-heap of the top_k scoped scores so far
         scored = []
-        for row, score in rrf(rankings, self.rrf_k).items():
+        fused = sorted(rrf(rankings, self.rrf_k).items(), key=lambda pair: -pair[1])
+        for order, (row, score) in enumerate(fused):
+            if len(best) == self.top_k and score * ceiling < best[0]:
+                break  # no later passage, however well scoped, can reach the top_k
             node = passages.at(row)
-            scored.append((score * scope_factor(query, node.metadata, node.get_content()), row))
-        scored.sort(key=lambda pair: -pair[0])
-        return [NodeWithScore(node=passages.at(r), score=s) for s, r in scored[: self.top_k]]
+            scoped = score * scope_factor(query, node.metadata, node.text, passages.context(row))
+            scored.append((-scoped, order, row))
+            if len(best) < self.top_k:
+                heapq.heappush(best, scoped)
+            elif scoped > best[0]:
+                heapq.heapreplace(best, scoped)
+        scored.sort()
+        return [NodeWithScore(node=passages.at(r), score=-s) for s, _, r in scored[: self.top_k]]

@@ -102,6 +102,7 @@ class PassageStore:
         self.count = self._conn().execute("SELECT COUNT(*) FROM passages").fetchone()[0]
         self.at = lru_cache(maxsize=16384)(self._at)
         self.get = lru_cache(maxsize=16384)(self._get)
+        self.context = lru_cache(maxsize=16384)(self._context)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -118,6 +119,11 @@ class PassageStore:
         if found is None:
             raise KeyError(row)
         return node_from_json(*found)
+
+    def _context(self, row: int) -> str:
+        """Heading path and text joined: what scoping searches for places, periods and years."""
+        node = self.at(row)
+        return node.metadata.get("heading", "") + node.text
 
     def _get(self, node_id: str) -> TextNode | None:
         found = self._conn().execute("SELECT row FROM passages WHERE node_id = ?", (node_id,)).fetchone()
