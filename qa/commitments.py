@@ -296,12 +296,12 @@ def _row(row) -> Commitment:
 
 
 def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool, limit: int = -1,
-             places: Iterable[str] = ()) -> dict[int, float]:
+             places: Iterable[str] = (), counts: TermCounts | None = None) -> dict[int, float]:
     """Full-text matches of the text's words (all of them, or any distinctive one), ranked by
     BM25; only records of the `places` given (or of no known place) when any are given."""
     tokens = list(dict.fromkeys(tokenize(text)))
     if any_term:
-        tokens = _distinctive(conn, tokens)
+        tokens = _distinctive(conn, tokens, counts)
     if not tokens:
         return {}
     quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
@@ -318,19 +318,38 @@ def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool, limit: int = -
 COMMON_TERM_SHARE = 0.02  # a word in more records than this barely ranks, yet costs the most
 
 
-def _distinctive(conn: sqlite3.Connection, tokens: list[str]) -> list[str]:
+@dataclass
+class TermCounts:
+    """How many records hold each word: read once per process by whoever asks many questions
+    (fts5vocab counts a word by walking its postings, ~70 µs a word at 76k records)."""
+
+    total: int
+    records: dict[str, int]
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection, terms: Iterable[str] | None = None) -> "TermCounts":
+        stored = conn.execute("SELECT value FROM meta WHERE key = 'counts'").fetchone()
+        total = sum(json.loads(stored[0]).get(k, 0) for k in KINDS) if stored else 0
+        if terms is None:
+            rows = conn.execute("SELECT term, doc FROM commitments_vocab")
+        else:
+            terms = list(terms)
+            marks = ",".join("?" * len(terms))
+            rows = conn.execute(f"SELECT term, doc FROM commitments_vocab WHERE term IN ({marks})", terms)
+        return cls(total, dict(rows))
+
+
+def _distinctive(conn: sqlite3.Connection, tokens: list[str],
+                 counts: TermCounts | None = None) -> list[str]:
     """The words worth matching records on: a question's very common words (建设, 发展) add
     little to BM25 but make the full-text search score a large share of all records. The
     rarest word is always kept. Ranking afterwards still uses every word of the question."""
     if len(tokens) < 2:
         return tokens
-    marks = ",".join("?" * len(tokens))
-    counts = dict(conn.execute(f"SELECT term, doc FROM commitments_vocab WHERE term IN ({marks})",
-                               tokens))
-    stored = conn.execute("SELECT value FROM meta WHERE key = 'counts'").fetchone()
-    total = sum(json.loads(stored[0]).get(k, 0) for k in KINDS) if stored else 0
-    kept = [t for t in tokens if counts.get(t, 0) <= COMMON_TERM_SHARE * total]
-    return kept or [min(tokens, key=lambda t: counts.get(t, 0))]
+    counts = counts or TermCounts.read(conn, tokens)
+    held = counts.records
+    kept = [t for t in tokens if held.get(t, 0) <= COMMON_TERM_SHARE * counts.total]
+    return kept or [min(tokens, key=lambda t: held.get(t, 0))]
 
 
 MATCH_CANDIDATES = 200  # best full-text hits ranked further in Python
@@ -408,7 +427,7 @@ def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = N
 def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iterable[str],
                        places: Iterable[str] = (), years: Iterable[str] = (),
                        kind_hint: str | None = None, limit: int = 5,
-                       with_related: bool = True) -> list[Commitment]:
+                       with_related: bool = True, counts: TermCounts | None = None) -> list[Commitment]:
     """Records that answer a number/target/project/responsibility question, best first.
 
     Score = FTS relevance × share of question terms the record's name covers, favouring the asked
@@ -420,7 +439,8 @@ def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iter
     places, years = [p for p in places if p], [str(y) for y in years if y]
     conn, owned = _connect(db)
     try:
-        scores = _fts_ids(conn, " ".join(terms), any_term=True, limit=MATCH_CANDIDATES, places=places)
+        scores = _fts_ids(conn, " ".join(terms), any_term=True, limit=MATCH_CANDIDATES, places=places,
+                          counts=counts)
         if not scores:
             return []
         marks = ",".join("?" * len(scores))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
 from collections import Counter
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -24,6 +25,7 @@ from qa.errors import QAError
 from qa.text import tokenize
 
 LSA_NAME = "lsa"
+LSA_FILE = "lsa.pkl"
 
 
 class Embedder(ABC):
@@ -88,6 +90,7 @@ class LSAEmbedder(Embedder):
         self.dim = dim
         self._vectorizer = None
         self._svd = None
+        self._loaded_from: Path | None = None
 
     @property
     def id(self) -> str:
@@ -101,6 +104,7 @@ class LSAEmbedder(Embedder):
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        self._loaded_from = None
         self._vectorizer = TfidfVectorizer(analyzer=_given_features, sublinear_tf=True, min_df=2,
                                            max_features=40000, dtype=np.float32)
         # a generator: the vectorizer reads each text's features once, so the whole corpus's
@@ -137,13 +141,17 @@ class LSAEmbedder(Embedder):
         return (_lsa_features(t, tokens[i] if tokens is not None else None) for i, t in enumerate(texts))
 
     def save(self, directory: Path) -> None:
-        with open(directory / "lsa.pkl", "wb") as f:
+        if self._loaded_from is not None:  # a kept model: its file is copied, not pickled again
+            shutil.copyfile(self._loaded_from / LSA_FILE, directory / LSA_FILE)
+            return
+        with open(directory / LSA_FILE, "wb") as f:
             pickle.dump({"vectorizer": self._vectorizer, "svd": self._svd, "dim": self.dim}, f)
 
     def load(self, directory: Path) -> None:
-        with open(directory / "lsa.pkl", "rb") as f:
+        with open(directory / LSA_FILE, "rb") as f:
             state = pickle.load(f)
         self._vectorizer, self._svd, self.dim = state["vectorizer"], state["svd"], state["dim"]
+        self._loaded_from = Path(directory)
 
 
 class SentenceTransformerEmbedder(Embedder):

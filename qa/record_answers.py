@@ -15,7 +15,8 @@ from pathlib import Path
 
 from llama_index.core.schema import NodeWithScore
 
-from qa.commitments import DB_NAME, Commitment, match_for_question, records_at, related_of
+from qa.commitments import (DB_NAME, Commitment, TermCounts, match_for_question, records_at,
+                            related_of)
 from qa.query import Query
 
 NUMBER = re.compile(r"\d")
@@ -34,6 +35,7 @@ class RecordAnswers:
         if self.available:
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
+            self.term_counts = TermCounts.read(self._db)
 
     @lru_cache(maxsize=4096)
     def at(self, node_id: str) -> tuple[Commitment, ...]:
@@ -44,7 +46,7 @@ class RecordAnswers:
         if not self.available or not query.terms:
             return []
         records = match_for_question(self._db, query.terms, query.places, query.years,
-                                     limit=RECORDS_READ, with_related=False)
+                                     limit=RECORDS_READ, with_related=False, counts=self.term_counts)
         found = []
         for record in records:
             node = self.nodes.get(record.node_id)
