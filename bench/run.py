@@ -143,7 +143,7 @@ def checks(rows: list[dict]) -> list[tuple[str, bool | None, str]]:
         out.append(("full-answer p50 ≤ 1/3 of the peer's (1×)", base["answer_p50"] <= base["peer_p50"] / 3,
                     f"{base['answer_p50']:.1f} ms vs peer {base['peer_p50']:.1f} ms"))
     out.append(("retrieval p50 ≤ 2× the floor (1×)", base["retrieval_p50"] <= 2 * base["floor_p50"],
-                f"{base["retrieval_p50"]:.2f} ms vs floor {base["floor_p50"]:.2f} ms"))
+                f"{base['retrieval_p50']:.2f} ms vs floor {base['floor_p50']:.2f} ms"))
     for row in rows:
         out.append((f"incremental rebuild ≤ 20% of full build ({row['scale']}×)",
                     row["incremental_s"] <= 0.2 * row["build_s"],

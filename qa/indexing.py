@@ -1,8 +1,11 @@
-"""Build, check and load the index: FAISS vectors, jieba BM25, the node store and a manifest.
+"""Build, check and load the index: FAISS vectors, jieba BM25, the passage store and a manifest.
 
 A build writes into a temporary folder and swaps it in, under a lock, so a failed or killed
 build leaves the previous index serving and two builds never interleave. Only what is stale is
-redone: unchanged documents keep their passages and (for neural models) their vectors.
+redone: a document whose bytes and catalog entry are unchanged is not read again; its passages,
+tokens, vectors and commitment records are copied from the previous index, and the
+corpus-fitted LSA model is kept while few passages are new. What spans the whole corpus (the
+FAISS and BM25 indexes, cross-document links) is rebuilt from those parts.
 """
 from __future__ import annotations
 
