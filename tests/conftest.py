@@ -29,3 +29,29 @@ def assistant(corpus_config):
     from qa.api import Assistant
 
     return Assistant(corpus_config, progress=False)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, corpus_config) -> Config:
+    """A copy of the corpus with its own index, built once; tests change private copies of it."""
+    import shutil
+
+    from qa.indexing import ensure_index
+
+    root = tmp_path_factory.mktemp("built")
+    shutil.copytree(corpus_config.corpus_dir, root / "corpus")
+    config = Config(corpus_dir=root / "corpus", index_dir=root / "index", embed_model="lsa")
+    ensure_index(config, progress=False)
+    return config
+
+
+@pytest.fixture
+def config(built, tmp_path) -> Config:
+    """A private copy of the built index (and corpus) that a test may edit or damage."""
+    import shutil
+    from dataclasses import replace
+
+    shutil.copytree(built.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(built.index_dir, tmp_path / "index")
+    return replace(built, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+

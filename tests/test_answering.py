@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from qa.answering import clean_question, trim
+from qa.answering import clean_question, shared_run, trim
 from qa.errors import InputError
 
 MARKER = re.compile(r"\[(\d+)\]")
@@ -80,3 +80,19 @@ def test_trim_keeps_the_clauses_that_answer():
     sentence = "，".join(f"第{i}项内容与问题无关" for i in range(20)) + "，其中张家窝镇第三小学项目开工建设。"
     trimmed = trim(sentence, ["第三小学"], {"第三小学": 1.0})
     assert "第三小学" in trimmed and len(trimmed) < len(sentence)
+
+
+def test_shared_run_is_the_longest_common_substring_up_to_the_cap():
+    import random
+    from difflib import SequenceMatcher
+
+    rng = random.Random(7)
+    alphabet = "张家窝镇十五五规划建设绿色工厂小学"
+    for _ in range(2000):
+        question = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
+        sentence = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        longest = SequenceMatcher(None, question, sentence, autojunk=False).find_longest_match(
+            0, len(question), 0, len(sentence)).size
+        for cap in (3, 12):
+            assert shared_run(question, sentence, cap) == min(longest, cap)
+    assert shared_run("张家窝镇绿色工厂", "培育绿色工厂5家", 12) == 4

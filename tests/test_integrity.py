@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -17,24 +16,6 @@ from qa.errors import IndexError_
 from qa.indexing import MANIFEST, ensure_index, read_manifest, sha256_file, stale_reason
 
 QUESTION = "西青区2024年地区生产总值增长目标是多少？"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, corpus_config) -> Config:
-    """A copy of the corpus with its own index, built once for this module."""
-    root = tmp_path_factory.mktemp("integrity")
-    shutil.copytree(corpus_config.corpus_dir, root / "corpus")
-    config = Config(corpus_dir=root / "corpus", index_dir=root / "index", embed_model="lsa")
-    ensure_index(config, progress=False)
-    return config
-
-
-@pytest.fixture
-def config(built, tmp_path) -> Config:
-    """A private copy of the built index (and corpus) that a test may damage."""
-    shutil.copytree(built.corpus_dir, tmp_path / "corpus")
-    shutil.copytree(built.index_dir, tmp_path / "index")
-    return replace(built, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
 
 
 def env_for(config: Config) -> dict:

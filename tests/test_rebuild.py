@@ -3,12 +3,10 @@ build would; large corpora get an approximate FAISS index."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from qa.commitments import DB_NAME
 from qa.config import Config
@@ -17,22 +15,6 @@ from qa.store import PASSAGES, VECTORS
 
 CHANGED = "zhangjiawo-government-work-report-2024.txt"
 NEW_PARAGRAPH = "（补充）2025年新建智慧社区服务站3处，总投资1280万元，由镇政府牵头负责实施。"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, corpus_config) -> Config:
-    root = tmp_path_factory.mktemp("rebuild")
-    shutil.copytree(corpus_config.corpus_dir, root / "corpus")
-    config = Config(corpus_dir=root / "corpus", index_dir=root / "index", embed_model="lsa")
-    ensure_index(config, progress=False)
-    return config
-
-
-@pytest.fixture
-def config(built, tmp_path) -> Config:
-    shutil.copytree(built.corpus_dir, tmp_path / "corpus")
-    shutil.copytree(built.index_dir, tmp_path / "index")
-    return replace(built, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
 
 
 def rows(index_dir, table="passages", columns="node_id, doc, text_hash, node, tokens", order="row"):
