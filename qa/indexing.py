@@ -184,26 +184,13 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
             or manifest.get("chunk_chars") != [config.chunk_max_chars, config.chunk_min_chars])
 
 
-@dataclass
-class Passages:
-    """Every passage of the new index in row order, as parallel lists."""
-
-    node_ids: list[str] = field(default_factory=list)
-    docs: list[str] = field(default_factory=list)
-    nodes: list[str] = field(default_factory=list)  # node JSON, as the passage store keeps it
-    texts: list[str | None] = field(default_factory=list)  # embed_text; None = reused, not needed
-    keys: list[str] = field(default_factory=list)
-    tokens: list[list[str] | None] = field(default_factory=list)  # None = still to segment
-    old_rows: list[int | None] = field(default_factory=list)  # row of a reusable vector
-
-
 def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> BuildReport:
     from qa.chunking import CHUNKER_VERSION, HeadingNodeParser
     from qa.commitments import DB_NAME, build_commitments
     from qa.embeddings import embedder_record, make_embedder
     from qa.loading import scan_corpus
-    from qa.store import (PASSAGES, TERMS, DocumentEntry, embed_text, node_json, prepare_node,
-                          write_passages, write_vectors)
+    from qa.store import (PASSAGES, TERMS, DocumentEntry, Passages, embed_text, node_json,
+                          prepare_node, write_passages, write_vectors)
     from qa.text import BASE_TERMS, add_terms, tokenize
 
     started = time.perf_counter()
@@ -235,14 +222,13 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
             for node in fresh_nodes[doc]:
                 text = embed_text(node)
                 node.metadata["text_hash"] = hashlib.sha1(text.encode("utf-8")).hexdigest()
-                _append(passages, node.node_id, doc, node_json(node), text,
-                        node.metadata["text_hash"], None, None)
+                passages.add(node.node_id, doc, node_json(node), text, node.metadata["text_hash"])
         else:  # unchanged: its rows are copied, never chunked or segmented again
             stored = previous.passages.stored_document(doc)
             entries[doc] = DocumentEntry(doc, scan.fingerprints[doc], stored.metadata, stored.terms)
             for i, node_id in enumerate(stored.node_ids):
-                _append(passages, node_id, doc, stored.nodes[i], None, stored.keys[i],
-                        stored.tokens[i], stored.rows[i] if same_model else None)
+                passages.add(node_id, doc, stored.nodes[i], None, stored.keys[i], stored.tokens[i],
+                             stored.rows[i] if same_model else None)
     if previous is not None:  # a passage met again in a changed document keeps its tokens/vector
         missing = [k for k, t in zip(passages.keys, passages.tokens) if t is None]
         known = previous.passages.rows_by_hash(missing)
@@ -262,8 +248,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     tmp.mkdir(parents=True)
     try:
         embedder.save(tmp)
-        write_passages(tmp / PASSAGES, list(entries.values()), passages.node_ids, passages.nodes,
-                       passages.docs, passages.keys, passages.tokens)
+        write_passages(tmp / PASSAGES, list(entries.values()), passages)
         write_vectors(tmp, vectors, passages.tokens, config.ann_min_passages)
         (tmp / TERMS).write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
         (tmp / "skipped.json").write_text(json.dumps([s.__dict__ for s in scan.skipped],
@@ -296,16 +281,6 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
                        embedder=embedder.description)
 
 
-def _append(passages: Passages, node_id, doc, node, text, key, tokens, old_row) -> None:
-    passages.node_ids.append(node_id)
-    passages.docs.append(doc)
-    passages.nodes.append(node)
-    passages.texts.append(text)
-    passages.keys.append(key)
-    passages.tokens.append(tokens)
-    passages.old_rows.append(old_row)
-
-
 def document_terms(document) -> list[str]:
     """Words jieba must keep whole: the document's quoted names and its tables' indicators."""
     from qa.tables import find_tables
@@ -315,8 +290,7 @@ def document_terms(document) -> list[str]:
     return sorted({m.group(1) for m in QUOTED.finditer(document.text)} | indicators)
 
 
-def _vectors(embedder, passages: Passages, previous: PreviousIndex | None,
-             progress: bool) -> np.ndarray:
+def _vectors(embedder, passages, previous: PreviousIndex | None, progress: bool) -> np.ndarray:
     """Embed only text the previous index has not seen, when its model can be kept.
 
     A neural model is fixed, so its old vectors stay valid. The corpus-fitted LSA model is kept

@@ -22,6 +22,8 @@ from qa.text import tokenize
 
 # Candidates each retriever contributes before fusion.
 CANDIDATES = 40
+# Below this share of all passages, a place's documents are also searched on their own.
+SCOPED_SEARCH_SHARE = 0.1
 # Multipliers on the fused score; 1.0 = neutral.
 PLACE_MATCH, PLACE_MISMATCH = 1.6, 0.35
 PERIOD_MATCH, PERIOD_MISMATCH = 1.3, 0.7
@@ -37,6 +39,20 @@ def rrf(rankings: Iterable[list], k: int = 60) -> dict:
     return dict(scores)
 
 
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, highest first: partial selection, then a sort of only
+    those (O(N + k log k), not O(N log N))."""
+    top = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(len(scores))
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def merge_ranked(overall: np.ndarray, scoped: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The overall ranking with the scoped one's rows it lacks, all ordered by score."""
+    extra = np.setdiff1d(scoped, overall, assume_unique=True)
+    rows = np.concatenate([overall, extra])
+    return rows[np.argsort(-scores[rows], kind="stable")]
+
+
 class JiebaBM25Retriever(BM25Retriever):
     """The stock BM25 retriever, fed jieba tokens instead of its English stemmer."""
 
@@ -45,15 +61,15 @@ class JiebaBM25Retriever(BM25Retriever):
         super().__init__(existing_bm25=store.bm25, similarity_top_k=similarity_top_k,
                          skip_stemming=True)
 
-    def ranked(self, tokens: list[str]) -> list[tuple[int, float]]:
-        """(row, score) of the best-scoring passages, best first (positive scores only)."""
+    def ranked(self, tokens: list[str], within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(row, score) of the best-scoring passages, best first (positive scores only); with
+        `within`, the best of those rows join the overall best."""
         if not tokens:
             return []
-        k = min(self.similarity_top_k, len(self._passages))
         scores = self.bm25.get_scores(tokens)
-        # top k by partial selection, then sort only those: O(N + k log k), not O(N log N)
-        top = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(len(scores))
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top_rows(scores, self.similarity_top_k)
+        if within is not None:
+            top = merge_ranked(top, within[top_rows(scores[within], self.similarity_top_k)], scores)
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -138,24 +154,43 @@ class HybridRetriever(BaseRetriever):
         query = analyse(query_bundle.query_str)
         return self.retrieve_query(query)
 
-    def _dense_rows(self, text: str) -> list[int]:
-        """The dense ranking through llama-index's FAISS store; FAISS ids are passage rows."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery
+    def _dense_rows(self, text: str, within: np.ndarray | None = None) -> list[int]:
+        """The dense ranking from the FAISS index of llama-index's FAISS store (its `client`);
+        FAISS ids are passage rows. Its query() would turn the vector into a Python list and
+        back and wrap the ids in objects: a third of a dense search at 1×. With `within`, the
+        nearest of those rows (exact, from the stored vectors) join the overall nearest."""
+        vector = self.store.embedder.embed([text])
+        similarities, ids = self.store.vector_store.client.search(vector, CANDIDATES)
+        found = ids[0] >= 0
+        top = ids[0][found]
+        if within is None:
+            return top.tolist()
+        near = np.asarray(self.store.vectors[within]) @ vector[0]
+        best = top_rows(near, CANDIDATES)
+        scores = dict(zip(within[best].tolist(), near[best].tolist()))
+        scores.update(zip(top.tolist(), similarities[0][found].tolist()))
+        return sorted(scores, key=lambda row: -scores[row])
 
-        vector = self.store.embedder.embed([text])[0].tolist()
-        result = self.store.vector_store.query(
-            VectorStoreQuery(query_embedding=vector, similarity_top_k=CANDIDATES))
-        return [int(i) for i in result.ids or [] if int(i) >= 0]
+    def _place_rows(self, query: Query) -> np.ndarray | None:
+        """Rows of the documents about the places asked: searched on their own as well, so a
+        town's own plans are not crowded out by hundreds of other towns' look-alike passages."""
+        if not query.places:
+            return None
+        rows = np.concatenate([self.store.passages.rows_of_place(p) for p in query.places])
+        if not len(rows) or len(rows) >= SCOPED_SEARCH_SHARE * len(self.store.passages):
+            return None  # a place with this share of the corpus holds its own in the overall top
+        return rows
 
     def retrieve_query(self, query: Query) -> list[NodeWithScore]:
         text = (query.retrieval_text or query.search_text or query.text).strip()
         if not text:
             return []
         rankings = []
+        within = self._place_rows(query)
         if self.mode in ("hybrid", "bm25"):
-            rankings.append([row for row, _ in self.bm25.ranked(tokenize(text))])
+            rankings.append([row for row, _ in self.bm25.ranked(tokenize(text), within)])
         if self.mode in ("hybrid", "dense"):
-            rankings.append(self._dense_rows(text))
+            rankings.append(self._dense_rows(text, within))
         passages = self.store.passages
         ceiling = highest_scope_factor(query)
         best: list[float] = []  # min-heap of the top_k scoped scores so far

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -103,6 +103,7 @@ class PassageStore:
         self.at = lru_cache(maxsize=16384)(self._at)
         self.get = lru_cache(maxsize=16384)(self._get)
         self.context = lru_cache(maxsize=16384)(self._context)
+        self.rows_of_place = lru_cache(maxsize=256)(self._rows_of_place)  # rows of a place's documents
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -134,6 +135,11 @@ class PassageStore:
         if node is None:
             raise KeyError(node_id)
         return node
+
+    def _rows_of_place(self, place: str) -> np.ndarray:
+        return np.array([r for (r,) in self._conn().execute(
+            "SELECT p.row FROM passages p JOIN documents d ON d.doc = p.doc"
+            " WHERE json_extract(d.metadata, '$.place') = ? ORDER BY p.row", (place,))], dtype=np.int64)
 
     def count_of(self, doc: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM passages WHERE doc = ?", (doc,)).fetchone()[0]
@@ -179,14 +185,36 @@ class DocumentEntry:
     terms: list[str]
 
 
-def write_passages(path: Path, documents: list[DocumentEntry], node_ids: list[str],
-                   nodes_json: list[str], docs: list[str], keys: list[str],
-                   tokens: list[list[str]]) -> None:
+@dataclass
+class Passages:
+    """Every passage of a new index in row order, as parallel lists: what a build writes."""
+
+    node_ids: list[str] = field(default_factory=list)
+    docs: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)  # node JSON
+    texts: list[str | None] = field(default_factory=list)  # embed_text; None when reused
+    keys: list[str] = field(default_factory=list)
+    tokens: list[list[str] | None] = field(default_factory=list)  # None = still to segment
+    old_rows: list[int | None] = field(default_factory=list)  # previous row of a reusable vector
+
+    def add(self, node_id: str, doc: str, node: str, text: str | None, key: str,
+            tokens: list[str] | None = None, old_row: int | None = None) -> None:
+        self.node_ids.append(node_id)
+        self.docs.append(doc)
+        self.nodes.append(node)
+        self.texts.append(text)
+        self.keys.append(key)
+        self.tokens.append(tokens)
+        self.old_rows.append(old_row)
+
+
+def write_passages(path: Path, documents: list[DocumentEntry], passages: Passages) -> None:
     with sqlite3.connect(path) as db:
         db.executescript(SCHEMA)
-        db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?)",
-                       ((row, node_id, doc, key, data, " ".join(toks)) for row, (node_id, doc, key, data, toks)
-                        in enumerate(zip(node_ids, docs, keys, nodes_json, tokens))))
+        db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?)", (
+            (row, node_id, doc, key, data, " ".join(tokens)) for row, (node_id, doc, key, data, tokens)
+            in enumerate(zip(passages.node_ids, passages.docs, passages.keys, passages.nodes,
+                             passages.tokens))))
         db.executemany("INSERT INTO documents VALUES (?,?,?,?)",
                        ((d.doc, d.fingerprint, json.dumps(d.metadata, ensure_ascii=False),
                          json.dumps(d.terms, ensure_ascii=False)) for d in documents))
@@ -231,6 +259,7 @@ class Store:
 
     passages: PassageStore
     vector_store: object  # llama-index FaissVectorStore
+    vectors: np.ndarray  # the same vectors, memory-mapped: exact search within a few rows
     bm25: object
     embedder: Embedder
     manifest: dict
@@ -248,9 +277,10 @@ def open_store(config: Config) -> Store:
         vector_store = FaissVectorStore.from_persist_dir(str(directory))
         faiss.omp_set_num_threads(max(1, config.search_threads))
         passages = PassageStore(directory / PASSAGES)
+        vectors = np.load(directory / VECTORS, mmap_mode="r")
         bm25 = bm25s.BM25.load(str(directory / BM25_DIR))
         add_terms(json.loads((directory / TERMS).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
         raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
-    return Store(passages=passages, vector_store=vector_store, bm25=bm25, embedder=embedder,
-                 manifest=manifest)
+    return Store(passages=passages, vector_store=vector_store, vectors=vectors, bm25=bm25,
+                 embedder=embedder, manifest=manifest)

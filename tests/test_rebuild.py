@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from qa.commitments import DB_NAME
 from qa.config import Config
@@ -106,3 +107,39 @@ def test_a_large_corpus_gets_an_approximate_index_that_still_finds_the_passage(c
     assert isinstance(faiss.downcast_index(index), faiss.IndexIVFFlat)
     answer = Assistant(small_threshold, progress=False).ask("西青区市级绿色工厂有多少家？")
     assert not answer.abstained and "18家" in answer.answer
+
+
+@pytest.fixture(scope="module")
+def tenfold(tmp_path_factory, corpus_config) -> Config:
+    """The corpus and nine look-alike copies about other towns and years (bench.scale)."""
+    from bench.scale import make_corpus
+
+    root = tmp_path_factory.mktemp("tenfold")
+    make_corpus(corpus_config.corpus_dir, root / "corpus", 10)
+    config = Config(corpus_dir=root / "corpus", index_dir=root / "index", embed_model="lsa")
+    ensure_index(config, progress=False)
+    return config
+
+
+def own_place_share(config: Config) -> float:
+    """Share of place-named team questions whose best passage comes from that place's documents."""
+    from qa.api import Assistant
+    from qa.query import analyse
+
+    assistant = Assistant(config, progress=False)
+    catalog = assistant.store.manifest["catalog"]
+    gold = [json.loads(line) for line in open("eval/questions.jsonl", encoding="utf-8")]
+    asked = [(g["question"], analyse(g["question"]).places) for g in gold]
+    asked = [(q, places) for q, places in asked if places]
+    top = [assistant.answerer.retriever.retrieve_query(analyse(q))[:1] for q, _ in asked]
+    return sum(bool(t) and catalog[t[0].node.metadata["doc"]]["place"] in places
+               for t, (_, places) in zip(top, asked)) / len(asked)
+
+
+def test_a_towns_own_documents_are_not_crowded_out_by_look_alikes(tenfold, monkeypatch):
+    import qa.retrieval
+
+    scoped = own_place_share(tenfold)
+    monkeypatch.setattr(qa.retrieval, "SCOPED_SEARCH_SHARE", 0.0)
+    unscoped = own_place_share(tenfold)
+    assert scoped > unscoped and scoped >= 0.95, (scoped, unscoped)
