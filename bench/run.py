@@ -104,6 +104,7 @@ def _serving(row: dict, factor: int, corpus: Path, index: Path, passes: int, pee
     for name in ("floor", "retrieval", "answer"):
         row[f"{name}_p50"], row[f"{name}_p95"] = pct(serve[name], 0.5), pct(serve[name], 0.95)
     row["answer_first_p50"] = pct(serve["answer"][:serve["questions"]], 0.5)
+    row.update(dev_accuracy=serve["accuracy"], dev_false_abstain=serve["false_abstain"])
     if peer:
         log(f"[{factor}×] peer …")
         p = worker("peer", corpus, index, passes)
@@ -112,6 +113,7 @@ def _serving(row: dict, factor: int, corpus: Path, index: Path, passes: int, pee
 
 
 COLUMNS = [("scale", "×", "{:d}"), ("passages", "passages", "{:d}"), ("corpus_mb", "corpus MB", "{:.1f}"),
+           ("dev_accuracy", "dev acc %", "{:.1f}"), ("dev_false_abstain", "false abstain %", "{:.1f}"),
            ("floor_p50", "floor p50", "{:.2f}"), ("floor_p95", "floor p95", "{:.2f}"),
            ("retrieval_p50", "retr p50", "{:.2f}"), ("retrieval_p95", "retr p95", "{:.2f}"),
            ("answer_p50", "answer p50", "{:.2f}"), ("answer_p95", "answer p95", "{:.2f}"),

@@ -126,7 +126,17 @@ def task_serve(args) -> dict:
             out["floor"].append(timed(floor, text))
             out["answer"].append(timed(answerer.ask, q))  # before retrieval: its first pass is cold
             out["retrieval"].append(timed(lambda: answerer.retriever.retrieve_query(analyse(q))))
+    out.update(answer_quality(answerer, args.gold))
     return out
+
+
+def answer_quality(answerer, gold: Path) -> dict:
+    """The dev questions scored at this scale: look-alike documents must not change answers."""
+    from qa.evaluation import load_gold, score_one, summarise
+
+    summary = summarise([score_one(item, answerer.ask(item.question).to_json())
+                         for item in load_gold(gold)])
+    return {k: summary[k] for k in ("accuracy", "abstain_ok", "false_abstain")}
 
 
 def task_peer(args) -> dict:

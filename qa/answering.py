@@ -21,7 +21,7 @@ from qa.config import Config
 from qa.errors import InputError
 from qa.record_answers import RecordAnswers
 from qa.query import PERIODS, YEAR, Query, analyse
-from qa.retrieval import HybridRetriever, period_fits, place_fits, scope_factor
+from qa.retrieval import HybridRetriever, Scope
 from qa.store import Store
 from qa.text import is_corpus_term, normalise
 
@@ -306,16 +306,18 @@ class Answerer:
         names = [t for t in query.terms if is_corpus_term(t)]
         named = max(names, key=len) if names else None
         asked = normalise(query.retrieval_text or query.search_text)
+        fits = Scope(query)
         candidates = []
         for rank, result in enumerate(results):
             meta = result.node.metadata
             body = result.node.get_content()
             heading = meta.get("heading", "")
-            if place_fits(query, meta, body) is False or period_fits(query, meta, body) is False:
+            where = heading + body
+            if fits.place_fits(meta, where) is False or fits.period_fits(meta, where) is False:
                 continue  # evidence about another place or period never answers
             if meta.get("type") == "caption" and "图" not in query.text:
                 continue  # a figure's caption answers only questions about the figure
-            scope = min(scope_factor(query, meta, body), 1.0)
+            scope = min(fits.factor(meta, where), 1.0)
             context, pieces = self._pieces(result.node.node_id)
             context_cov, _ = coverage(query.terms, context, weights, normalised=True)
             for piece, norm_piece in pieces:

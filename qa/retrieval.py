@@ -77,66 +77,64 @@ class JiebaBM25Retriever(BM25Retriever):
                 for row, score in self.ranked(tokenize(query_bundle.query_str))]
 
 
-def place_fits(query: Query, metadata: dict, text: str, context: str | None = None) -> bool | None:
-    """None when the question names no place; else whether the passage is about that place.
-    `context` is the passage's heading and text, when the caller has joined them already."""
-    if not query.places and not query.other_places:
-        return None
-    context = context if context is not None else metadata.get("heading", "") + text
-    if query.other_places and not all(p in context for p in query.other_places):
-        return False
-    if not query.places:
-        return None
-    if metadata.get("place", "") in query.places:
-        return True
-    return any(p.rstrip("镇区") in context for p in query.places)
+class Scope:
+    """A question's place, period and years, worked out once so that checking a passage
+    against them costs a few substring tests (it runs for every candidate passage)."""
 
+    def __init__(self, query: Query):
+        self.places = set(query.places)
+        self.stems = [p.rstrip("镇区") for p in query.places]
+        self.other_places = list(query.other_places)
+        self.period_values = set(query.periods.values())
+        self.period_names = list(query.periods)
+        self.asked_start = min((int(span[:4]) for span in query.periods.values()), default=0)
+        self.years = list(query.years)
+        self.scoped = bool(self.places or self.other_places or self.period_values or self.years)
+        self.ceiling = ((PLACE_MATCH if self.places else 1.0) * (PERIOD_MATCH if self.period_values else 1.0)
+                        * (YEAR_MATCH if self.years else 1.0))  # the most `factor` can give
 
-def period_fits(query: Query, metadata: dict, text: str, context: str | None = None) -> bool | None:
-    """None when the question names no 五年 period; else whether the passage can speak of it.
+    def place_fits(self, metadata: dict, context: str) -> bool | None:
+        """None when the question names no place; else whether the passage is about that place."""
+        if self.other_places and not all(p in context for p in self.other_places):
+            return False
+        if not self.places:
+            return None
+        return metadata.get("place", "") in self.places or any(s in context for s in self.stems)
 
-    A document written before the period asked about cannot hold its plan unless it names
-    it; a later one may look back on it (a 十五五 plan reviews 十四五), so that is allowed.
-    """
-    if not query.periods:
-        return None
-    period = metadata.get("period", "")
-    if period in query.periods.values():
-        return True
-    context = context if context is not None else metadata.get("heading", "") + text
-    if any(name in context for name in query.periods):
-        return True
-    last = _last_year(period)
-    return last is not None and last >= min(int(span[:4]) for span in query.periods.values())
+    def period_fits(self, metadata: dict, context: str) -> bool | None:
+        """None when the question names no 五年 period; else whether the passage can speak of it.
+
+        A document written before the period asked about cannot hold its plan unless it names
+        it; a later one may look back on it (a 十五五 plan reviews 十四五), so that is allowed.
+        """
+        if not self.period_values:
+            return None
+        period = metadata.get("period", "")
+        if period in self.period_values or any(name in context for name in self.period_names):
+            return True
+        last = _last_year(period)
+        return last is not None and last >= self.asked_start
+
+    def factor(self, metadata: dict, context: str) -> float:
+        """How well a passage's document, heading and text fit the place, period and year asked."""
+        if not self.scoped:
+            return 1.0
+        factor = 1.0
+        place = self.place_fits(metadata, context)
+        if place is not None:
+            factor *= PLACE_MATCH if place else PLACE_MISMATCH
+        period = self.period_fits(metadata, context)
+        if period is not None:
+            factor *= PERIOD_MATCH if period else PERIOD_MISMATCH
+        if self.years and any(y in context or y in metadata.get("period", "") for y in self.years):
+            factor *= YEAR_MATCH
+        return factor
 
 
 @lru_cache(maxsize=1024)
 def _last_year(period: str) -> int | None:
     years = [int(y) for y in YEAR.findall(period)]
     return max(years) if years else None
-
-
-def highest_scope_factor(query: Query) -> float:
-    """The most `scope_factor` can give a passage for this question."""
-    return ((PLACE_MATCH if query.places else 1.0) * (PERIOD_MATCH if query.periods else 1.0)
-            * (YEAR_MATCH if query.years else 1.0))
-
-
-def scope_factor(query: Query, metadata: dict, text: str, context: str | None = None) -> float:
-    """How well a passage's document, heading and text fit the place, period and year asked."""
-    if not (query.places or query.other_places or query.periods or query.years):
-        return 1.0
-    factor = 1.0
-    context = context if context is not None else metadata.get("heading", "") + text
-    place = place_fits(query, metadata, text, context)
-    if place is not None:
-        factor *= PLACE_MATCH if place else PLACE_MISMATCH
-    period = period_fits(query, metadata, text, context)
-    if period is not None:
-        factor *= PERIOD_MATCH if period else PERIOD_MISMATCH
-    if query.years and any(year in context or year in metadata.get("period", "") for year in query.years):
-        factor *= YEAR_MATCH
-    return factor
 
 
 class HybridRetriever(BaseRetriever):
@@ -192,15 +190,14 @@ class HybridRetriever(BaseRetriever):
         if self.mode in ("hybrid", "dense"):
             rankings.append(self._dense_rows(text, within))
         passages = self.store.passages
-        ceiling = highest_scope_factor(query)
+        scope = Scope(query)
         best: list[float] = []  # min-heap of the top_k scoped scores so far
         scored = []
         fused = sorted(rrf(rankings, self.rrf_k).items(), key=lambda pair: -pair[1])
         for order, (row, score) in enumerate(fused):
-            if len(best) == self.top_k and score * ceiling < best[0]:
+            if len(best) == self.top_k and score * scope.ceiling < best[0]:
                 break  # no later passage, however well scoped, can reach the top_k
-            node = passages.at(row)
-            scoped = score * scope_factor(query, node.metadata, node.text, passages.context(row))
+            scoped = score * scope.factor(passages.at(row).metadata, passages.context(row))
             scored.append((-scoped, order, row))
             if len(best) < self.top_k:
                 heapq.heappush(best, scoped)

@@ -35,16 +35,17 @@ def test_make_corpus_scales_documents_and_catalog(tmp_path):
 
 def test_bench_runs_end_to_end_at_1x(tmp_path, monkeypatch):
     gold = tmp_path / "dev.jsonl"
-    gold.write_text("\n".join(json.dumps({"question": q}, ensure_ascii=False) for q in
-                              ["张家窝镇“十五五”期间要新建哪些学校？", "西青区2024年地区生产总值增长目标是多少？"]),
-                    encoding="utf-8")
+    gold.write_text("\n".join(json.dumps(item, ensure_ascii=False) for item in [
+        {"id": "b1", "question": "张家窝镇“十五五”期间要新建哪些学校？", "category": "list"},
+        {"id": "b2", "question": "西青区2024年地区生产总值增长目标是多少？", "category": "target",
+         "must_include": ["5%"]}]), encoding="utf-8")
     monkeypatch.setattr(run, "GOLD", gold)
     results, plot = tmp_path / "RESULTS.md", tmp_path / "bench.png"
     assert run.main(["--scales", "1", "--passes", "1", "--peer-scales", "", "--results", str(results),
                      "--plot", str(plot), "--work", str(tmp_path / "work")]) == 0
     rows = json.loads((tmp_path / "work" / "rows.json").read_text())
     for key in ("floor_p50", "retrieval_p50", "answer_p95", "build_s", "incremental_s",
-                "cold_start_s", "serve_rss_mb", "build_rss_mb"):
+                "cold_start_s", "serve_rss_mb", "build_rss_mb", "dev_accuracy"):
         assert rows[0][key] > 0, key
     assert "retrieval p50 ≤ 2× the floor" in results.read_text(encoding="utf-8")
     assert plot.stat().st_size > 0

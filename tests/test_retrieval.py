@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from qa.query import analyse
-from qa.retrieval import place_fits, period_fits, rrf, scope_factor
+from qa.retrieval import Scope, rrf
 
 
 def test_rrf_rewards_agreement_between_rankings():
@@ -26,19 +26,20 @@ def test_english_question_is_searched_with_the_documents_words():
 
 
 def test_place_scoping_keeps_passages_that_name_the_place():
-    q = analyse("张家窝镇的枫雅印象城开业了吗？")
-    assert place_fits(q, {"place": "张家窝镇"}, "任意") is True
-    assert place_fits(q, {"place": "西青区"}, "张家窝镇枫雅印象城开业") is True
-    assert place_fits(q, {"place": "静海镇"}, "静海镇商贸") is False
-    assert scope_factor(q, {"place": "张家窝镇"}, "") > scope_factor(q, {"place": "静海镇"}, "")
+    scope = Scope(analyse("张家窝镇的枫雅印象城开业了吗？"))
+    assert scope.place_fits({"place": "张家窝镇"}, "任意") is True
+    assert scope.place_fits({"place": "西青区"}, "张家窝镇枫雅印象城开业") is True
+    assert scope.place_fits({"place": "静海镇"}, "静海镇商贸") is False
+    assert scope.factor({"place": "张家窝镇"}, "") > scope.factor({"place": "静海镇"}, "")
+    assert scope.factor({"place": "张家窝镇"}, "") <= scope.ceiling
 
 
 def test_a_document_written_before_the_period_cannot_hold_its_plan():
-    q = analyse("张家窝镇十五五期间新增就业目标？")
-    assert period_fits(q, {"period": "2026-2030"}, "") is True
-    assert period_fits(q, {"period": "2023-2024"}, "稳岗就业") is False
-    review = analyse("静海镇十三五期间累计招商引资多少？")
-    assert period_fits(review, {"period": "2021-2025"}, "招商引资") is True
+    scope = Scope(analyse("张家窝镇十五五期间新增就业目标？"))
+    assert scope.period_fits({"period": "2026-2030"}, "") is True
+    assert scope.period_fits({"period": "2023-2024"}, "稳岗就业") is False
+    review = Scope(analyse("静海镇十三五期间累计招商引资多少？"))
+    assert review.period_fits({"period": "2021-2025"}, "招商引资") is True
 
 
 def test_scoped_retrieval_prefers_the_document_of_the_place(assistant):
