@@ -118,7 +118,7 @@ COLUMNS = [("scale", "×", "{:d}"), ("passages", "passages", "{:d}"), ("corpus_m
            ("retrieval_p50", "retr p50", "{:.2f}"), ("retrieval_p95", "retr p95", "{:.2f}"),
            ("answer_p50", "answer p50", "{:.2f}"), ("answer_p95", "answer p95", "{:.2f}"),
            ("answer_first_p50", "answer p50 1st pass", "{:.2f}"), ("peer_p50", "peer p50", "{:.1f}"), ("peer_p95", "peer p95", "{:.1f}"),
-           ("build_s", "build s", "{:.1f}"), ("incremental_s", "incr s", "{:.1f}"),
+           ("build_s", "build s", "{:.2f}"), ("incremental_s", "incr s", "{:.2f}"),
            ("build_wall_s", "build wall s", "{:.1f}"), ("incremental_wall_s", "incr wall s", "{:.1f}"),
            ("cold_start_s", "cold ask s", "{:.1f}"), ("peer_build_s", "peer build s", "{:.1f}"),
            ("build_rss_mb", "build RSS MB", "{:.0f}"), ("serve_rss_mb", "serve RSS MB", "{:.0f}"),
@@ -149,7 +149,7 @@ def checks(rows: list[dict]) -> list[tuple[str, bool | None, str]]:
     for row in rows:
         out.append((f"incremental rebuild ≤ 20% of full build ({row['scale']}×)",
                     row["incremental_s"] <= 0.2 * row["build_s"],
-                    f"{row['incremental_s']:.1f} s vs {row['build_s']:.1f} s "
+                    f"{row['incremental_s']:.2f} s vs {row['build_s']:.2f} s "
                     f"({100 * row['incremental_s'] / row['build_s']:.0f}%)"))
     if "error" in top:
         out.append((f"serving at {top['scale']}×", False, top["error"]))
