@@ -89,7 +89,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_commitments(args) -> int:
-    from qa.commitments import format_commitments, load_commitments
+    from qa.commitments_search import format_commitments, load_commitments
 
     items = load_commitments(_config(args), kind=args.kind, place=args.place, doc=args.doc,
                              query=args.query)

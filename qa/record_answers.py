@@ -1,6 +1,6 @@
 """Answering from commitment records: targets, projects and responsibilities as data.
 
-The records (qa.commitments) point at the passages that hold a plan's figures. They add those
+The records (qa.commitments, read through qa.commitments_search) point at the passages that hold a plan's figures. They add those
 passages to what the answerer reads, render an indicator-table row as one short fact, and link
 the same indicator or project across documents so an answer can show each figure with its own
 source, newest first. Records are looked up per passage when needed, never all at start-up:
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from llama_index.core.schema import NodeWithScore
 
-from qa.commitments import (DB_NAME, Commitment, TermCounts, match_for_question, records_at,
-                            related_of)
+from qa.commitments_search import (DB_NAME, Commitment, TermCounts, match_for_question,
+                                   records_at, related_of)
 from qa.query import Query
 
 NUMBER = re.compile(r"\d")

@@ -29,7 +29,7 @@ from qa.feedback import FeedbackStore
 from qa.followup import resolve
 
 try:  # built concurrently by another developer; the tab says so when it is absent
-    from qa import commitments as commitments_module
+    from qa import commitments_search as commitments_module
 except ImportError:
     commitments_module = None
 

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from qa.commitments import (DB_NAME, build_into, match_for_question, numbers_verbatim, open_db,
-                            search_commitments)
+from qa.commitments import DB_NAME, build_into, numbers_verbatim, open_db
+from qa.commitments_search import match_for_question, search_commitments
 from qa.commitments_extract import Record
 
 from test_tables import ROWS, TARGET_COLUMN, FILES

@@ -1,0 +1,309 @@
+"""Reading the commitments database: records by passage, by filter or for a question.
+
+The answerer asks for the records that best match a question (full-text search within the asked
+place, ranked by how much of the question a record's name covers) and for a passage's records;
+`qa commitments` and the web table filter and list them.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from qa.commitments import COLUMNS, DB_NAME, KIND_NAMES, KINDS, place_token
+from qa.errors import IndexError_
+from qa.text import add_terms, normalise, tokenize
+
+__all__ = ["DB_NAME", "KIND_NAMES", "Commitment", "TermCounts", "search_commitments",
+           "match_for_question", "records_at", "related_of", "load_commitments", "format_commitments"]
+
+
+@dataclass
+class Commitment:
+    """One record and the passage it came from; `fields` holds the kind-specific columns."""
+
+    id: int
+    kind: str
+    name: str
+    doc: str
+    title: str
+    short_title: str
+    place: str
+    period: str
+    date: str
+    heading: str
+    node_id: str
+    start: int
+    end: int
+    text: str
+    value: str
+    unit: str
+    year: str
+    fields: dict = field(default_factory=dict)
+    group_key: str = ""
+    related: list[dict] = field(default_factory=list)
+    score: float = 0.0
+
+    def summary(self) -> str:
+        """One Chinese line: what, how much, when, with the qualifier or 属性."""
+        f = self.fields
+        if self.kind == "responsibility":
+            partner = f"（配合{f['partner']}）" if f.get("partner") else ""
+            return f"{f.get('actor', '')}{partner}｜{f.get('role', '')}｜{f.get('task', '')}"
+        if self.kind == "project":
+            facts = [f"{k}：{f[key]}" for k, key in (("投资", "investment"), ("规模", "scale"),
+                                                     ("位置", "location"), ("进度", "status")) if f.get(key)]
+            return "｜".join([self.name] + facts)
+        value = self.value + (self.unit if re.search(r"\d", self.value) and not self.value.endswith(self.unit)
+                              else "")
+        extra = [x for x in (f.get("qualifier"), f.get("attribute"), f.get("value_note"), f.get("stance"))
+                 if x]
+        when = f"{self.year}年" if self.year.isdigit() else self.year
+        return f"{self.name}：{when} {value}" + (f"（{'，'.join(extra)}）" if extra else "")
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["summary"] = self.summary()
+        return data
+
+
+@contextmanager
+def _connection(db: str | Path | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The caller's open connection as it is, or a read-only one on a path, closed after."""
+    if isinstance(db, sqlite3.Connection):
+        yield db
+        return
+    conn = _open(Path(db))
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise IndexError_(f"承诺数据库不存在：{path}。请运行 qa build --force 重建索引。")
+    terms = path.parent / "terms.json"
+    if terms.exists():  # segment queries with the same dictionary the build used
+        add_terms(json.loads(terms.read_text(encoding="utf-8")))
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _row(row) -> Commitment:
+    data = {k: row[k] for k in COLUMNS}
+    data["fields"] = json.loads(data["fields"] or "{}")
+    return Commitment(**data)
+
+
+def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool, limit: int = -1,
+             places: Iterable[str] = (), counts: TermCounts | None = None) -> dict[int, float]:
+    """Full-text matches of the text's words (all of them, or any distinctive one), ranked by
+    BM25; only records of the `places` given (or of no known place) when any are given."""
+    tokens = list(dict.fromkeys(tokenize(text)))
+    if any_term:
+        tokens = _distinctive(conn, tokens, counts)
+    if not tokens:
+        return {}
+    quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
+    match = "{name body} : (" + (" OR " if any_term else " ").join(quoted) + ")"
+    places = list(places)
+    if places:
+        tokens = [place_token(p) for p in places] + [place_token("")]
+        match = "place : (" + " OR ".join(f'"{t}"' for t in tokens) + ") AND " + match
+    rows = conn.execute("SELECT rowid, bm25(commitments_fts, 2.0, 1.0, 0.0) FROM commitments_fts"
+                        " WHERE commitments_fts MATCH ? ORDER BY 2 LIMIT ?", (match, limit)).fetchall()
+    return {r[0]: -r[1] for r in rows}
+
+
+COMMON_TERM_SHARE = 0.02  # a word in more records than this barely ranks, yet costs the most
+
+
+@dataclass
+class TermCounts:
+    """How many records hold each word: read once per process by whoever asks many questions
+    (fts5vocab counts a word by walking its postings, ~70 µs a word at 76k records)."""
+
+    total: int
+    records: dict[str, int]
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection, terms: Iterable[str] | None = None) -> "TermCounts":
+        stored = conn.execute("SELECT value FROM meta WHERE key = 'counts'").fetchone()
+        total = sum(json.loads(stored[0]).get(k, 0) for k in KINDS) if stored else 0
+        if terms is None:
+            rows = conn.execute("SELECT term, doc FROM commitments_vocab")
+        else:
+            terms = list(terms)
+            marks = ",".join("?" * len(terms))
+            rows = conn.execute(f"SELECT term, doc FROM commitments_vocab WHERE term IN ({marks})", terms)
+        return cls(total, dict(rows))
+
+
+def _distinctive(conn: sqlite3.Connection, tokens: list[str],
+                 counts: TermCounts | None = None) -> list[str]:
+    """The words worth matching records on: a question's very common words (建设, 发展) add
+    little to BM25 but make the full-text search score a large share of all records. The
+    rarest word is always kept. Ranking afterwards still uses every word of the question."""
+    if len(tokens) < 2:
+        return tokens
+    counts = counts or TermCounts.read(conn, tokens)
+    held = counts.records
+    kept = [t for t in tokens if held.get(t, 0) <= COMMON_TERM_SHARE * counts.total]
+    return kept or [min(tokens, key=lambda t: held.get(t, 0))]
+
+
+MATCH_CANDIDATES = 200  # best full-text hits ranked further in Python
+RELATED_LIMIT = 20  # a name shared by hundreds of towns must not fan out without bound
+
+
+def records_at(db: str | Path | sqlite3.Connection, node_id: str) -> list[Commitment]:
+    """Records extracted from one passage (no cross-document links attached)."""
+    with _connection(db) as conn:
+        return [_row(r) for r in conn.execute("SELECT * FROM commitments WHERE node_id = ?"
+                                              " ORDER BY id", (node_id,))]
+
+
+def related_of(db: str | Path | sqlite3.Connection, item: Commitment) -> list[dict]:
+    """The same indicator or project in other records, newest first, at most RELATED_LIMIT."""
+    with _connection(db) as conn:
+        return _related(conn, item)
+
+
+def _with_related(conn: sqlite3.Connection, items: list[Commitment]) -> list[Commitment]:
+    for item in items:
+        item.related = _related(conn, item)
+    return items
+
+
+def _related(conn: sqlite3.Connection, item: Commitment) -> list[dict]:
+    rows = conn.execute(
+        "SELECT c.* FROM links l JOIN commitments c ON c.id = l.commitment_id"
+        " WHERE l.group_key = ? ORDER BY l.position LIMIT ?",
+        (item.group_key, RELATED_LIMIT + 1)).fetchall() if item.group_key else []
+    return [{"id": r["id"], "doc": r["doc"], "short_title": r["short_title"], "date": r["date"],
+             "place": r["place"], "name": r["name"], "value": r["value"], "unit": r["unit"],
+             "year": r["year"], "node_id": r["node_id"],
+             "stance": json.loads(r["fields"]).get("stance", "")} for r in rows if r["id"] != item.id]
+
+
+def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = None,
+                       place: str | None = None, doc: str | None = None, query: str | None = None,
+                       limit: int | None = 100, with_related: bool = True) -> list[Commitment]:
+    """Records filtered by kind/place/doc, ranked by a Chinese full-text query when given.
+    `with_related=False` skips the cross-document links (one query per record)."""
+    with _connection(db) as conn:
+        where, params = [], []
+        if kind:
+            where.append("kind = ?")
+            params.append(kind)
+        if place:
+            where.append("(place = ? OR instr(place, ?) > 0 OR instr(?, place) > 0)")
+            params += [place, place, place]
+        if doc:
+            where.append("(doc = ? OR instr(doc, ?) > 0 OR instr(short_title, ?) > 0)")
+            params += [doc, doc, doc]
+        sql = "SELECT * FROM commitments" + (" WHERE " + " AND ".join(where) if where else "")
+        items = [_row(r) for r in conn.execute(sql + " ORDER BY doc, start, id", params)]
+        if query:
+            scores = _fts_ids(conn, query, any_term=False) or _fts_ids(conn, query, any_term=True)
+            if not scores:  # a phrase jieba splits differently: fall back to substring search
+                scores = {c.id: 1.0 for c in items if query in c.name or query in c.text}
+            items = [c for c in items if c.id in scores]
+            for c in items:
+                c.score = scores[c.id]
+            items.sort(key=lambda c: -c.score)
+        items = items[:limit] if limit else items
+        return _with_related(conn, items) if with_related else items
+
+
+def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iterable[str],
+                       places: Iterable[str] = (), years: Iterable[str] = (),
+                       kind_hint: str | None = None, limit: int = 5,
+                       with_related: bool = True, counts: TermCounts | None = None) -> list[Commitment]:
+    """Records that answer a number/target/project/responsibility question, best first.
+
+    Score = FTS relevance × share of question terms the record's name covers, favouring the asked
+    place and year; records of another place are dropped when a place was asked.
+    """
+    terms = [t for t in question_terms if t and t.strip()]
+    if not terms:
+        return []
+    places, years = [p for p in places if p], [str(y) for y in years if y]
+    with _connection(db) as conn:
+        scores = _fts_ids(conn, " ".join(terms), any_term=True, limit=MATCH_CANDIDATES, places=places,
+                          counts=counts)
+        if not scores:
+            return []
+        marks = ",".join("?" * len(scores))
+        # rank on the few columns scoring needs; whole records only for the winners
+        rows = conn.execute(
+            "SELECT id, kind, place, year, name || coalesce(json_extract(fields, '$.subject'), '')"
+            " || coalesce(json_extract(fields, '$.task'), ''), json_extract(fields, '$.stance')"
+            f" FROM commitments WHERE id IN ({marks})", list(scores)).fetchall()
+        wanted = [normalise(t) for t in terms]
+        ranked = []
+        for rid, kind, place, year, label, stance in rows:
+            place, year = place or "", year or ""
+            if kind_hint and kind != kind_hint:
+                continue
+            if places and not any(p in place or place in p for p in places):
+                continue
+            label = normalise(label or "")
+            coverage = sum(1 for t in wanted if t in label) / len(wanted)
+            if coverage == 0:
+                continue
+            year_match = any(y == year or y in year.split("-") for y in years)
+            ranked.append((scores[rid] * (0.5 + coverage) * (1.5 if year_match else 1.0)
+                           * (1.2 if kind == "target" and stance == "目标" else 1.0), rid))
+        ranked.sort(reverse=True)
+        results = []
+        for score, rid in ranked[:limit]:
+            c = _row(conn.execute("SELECT * FROM commitments WHERE id = ?", (rid,)).fetchone())
+            c.score = score
+            results.append(c)
+        return _with_related(conn, results) if with_related else results
+
+
+# ---------------------------------------------------------------- CLI support
+
+CSV_COLUMNS = ("kind", "place", "short_title", "name", "value", "unit", "year", "summary", "heading",
+               "node_id", "doc", "start", "end", "text")
+
+
+def load_commitments(config, **filters) -> list[Commitment]:
+    """Ensure the index (and its commitments database) exists, then search it."""
+    from qa.indexing import ensure_index
+
+    ensure_index(config, progress=False)
+    path = Path(config.index_dir) / DB_NAME
+    if not path.exists():  # an index built before commitments existed
+        ensure_index(config, force=True, progress=False)
+    return search_commitments(path, limit=None, **filters)
+
+
+def format_commitments(items: list[Commitment], style: str = "text") -> str:
+    """JSON (one array), CSV (one row per record) or readable lines with the source of each."""
+    if style == "json":
+        return json.dumps([c.to_json() for c in items], ensure_ascii=False, indent=1) + "\n"
+    if style == "csv":
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for c in items:
+            data = c.to_json()
+            writer.writerow([data[k] for k in CSV_COLUMNS])
+        return out.getvalue()
+    if not items:
+        return "没有找到符合条件的记录。\n"
+    lines = [f"[{KIND_NAMES[c.kind]}] {c.summary()}\n    出处：{c.short_title} › {c.heading}（{c.node_id}）"
+             for c in items]
+    return "\n".join(lines) + f"\n共 {len(items)} 条。\n"
