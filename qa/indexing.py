@@ -185,12 +185,11 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
 
 
 def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> BuildReport:
-    from qa.chunking import CHUNKER_VERSION, HeadingNodeParser
+    from qa.chunking import CHUNKER_VERSION
     from qa.commitments import DB_NAME, build_commitments
     from qa.embeddings import embedder_record, make_embedder
     from qa.loading import scan_corpus
-    from qa.store import (PASSAGES, TERMS, DocumentEntry, Passages, embed_text, node_json,
-                          prepare_node, write_passages, write_vectors)
+    from qa.store import PASSAGES, TERMS, write_passages, write_vectors
     from qa.text import BASE_TERMS, add_terms, tokenize
 
     started = time.perf_counter()
@@ -204,38 +203,8 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     if not scan.fingerprints:
         raise QAError(f"语料目录 {config.corpus_dir} 中没有可读取的文档。")
 
-    entries: dict[str, DocumentEntry] = {}
-    fresh_nodes: dict[str, list] = {}
-    parser = HeadingNodeParser(max_chars=config.chunk_max_chars, min_chars=config.chunk_min_chars)
-    iterator = scan.documents
-    if progress and scan.documents:
-        from tqdm import tqdm
-        iterator = tqdm(scan.documents, desc="分块", unit="篇", file=sys.stderr)
-    for document in iterator:
-        doc = document.metadata["doc"]
-        fresh_nodes[doc] = [prepare_node(n) for n in parser.get_nodes_from_documents([document])]
-        entries[doc] = DocumentEntry(doc, scan.fingerprints[doc], dict(document.metadata),
-                                     document_terms(document))
-    passages = Passages()
-    for doc in sorted(scan.fingerprints):
-        if doc in fresh_nodes:
-            for node in fresh_nodes[doc]:
-                text = embed_text(node)
-                node.metadata["text_hash"] = hashlib.sha1(text.encode("utf-8")).hexdigest()
-                passages.add(node.node_id, doc, node_json(node), text, node.metadata["text_hash"])
-        else:  # unchanged: its rows are copied, never chunked or segmented again
-            stored = previous.passages.stored_document(doc)
-            entries[doc] = DocumentEntry(doc, scan.fingerprints[doc], stored.metadata, stored.terms)
-            for i, node_id in enumerate(stored.node_ids):
-                passages.add(node_id, doc, stored.nodes[i], None, stored.keys[i], stored.tokens[i],
-                             stored.rows[i] if same_model else None)
-    if previous is not None:  # a passage met again in a changed document keeps its tokens/vector
-        missing = [k for k, t in zip(passages.keys, passages.tokens) if t is None]
-        known = previous.passages.rows_by_hash(missing)
-        for i, key in enumerate(passages.keys):
-            if passages.tokens[i] is None and key in known:
-                row, passages.tokens[i] = known[key]
-                passages.old_rows[i] = row if same_model else None
+    fresh_nodes, entries = _chunk(config, scan, progress)
+    passages = _collect(scan, fresh_nodes, entries, previous, same_model)
 
     terms = sorted(set(BASE_TERMS).union(*(e.terms for e in entries.values())))
     add_terms(terms)
@@ -279,6 +248,57 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
                        documents=len(entries), passages=len(passages.node_ids),
                        reused_documents=len(scan.unchanged), skipped=scan.skipped,
                        embedder=embedder.description)
+
+
+def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[str, object]]:
+    """Passages and catalog entries of the documents read in this build (new or changed)."""
+    from qa.chunking import HeadingNodeParser
+    from qa.store import DocumentEntry, prepare_node
+
+    fresh_nodes: dict[str, list] = {}
+    entries: dict[str, DocumentEntry] = {}
+    parser = HeadingNodeParser(max_chars=config.chunk_max_chars, min_chars=config.chunk_min_chars)
+    iterator = scan.documents
+    if progress and scan.documents:
+        from tqdm import tqdm
+        iterator = tqdm(scan.documents, desc="分块", unit="篇", file=sys.stderr)
+    for document in iterator:
+        doc = document.metadata["doc"]
+        fresh_nodes[doc] = [prepare_node(n) for n in parser.get_nodes_from_documents([document])]
+        entries[doc] = DocumentEntry(doc, scan.fingerprints[doc], dict(document.metadata),
+                                     document_terms(document))
+    return fresh_nodes, entries
+
+
+def _collect(scan, fresh_nodes: dict[str, list], entries: dict, previous: PreviousIndex | None,
+             same_model: bool):
+    """Every passage of the new index in row order (documents by name): fresh ones from this
+    build's chunks, unchanged documents' rows copied from the previous index with their tokens
+    and (same model) vectors, and any fresh passage whose text the previous index holds given
+    that text's tokens and vector. Fills `entries` for the unchanged documents."""
+    from qa.store import DocumentEntry, Passages, embed_text, node_json
+
+    passages = Passages()
+    for doc in sorted(scan.fingerprints):
+        if doc in fresh_nodes:
+            for node in fresh_nodes[doc]:
+                text = embed_text(node)
+                node.metadata["text_hash"] = hashlib.sha1(text.encode("utf-8")).hexdigest()
+                passages.add(node.node_id, doc, node_json(node), text, node.metadata["text_hash"])
+        else:  # unchanged: its rows are copied, never chunked or segmented again
+            stored = previous.passages.stored_document(doc)
+            entries[doc] = DocumentEntry(doc, scan.fingerprints[doc], stored.metadata, stored.terms)
+            for i, node_id in enumerate(stored.node_ids):
+                passages.add(node_id, doc, stored.nodes[i], None, stored.keys[i], stored.tokens[i],
+                             stored.rows[i] if same_model else None)
+    if previous is not None:
+        missing = [k for k, t in zip(passages.keys, passages.tokens) if t is None]
+        known = previous.passages.rows_by_hash(missing)
+        for i, key in enumerate(passages.keys):
+            if passages.tokens[i] is None and key in known:
+                row, passages.tokens[i] = known[key]
+                passages.old_rows[i] = row if same_model else None
+    return passages
 
 
 def document_terms(document) -> list[str]:
