@@ -46,11 +46,13 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return top[np.argsort(-scores[top], kind="stable")]
 
 
-def merge_ranked(overall: np.ndarray, scoped: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """The overall ranking with the scoped one's rows it lacks, all ordered by score."""
-    extra = np.setdiff1d(scoped, overall, assume_unique=True)
-    rows = np.concatenate([overall, extra])
-    return rows[np.argsort(-scores[rows], kind="stable")]
+def merge_ranked(*rankings: tuple[np.ndarray, np.ndarray]) -> list[int]:
+    """Rows of several (rows, scores) rankings, each row once, best score first (ties keep
+    the order given: the overall ranking before the scoped one)."""
+    best: dict[int, float] = {}
+    for rows, scores in rankings:
+        best.update(zip(rows.tolist(), scores.tolist()))
+    return sorted(best, key=lambda row: -best[row])
 
 
 class JiebaBM25Retriever(BM25Retriever):
@@ -69,7 +71,8 @@ class JiebaBM25Retriever(BM25Retriever):
         scores = self.bm25.get_scores(tokens)
         top = top_rows(scores, self.similarity_top_k)
         if within is not None:
-            top = merge_ranked(top, within[top_rows(scores[within], self.similarity_top_k)], scores)
+            scoped = within[top_rows(scores[within], self.similarity_top_k)]
+            top = merge_ranked((top, scores[top]), (scoped, scores[scoped]))
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -160,14 +163,11 @@ class HybridRetriever(BaseRetriever):
         vector = self.store.embedder.embed([text])
         similarities, ids = self.store.vector_store.client.search(vector, CANDIDATES)
         found = ids[0] >= 0
-        top = ids[0][found]
         if within is None:
-            return top.tolist()
+            return ids[0][found].tolist()
         near = np.asarray(self.store.vectors[within]) @ vector[0]
         best = top_rows(near, CANDIDATES)
-        scores = dict(zip(within[best].tolist(), near[best].tolist()))
-        scores.update(zip(top.tolist(), similarities[0][found].tolist()))
-        return sorted(scores, key=lambda row: -scores[row])
+        return merge_ranked((ids[0][found], similarities[0][found]), (within[best], near[best]))
 
     def _place_rows(self, query: Query) -> np.ndarray | None:
         """Rows of the documents about the places asked: searched on their own as well, so a
