@@ -55,3 +55,28 @@ def config(built, tmp_path) -> Config:
     shutil.copytree(built.index_dir, tmp_path / "index")
     return replace(built, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
 
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_app(corpus_config, assistant, tmp_path_factory):
+    """The web app on a free loopback port over the session's index: (url, runtime)."""
+    from dataclasses import replace
+
+    web = pytest.importorskip("qa.web")
+    config = replace(corpus_config, host="127.0.0.1", port=free_port(),
+                     feedback_db=tmp_path_factory.mktemp("fb") / "feedback.sqlite")
+    runtime = web.Runtime(config, assistant=assistant)
+    demo = web.build_app(runtime)
+    web.launch(demo, config, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{config.port}/", runtime
+    finally:
+        demo.close()
+

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import socket
 import sqlite3
 import subprocess
 import sys
 import threading
-from dataclasses import replace
 
 import pytest
 
 from qa.config import PROJECT_ROOT
 from qa.feedback import MIGRATIONS, FeedbackStore
+
+from conftest import free_port
 
 THREADS, PROCESSES, ROWS = 6, 4, 25
 
@@ -68,28 +68,10 @@ def test_concurrent_creation_runs_each_migration_once(tmp_path):
         assert len(FeedbackStore(path).rows()) == 12
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def live_app(corpus_config, assistant, tmp_path_factory):
-    web = pytest.importorskip("qa.web")
-    config = replace(corpus_config, host="127.0.0.1", port=free_port(),
-                     feedback_db=tmp_path_factory.mktemp("fb") / "feedback.sqlite")
-    demo = web.build_app(web.Runtime(config, assistant=assistant))
-    web.launch(demo, config, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{config.port}/"
-    finally:
-        demo.close()
-
-
 def test_load_script_small_run_has_no_errors(live_app):
     """CI's version of bench/load_chat.py: 8 sessions × 3 questions (follow-ups included)."""
-    run = subprocess.run([sys.executable, "bench/load_chat.py", "--url", live_app, "--sessions", "8",
+    url, _ = live_app
+    run = subprocess.run([sys.executable, "bench/load_chat.py", "--url", url, "--sessions", "8",
                           "--questions", "3", "--timeout", "60", "--total-seconds", "240", "--json"],
                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     summary = json.loads(run.stdout.strip().splitlines()[-1])

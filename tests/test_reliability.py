@@ -9,7 +9,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import zipfile
@@ -141,26 +140,12 @@ def test_cli_missing_question_and_batch_file(cli_with, capsys, tmp_path):
 
 # ---------------------------------------------------------------- HTTP API (gradio_client, loopback)
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def http_client(corpus_config, assistant, tmp_path_factory):
+def http_client(live_app):
     from gradio_client import Client
 
-    web = pytest.importorskip("qa.web")
-    config = replace(corpus_config, port=free_port(), host="127.0.0.1",
-                     feedback_db=tmp_path_factory.mktemp("fb") / "feedback.sqlite")
-    runtime = web.Runtime(config, assistant=assistant)
-    demo = web.build_app(runtime)
-    web.launch(demo, config, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{config.port}/", verbose=False), runtime
-    finally:
-        demo.close()
+    url, runtime = live_app
+    return Client(url, verbose=False), runtime
 
 
 @pytest.mark.parametrize("case_id, question, expected, forbidden", QUESTIONS, ids=IDS)

@@ -1,7 +1,6 @@
 """Web callbacks called directly, plus the HTTP API through gradio_client against a live app."""
 import json
 import shutil
-import socket
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -10,6 +9,8 @@ import pytest
 from qa import web
 from qa.answering import Answer, Citation
 from qa.errors import QAError
+
+from conftest import free_port
 
 TARGET = "西青区2024年地区生产总值增长目标是多少？"
 
@@ -198,12 +199,6 @@ def test_export_feedback(runtime):
 def test_catalog_rows(runtime):
     rows = web.catalog_rows(runtime)
     assert len(rows) == 5 and all(r[1] for r in rows)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_http_api_with_gradio_client(runtime, monkeypatch):
