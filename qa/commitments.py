@@ -135,6 +135,13 @@ def _segment(*parts: str) -> str:
     return " ".join(tokenize(" ".join(p for p in parts if p)))
 
 
+def _fts_body(fields: dict, heading: str) -> str:
+    """What besides its name a record is found by: its subject, indicator, box, actors, task."""
+    return _segment(fields.get("subject", ""), fields.get("indicator", ""), fields.get("category", ""),
+                    fields.get("box", ""), fields.get("actor", ""), fields.get("task", ""),
+                    fields.get("partner", ""), heading.split(" › ")[-1])
+
+
 def build_into(db: sqlite3.Connection, documents, nodes, replace: bool = True) -> dict[str, int]:
     """Extract the documents' records into an open database (replacing what it held, unless
     `replace` is false); returns the database's counts by kind and the records dropped."""
@@ -162,12 +169,9 @@ def build_into(db: sqlite3.Connection, documents, nodes, replace: bool = True) -
                      meta.get("place", ""), meta.get("period", ""), meta.get("date", ""), rec.heading,
                      rec.node_id, rec.start, rec.end, rec.passage, rec.value, rec.unit, rec.year,
                      json.dumps(rec.fields, ensure_ascii=False), group_key(rec.kind, rec.name)))
-                f = rec.fields
-                body = _segment(f.get("subject", ""), f.get("indicator", ""), f.get("category", ""),
-                                f.get("box", ""), f.get("actor", ""), f.get("task", ""),
-                                f.get("partner", ""), rec.heading.split(" › ")[-1])
                 db.execute("INSERT INTO commitments_fts (rowid, name, body, place) VALUES (?, ?, ?, ?)",
-                           (cur.lastrowid, _segment(rec.name), body, place_token(meta.get("place", ""))))
+                           (cur.lastrowid, _segment(rec.name), _fts_body(rec.fields, rec.heading),
+                            place_token(meta.get("place", ""))))
         _link(db)
         counts = {k: 0 for k in KINDS} | dict(db.execute("SELECT kind, COUNT(*) FROM commitments GROUP BY kind"))
         counts["dropped"] = dropped
@@ -205,10 +209,22 @@ def _copy_records(db: sqlite3.Connection, previous: Path, docs: list[str]) -> No
         db.execute("DETACH DATABASE old")
 
 
+def _resegment_records(db: sqlite3.Connection, changed_terms: set[str]) -> None:
+    """Copied records whose words include a term added or dropped since they were indexed are
+    segmented again for full-text search, as a full build would segment them."""
+    with db:
+        for rid, name, fields, heading in db.execute(
+                "SELECT id, name, fields, heading FROM commitments").fetchall():
+            if any(term in normalise(name + fields + heading) for term in changed_terms):
+                db.execute("UPDATE commitments_fts SET name = ?, body = ? WHERE rowid = ?",
+                           (_segment(name), _fts_body(json.loads(fields), heading), rid))
+
+
 def build_commitments(index_dir: str | Path, documents, nodes, previous: Path | None = None,
-                      kept: list[str] = ()) -> Path:
+                      kept: list[str] = (), changed_terms: set[str] = frozenset()) -> Path:
     """Write `commitments.sqlite` into an index folder (the build's temporary one): records of
-    the `kept` documents copied from the `previous` database, the documents given extracted."""
+    the `kept` documents copied from the `previous` database (segmented again where
+    `changed_terms` touch them), the documents given extracted."""
     path = Path(index_dir) / DB_NAME
     path.unlink(missing_ok=True)
     db = open_db(path)
@@ -216,6 +232,8 @@ def build_commitments(index_dir: str | Path, documents, nodes, previous: Path | 
         copy = previous is not None and Path(previous).exists() and kept
         if copy:
             _copy_records(db, Path(previous), list(kept))
+            if changed_terms:
+                _resegment_records(db, changed_terms)
         build_into(db, documents, nodes, replace=not copy)
     finally:
         db.close()

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 
 from qa.commitments import COLUMNS, DB_NAME, KIND_NAMES, KINDS, place_token
 from qa.errors import IndexError_
-from qa.text import add_terms, normalise, tokenize
+from qa.text import normalise, tokenize, use_terms
 
 __all__ = ["DB_NAME", "KIND_NAMES", "Commitment", "TermCounts", "search_commitments",
            "match_for_question", "records_at", "related_of", "load_commitments", "format_commitments"]
@@ -89,7 +89,7 @@ def _open(path: Path) -> sqlite3.Connection:
         raise IndexError_(f"承诺数据库不存在：{path}。请运行 qa build --force 重建索引。")
     terms = path.parent / "terms.json"
     if terms.exists():  # segment queries with the same dictionary the build used
-        add_terms(json.loads(terms.read_text(encoding="utf-8")))
+        use_terms(json.loads(terms.read_text(encoding="utf-8")))
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     return conn
@@ -114,8 +114,8 @@ def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool, limit: int = -
     match = "{name body} : (" + (" OR " if any_term else " ").join(quoted) + ")"
     places = list(places)
     if places:
-        tokens = [place_token(p) for p in places] + [place_token("")]
-        match = "place : (" + " OR ".join(f'"{t}"' for t in tokens) + ") AND " + match
+        wanted = [place_token(p) for p in places] + [place_token("")]
+        match = "place : (" + " OR ".join(f'"{t}"' for t in wanted) + ") AND " + match
     rows = conn.execute("SELECT rowid, bm25(commitments_fts, 2.0, 1.0, 0.0) FROM commitments_fts"
                         " WHERE commitments_fts MATCH ? ORDER BY 2 LIMIT ?", (match, limit)).fetchall()
     return {r[0]: -r[1] for r in rows}

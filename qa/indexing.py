@@ -29,7 +29,7 @@ from qa.errors import QAError
 MANIFEST = "manifest.json"
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
 EMBED_BATCH = 256
-INDEX_FORMAT = 5  # bump when what a build writes changes
+INDEX_FORMAT = 6  # bump when what a build writes changes
 
 
 def sha256_file(path: Path) -> str:
@@ -157,6 +157,11 @@ class PreviousIndex:
     def documents(self) -> dict[str, str]:
         return self.passages.document_fingerprints()
 
+    def terms(self) -> set[str]:
+        from qa.store import TERMS
+
+        return set(json.loads((self.directory / TERMS).read_text(encoding="utf-8")))
+
 
 def _previous_index(config: Config) -> PreviousIndex | None:
     manifest = read_manifest(config.index_dir)
@@ -164,10 +169,10 @@ def _previous_index(config: Config) -> PreviousIndex | None:
         return None
     try:
         from qa.commitments import DB_NAME
-        from qa.store import PASSAGES, VECTORS, PassageStore
+        from qa.store import PASSAGES, TERMS, VECTORS, PassageStore
 
         artifacts = manifest.get("artifacts", {})
-        for name in (PASSAGES, VECTORS, DB_NAME):  # a damaged index is rebuilt from scratch
+        for name in (PASSAGES, VECTORS, DB_NAME, TERMS):  # a damaged index is rebuilt from scratch
             if name not in artifacts or sha256_file(config.index_dir / name) != artifacts[name]:
                 return None
         passages = PassageStore(config.index_dir / PASSAGES)
@@ -190,7 +195,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     from qa.embeddings import embedder_record, make_embedder
     from qa.loading import scan_corpus
     from qa.store import PASSAGES, TERMS, write_passages, write_vectors
-    from qa.text import BASE_TERMS, add_terms, tokenize
+    from qa.text import BASE_TERMS, normalise, tokenize, use_terms
 
     started = time.perf_counter()
     files = corpus_fingerprint(config.corpus_dir)
@@ -207,7 +212,10 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     passages = _collect(scan, fresh_nodes, entries, previous, same_model)
 
     terms = sorted(set(BASE_TERMS).union(*(e.terms for e in entries.values())))
-    add_terms(terms)
+    use_terms(terms)
+    changed_terms = {normalise(t) for t in set(terms) ^ previous.terms()} if previous else set()
+    if changed_terms:
+        _resegment(passages, changed_terms, keep_vectors=embedder.name != "lsa")
     passages.tokens = [t if t is not None else tokenize(passages.texts[i])
                        for i, t in enumerate(passages.tokens)]
     vectors = _vectors(embedder, passages, previous if same_model else None, progress)
@@ -225,7 +233,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
         new_nodes = [n for doc in sorted(fresh_nodes) for n in fresh_nodes[doc]]
         build_commitments(tmp, scan.documents, new_nodes,
                           previous=previous.directory / DB_NAME if previous else None,
-                          kept=sorted(scan.unchanged))
+                          kept=sorted(scan.unchanged), changed_terms=changed_terms)
         artifacts = [p.relative_to(tmp).as_posix() for p in sorted(tmp.rglob("*")) if p.is_file()]
         manifest = {
             "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
@@ -299,6 +307,23 @@ def _collect(scan, fresh_nodes: dict[str, list], entries: dict, previous: Previo
                 row, passages.tokens[i] = known[key]
                 passages.old_rows[i] = row if same_model else None
     return passages
+
+
+def _resegment(passages, changed_terms: set[str], keep_vectors: bool) -> None:
+    """A term added or dropped since the previous index changes how the text holding it is
+    segmented (and nothing else: qa.text keeps jieba's total fixed), so only those passages
+    lose their reused tokens, and their LSA vectors, which come from the tokens."""
+    from qa.store import embed_text, node_from_json
+    from qa.text import normalise
+
+    for i, tokens in enumerate(passages.tokens):
+        if tokens is None:
+            continue
+        text = passages.texts[i] or embed_text(node_from_json(passages.node_ids[i], passages.nodes[i]))
+        if any(term in normalise(text) for term in changed_terms):
+            passages.texts[i], passages.tokens[i] = text, None
+            if not keep_vectors:
+                passages.old_rows[i] = None
 
 
 def document_terms(document) -> list[str]:

@@ -21,7 +21,7 @@ from qa.chunking import EMBED_KEYS
 from qa.config import Config
 from qa.embeddings import Embedder, restore_embedder
 from qa.errors import IndexError_
-from qa.text import add_terms
+from qa.text import use_terms
 
 BM25_DIR = "bm25"
 VECTORS = "vectors.npy"
@@ -279,7 +279,7 @@ def open_store(config: Config) -> Store:
         passages = PassageStore(directory / PASSAGES)
         vectors = np.load(directory / VECTORS, mmap_mode="r")
         bm25 = bm25s.BM25.load(str(directory / BM25_DIR))
-        add_terms(json.loads((directory / TERMS).read_text(encoding="utf-8")))
+        use_terms(json.loads((directory / TERMS).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
         raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
     return Store(passages=passages, vector_store=vector_store, vectors=vectors, bm25=bm25,

@@ -18,6 +18,8 @@ jieba.setLogLevel(logging.WARNING)
 
 _TOKENIZER = jieba.Tokenizer()
 _ADDED_TERMS: set[str] = set()
+_UNDO: list[tuple[str, int | None]] = []  # dictionary entries as they were before our terms
+TERM_FREQ = 2000  # high enough that a corpus term always beats splitting it
 
 STOPWORDS = frozenset(
     "的 了 和 与 及 或 是 在 对 为 把 被 将 要 有 也 都 就 并 等 其 中 上 下 之 以 于 由 从 向 "
@@ -33,13 +35,47 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+def _valid_terms(terms: Iterable[str]) -> set[str]:
+    return {t for t in (normalise(term).strip() for term in terms) if 2 <= len(t) <= 20}
+
+
+def _add_word(term: str) -> None:
+    """jieba's add_word, minus its raising of the dictionary's total frequency: that total
+    weighs every route through every sentence, so raising it would change how text without
+    the term is segmented too. Held fixed, a term changes only the text that contains it."""
+    freq = _TOKENIZER.FREQ
+    for end in range(1, len(term) + 1):
+        _UNDO.append((term[:end], freq.get(term[:end])))
+        freq.setdefault(term[:end], 0)
+    freq[term] = TERM_FREQ
+    _ADDED_TERMS.add(term)
+
+
 def add_terms(terms: Iterable[str]) -> None:
     """Teach the tokenizer the corpus's own names; safe to call again with the same terms."""
-    for term in terms:
-        term = normalise(term).strip()
-        if 2 <= len(term) <= 20 and term not in _ADDED_TERMS:
-            _TOKENIZER.add_word(term, freq=2000)
-            _ADDED_TERMS.add(term)
+    _TOKENIZER.check_initialized()
+    new = _valid_terms(terms) - _ADDED_TERMS
+    for term in sorted(new):
+        _add_word(term)
+    if new:
+        _cached_tokenize.cache_clear()
+
+
+def use_terms(terms: Iterable[str]) -> None:
+    """The tokenizer becomes jieba's dictionary plus exactly these terms (an index's own), so
+    how text is segmented never depends on which other index this process loaded before."""
+    wanted = _valid_terms(terms)
+    if wanted == _ADDED_TERMS:
+        return
+    _TOKENIZER.check_initialized()
+    for frag, old in reversed(_UNDO):
+        if old is None:
+            _TOKENIZER.FREQ.pop(frag, None)
+        else:
+            _TOKENIZER.FREQ[frag] = old
+    _UNDO.clear()
+    _ADDED_TERMS.clear()
+    add_terms(wanted)
     _cached_tokenize.cache_clear()
 
 

@@ -72,6 +72,24 @@ def test_an_incremental_rebuild_ends_where_a_full_build_would(config, tmp_path):
         rows(full.index_dir, "links", "group_key, position", "group_key, position")
 
 
+def test_a_new_documents_terms_resegment_only_the_passages_holding_them(config, tmp_path):
+    # “产业载体” and “中试基地” become terms; unchanged documents and records that use them must be
+    # segmented as a full build would, and nothing else need be
+    (config.corpus_dir / "notice.txt").write_text(
+        "关于盘活“产业载体”的通知\n\n各村、各单位：2025年盘活“产业载体”面积5万平方米，建成“中试基地”1个，由镇经济发展办公室牵头负责。\n",
+        encoding="utf-8")
+    report = ensure_index(config, progress=False)
+    assert report.reused_documents == 5
+    full = replace(config, index_dir=tmp_path / "full")
+    ensure_index(full, force=True, progress=False)
+    assert rows(config.index_dir) == rows(full.index_dir)
+    fts = "c.doc, c.node_id, c.start, c.kind, c.name, f.name, f.body"
+    query = (f"SELECT {fts} FROM commitments c JOIN commitments_fts f ON f.rowid = c.id"
+             " ORDER BY c.doc, c.node_id, c.start, c.kind, c.name")
+    with sqlite3.connect(config.index_dir / DB_NAME) as a, sqlite3.connect(full.index_dir / DB_NAME) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
 def test_a_changed_catalog_entry_redoes_that_document(config):
     catalog_path = config.corpus_dir / "catalog.json"
     catalog = json.loads(catalog_path.read_text(encoding="utf-8"))

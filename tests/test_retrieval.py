@@ -57,3 +57,21 @@ def test_bm25_and_dense_each_retrieve_and_hybrid_fuses(assistant):
         retriever = HybridRetriever(assistant.store, top_k=5, mode=mode)
         texts = [r.node.get_content() for r in retriever.retrieve_query(question)]
         assert any("516亿元" in t for t in texts), mode
+
+
+def test_segmentation_depends_on_the_loaded_index_terms_not_on_earlier_ones():
+    from qa import text
+    from qa.text import tokenize, use_terms
+
+    loaded = set(text._ADDED_TERMS)  # the session index's terms, put back afterwards
+    try:
+        use_terms(["张家窝镇"])
+        before = tokenize("居民人均可支配收入增长")
+        use_terms(["张家窝镇"] + [f"虚构名称{i}号" for i in range(300)])  # another index's terms
+        assert tokenize("居民人均可支配收入增长") == before  # text without them: unchanged
+        assert "虚构名称7号" in tokenize("虚构名称7号建设")
+        use_terms(["张家窝镇"])
+        assert tokenize("居民人均可支配收入增长") == before
+        assert "虚构名称7号" not in tokenize("虚构名称7号建设")
+    finally:
+        use_terms(loaded)
