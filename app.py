@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="端口（默认 7860，或 QA_PORT）")
     args = parser.parse_args(argv)
     config = Config.from_env(host=args.host, port=args.port)
-    from qa.web import Runtime, build_app, launch
+    from qa.app.web import Runtime, build_app, launch
 
     try:
         print("正在检查索引并加载（必要时先构建索引）…", file=sys.stderr)

@@ -115,7 +115,7 @@ def launch_local():
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from dataclasses import replace
 
-    from qa import web
+    from qa.app import web
     from qa.config import Config
 
     with socket.socket() as s:

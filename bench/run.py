@@ -92,7 +92,7 @@ def measure_scale(factor: int, work: Path, passes: int, peer: bool, log) -> dict
 def _serving(row: dict, factor: int, corpus: Path, index: Path, passes: int, peer: bool, log) -> None:
     """Cold start, then warm latencies and the peer; fills `row`."""
     log(f"[{factor}×] cold start …")
-    qa = [sys.executable, "-m", "qa.cli", "--corpus", str(corpus), "--index", str(index),
+    qa = [sys.executable, "-m", "qa.app.cli", "--corpus", str(corpus), "--index", str(index),
           "ask", "--json", COLD_QUESTION]
     data, wall, rss, tail = run_child(qa)
     if data is None:

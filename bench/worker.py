@@ -3,7 +3,7 @@
 `python -m bench.worker TASK --corpus DIR --index DIR [--gold FILE --passes N]` prints one JSON
 line. Tasks: build (ensure_index), serve (load once, then floor / retrieval / answer latencies,
 interleaved per question so machine noise hits all three alike), peer (the stock llama-index
-pipeline of qa.evaluation on the same corpus and questions).
+pipeline of qa.evaluation.gold on the same corpus and questions).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def questions(path: Path) -> list[str]:
 
 def clear_caches() -> None:
     """Every timed call starts without memoised tokens or term weights: a new question's cost."""
-    from qa.answering import Answerer
+    from qa.answer.answering import Answerer
     from qa.text import _cached_tokenize
 
     _cached_tokenize.cache_clear()
@@ -52,7 +52,7 @@ class Floor:
         import bm25s
         import faiss
 
-        from qa.embeddings import restore_embedder
+        from qa.index.embeddings import restore_embedder
 
         manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
         self.embedder = restore_embedder(manifest["embedder"], index_dir)
@@ -81,10 +81,10 @@ def warm_build_process() -> None:
     import sklearn.decomposition  # noqa: F401
     import sklearn.feature_extraction.text  # noqa: F401
 
-    import qa.chunking  # noqa: F401
-    import qa.commitments  # noqa: F401
-    import qa.loading  # noqa: F401
-    import qa.store  # noqa: F401
+    import qa.ingest.chunking  # noqa: F401
+    import qa.commitments.database  # noqa: F401
+    import qa.ingest.loading  # noqa: F401
+    import qa.index.store  # noqa: F401
     from qa.text import tokenize
 
     tokenize("预热分词词典")  # jieba's dictionary loads on first use
@@ -92,7 +92,7 @@ def warm_build_process() -> None:
 
 def task_build(args) -> dict:
     from qa.config import Config
-    from qa.indexing import ensure_index
+    from qa.index.build import ensure_index
 
     warm_build_process()
     config = Config(corpus_dir=args.corpus, index_dir=args.index, embed_model="lsa")
@@ -104,8 +104,8 @@ def task_build(args) -> dict:
 
 
 def task_serve(args) -> dict:
-    from qa.api import Assistant
-    from qa.query import analyse
+    from qa.app.api import Assistant
+    from qa.search.query import analyse
 
     started = time.perf_counter()
     assistant = Assistant(__import__("qa.config").config.Config(
@@ -132,7 +132,7 @@ def task_serve(args) -> dict:
 
 def answer_quality(answerer, gold: Path) -> dict:
     """The dev questions scored at this scale: look-alike documents must not change answers."""
-    from qa.evaluation import load_gold, score_one, summarise
+    from qa.evaluation.gold import load_gold, score_one, summarise
 
     summary = summarise([score_one(item, answerer.ask(item.question).to_json())
                          for item in load_gold(gold)])
@@ -141,7 +141,7 @@ def answer_quality(answerer, gold: Path) -> dict:
 
 def task_peer(args) -> dict:
     from qa.config import Config
-    from qa.evaluation import PeerPipeline
+    from qa.evaluation.gold import PeerPipeline
 
     started = time.perf_counter()
     peer = PeerPipeline(Config(corpus_dir=args.corpus, index_dir=args.index, embed_model="lsa"))

@@ -26,7 +26,7 @@ def corpus_config(tmp_path_factory) -> Config:
 
 @pytest.fixture(scope="session")
 def assistant(corpus_config):
-    from qa.api import Assistant
+    from qa.app.api import Assistant
 
     return Assistant(corpus_config, progress=False)
 
@@ -36,7 +36,7 @@ def built(tmp_path_factory, corpus_config) -> Config:
     """A copy of the corpus with its own index, built once; tests change private copies of it."""
     import shutil
 
-    from qa.indexing import ensure_index
+    from qa.index.build import ensure_index
 
     root = tmp_path_factory.mktemp("built")
     shutil.copytree(corpus_config.corpus_dir, root / "corpus")
@@ -69,7 +69,7 @@ def live_app(corpus_config, assistant, tmp_path_factory):
     """The web app on a free loopback port over the session's index: (url, runtime)."""
     from dataclasses import replace
 
-    web = pytest.importorskip("qa.web")
+    web = pytest.importorskip("qa.app.web")
     config = replace(corpus_config, host="127.0.0.1", port=free_port(),
                      feedback_db=tmp_path_factory.mktemp("fb") / "feedback.sqlite")
     runtime = web.Runtime(config, assistant=assistant)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from qa.answering import clean_question, shared_run, trim
+from qa.answer.answering import clean_question, shared_run, trim
 from qa.errors import InputError
 
 MARKER = re.compile(r"\[(\d+)\]")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from llama_index.core import Document
 
-from qa.chunking import PATH_SEPARATOR, HeadingNodeParser, paragraph_lead, split_sentences
-from qa.loading import load_documents
+from qa.ingest.chunking import PATH_SEPARATOR, HeadingNodeParser, paragraph_lead, split_sentences
+from qa.ingest.loading import load_documents
 from tests.conftest import CORPUS
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from qa.cli import main
+from qa.app.cli import main
 
 ANSWER_KEYS = {"id", "question", "answer", "abstained", "citations", "retrieved", "latency_ms"}
 

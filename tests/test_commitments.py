@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from qa.commitments import DB_NAME, build_into, numbers_verbatim, open_db
-from qa.commitments_search import match_for_question, search_commitments
-from qa.commitments_extract import Record
+from qa.commitments.database import DB_NAME, build_into, numbers_verbatim, open_db
+from qa.commitments.search import match_for_question, search_commitments
+from qa.commitments.extract import Record
 
 from test_tables import ROWS, TARGET_COLUMN, FILES
 
@@ -28,9 +28,9 @@ def db(assistant):
 @pytest.fixture(scope="module")
 def memory_db():
     """The same records built into an in-memory database from freshly chunked documents."""
-    from qa.chunking import HeadingNodeParser
+    from qa.ingest.chunking import HeadingNodeParser
     from qa.config import PROJECT_ROOT
-    from qa.loading import load_documents
+    from qa.ingest.loading import load_documents
 
     documents, _ = load_documents(PROJECT_ROOT / "corpus")
     nodes = HeadingNodeParser().get_nodes_from_documents(documents)
@@ -207,7 +207,7 @@ def test_match_for_question_prefers_place_year_and_kind(db):
 
 
 def _run(capsys, corpus_config, *args):
-    from qa.cli import main
+    from qa.app.cli import main
 
     code = main(["--corpus", str(corpus_config.corpus_dir), "--index", str(corpus_config.index_dir),
                  "commitments", *args])

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from qa.config import PROJECT_ROOT
-from qa.feedback import MIGRATIONS, FeedbackStore
+from qa.app.feedback import MIGRATIONS, FeedbackStore
 
 from conftest import free_port
 

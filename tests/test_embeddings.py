@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa.config import Config
-from qa.embeddings import LSAEmbedder, SentenceTransformerEmbedder, make_embedder
+from qa.index.embeddings import LSAEmbedder, SentenceTransformerEmbedder, make_embedder
 from qa.errors import QAError
 from tests.conftest import CORPUS
 
@@ -85,7 +85,7 @@ def test_sentence_transformer_loads_from_a_local_path(tiny_model):
 
 
 def test_corpus_indexed_and_searched_with_the_tiny_model(tiny_model, tmp_path):
-    from qa.api import Assistant
+    from qa.app.api import Assistant
 
     config = Config(corpus_dir=CORPUS, index_dir=tmp_path / "index", embed_model=str(tiny_model))
     assistant = Assistant(config, progress=False)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import cmrc
-from qa import evaluation as ev
+from qa.evaluation import cmrc
+from qa.evaluation import gold as ev
 from qa.config import PROJECT_ROOT
 
 GOLD = PROJECT_ROOT / "eval" / "questions.jsonl"
@@ -197,7 +197,7 @@ def test_configurations_run_and_write_reports(corpus_config, assistant, small_go
 
 def test_cli_eval_writes_into_the_given_folder(corpus_config, assistant, small_gold, tmp_path,
                                                monkeypatch, capsys):
-    from qa.cli import main
+    from qa.app.cli import main
 
     monkeypatch.setenv("QA_INDEX_DIR", str(corpus_config.index_dir))
     out = tmp_path / "out"

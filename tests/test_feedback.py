@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from qa.answering import Citation
+from qa.answer.answering import Citation
 from qa.errors import QAError
-from qa.feedback import MIGRATIONS, FeedbackStore, migrate
+from qa.app.feedback import MIGRATIONS, FeedbackStore, migrate
 
 CITE = Citation(n=1, doc="a.txt", title="标题", heading="第一章", text="全文。支持句。", sentence="支持句。")
 

@@ -1,7 +1,7 @@
 """Follow-up rewriting: short questions borrow the previous subject; full questions stay as typed."""
 import pytest
 
-from qa.followup import is_follow_up, resolve
+from qa.app.followup import is_follow_up, resolve
 
 
 @pytest.mark.parametrize("previous, new, expected", [

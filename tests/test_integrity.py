@@ -13,7 +13,7 @@ import pytest
 
 from qa.config import PROJECT_ROOT, Config
 from qa.errors import IndexError_
-from qa.indexing import MANIFEST, ensure_index, read_manifest, sha256_file, stale_reason
+from qa.index.build import MANIFEST, ensure_index, read_manifest, sha256_file, stale_reason
 
 QUESTION = "西青区2024年地区生产总值增长目标是多少？"
 
@@ -24,12 +24,12 @@ def env_for(config: Config) -> dict:
 
 
 def qa(config: Config, *args, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], env=env_for(config), cwd=PROJECT_ROOT,
+    return subprocess.run([sys.executable, "-m", "qa.app.cli", *args], env=env_for(config), cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
 def answers(config: Config) -> None:
-    from qa.api import Assistant
+    from qa.app.api import Assistant
 
     answer = Assistant(config, progress=False).ask(QUESTION)
     assert not answer.abstained and answer.citations, answer.answer
@@ -57,7 +57,7 @@ def test_damage_is_detected_with_a_clear_reason(config, damage, reason):
 
 
 def test_open_store_on_corrupt_files_raises_a_chinese_message(config):
-    from qa.store import open_store
+    from qa.index.store import open_store
 
     (config.index_dir / "passages.sqlite").write_text("{broken", encoding="utf-8")
     with pytest.raises(IndexError_, match="qa build"):
@@ -85,7 +85,7 @@ def test_qa_ask_rebuilds_when_vectors_are_deleted(config):
 def test_killed_build_leaves_the_previous_index_serving(config):
     """SIGKILL `qa build --force` while it writes its temp folder; the old index must still answer."""
     before = (config.index_dir / MANIFEST).read_text(encoding="utf-8")
-    process = subprocess.Popen([sys.executable, "-m", "qa.cli", "build", "--force", "--quiet"],
+    process = subprocess.Popen([sys.executable, "-m", "qa.app.cli", "build", "--force", "--quiet"],
                                env=env_for(config), cwd=PROJECT_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     temp = config.index_dir.parent / f".{config.index_dir.name}.tmp-{process.pid}"
@@ -116,7 +116,7 @@ def test_index_moved_aside_by_a_killed_swap_is_restored(config):
 
 
 def test_two_builds_at_once_are_serialised(config):
-    commands = [[sys.executable, "-m", "qa.cli", "build", "--force", "--quiet"]] * 2
+    commands = [[sys.executable, "-m", "qa.app.cli", "build", "--force", "--quiet"]] * 2
     processes = [subprocess.Popen(c, env=env_for(config), cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for c in commands]
     results = [p.communicate(timeout=300) for p in processes]

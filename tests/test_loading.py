@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from qa import loading
+from qa.ingest import loading
 from qa.errors import DocumentError
-from qa.headings import is_heading
-from qa.loading import (collapse_spaces, drop_toc, fullwidth_to_ascii, isolate_captions,
+from qa.ingest.headings import is_heading
+from qa.ingest.loading import (collapse_spaces, drop_toc, fullwidth_to_ascii, isolate_captions,
                         join_broken_lines, load_catalog, load_documents, normalize_newlines,
                         remove_markup, repair_text, strip_bom, tighten_number_spacing,
                         untab_stray_lines)
-from qa.reading import SUPPORTED_SUFFIXES, read_text
+from qa.ingest.reading import SUPPORTED_SUFFIXES, read_text
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CORPUS_FILES = sorted(p.name for p in CORPUS.glob("*.txt"))

@@ -9,10 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from qa.commitments import DB_NAME
+from qa.commitments.database import DB_NAME
 from qa.config import Config
-from qa.indexing import ensure_index, stale_reason
-from qa.store import PASSAGES, VECTORS
+from qa.index.build import ensure_index, stale_reason
+from qa.index.store import PASSAGES, VECTORS
 
 CHANGED = "zhangjiawo-government-work-report-2024.txt"
 NEW_PARAGRAPH = "（补充）2025年新建智慧社区服务站3处，总投资1280万元，由镇政府牵头负责实施。"
@@ -47,7 +47,7 @@ def test_one_changed_document_is_the_only_one_read_again(config):
 
 
 def test_the_rebuilt_index_answers_from_the_new_paragraph_and_keeps_the_rest(config):
-    from qa.api import Assistant
+    from qa.app.api import Assistant
 
     records_before = rows(config.index_dir, "commitments", "doc, name, value, node_id", "id")
     append(config, CHANGED, NEW_PARAGRAPH)
@@ -117,7 +117,7 @@ def test_force_reads_every_document_again(config):
 def test_a_large_corpus_gets_an_approximate_index_that_still_finds_the_passage(config):
     import faiss
 
-    from qa.api import Assistant
+    from qa.app.api import Assistant
 
     small_threshold = replace(config, ann_min_passages=100)
     ensure_index(small_threshold, force=True, progress=False)
@@ -141,8 +141,8 @@ def tenfold(tmp_path_factory, corpus_config) -> Config:
 
 def own_place_share(config: Config) -> float:
     """Share of place-named team questions whose best passage comes from that place's documents."""
-    from qa.api import Assistant
-    from qa.query import analyse
+    from qa.app.api import Assistant
+    from qa.search.query import analyse
 
     assistant = Assistant(config, progress=False)
     catalog = assistant.store.manifest["catalog"]
@@ -155,9 +155,9 @@ def own_place_share(config: Config) -> float:
 
 
 def test_a_towns_own_documents_are_not_crowded_out_by_look_alikes(tenfold, monkeypatch):
-    import qa.retrieval
+    import qa.search.retrieval
 
     scoped = own_place_share(tenfold)
-    monkeypatch.setattr(qa.retrieval, "SCOPED_SEARCH_SHARE", 0.0)
+    monkeypatch.setattr(qa.search.retrieval, "SCOPED_SEARCH_SHARE", 0.0)
     unscoped = own_place_share(tenfold)
     assert scoped > unscoped and scoped >= 0.95, (scoped, unscoped)

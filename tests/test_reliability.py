@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from qa import cli
+from qa.app import cli
 from qa.config import PROJECT_ROOT
 from qa.errors import DocumentError, InputError, QAError
-from qa.reading import read_text
+from qa.ingest.reading import read_text
 
 OK = None  # the question is answered or abstains; no error
 # (id, question, expected error substring or OK, strings the answer must not contain)
@@ -87,9 +87,9 @@ def test_api_none_and_non_string(assistant):
 
 @pytest.fixture
 def cli_with(assistant, monkeypatch):
-    import qa.api
+    import qa.app.api
 
-    monkeypatch.setattr(qa.api, "Assistant", lambda *a, **k: assistant)
+    monkeypatch.setattr(qa.app.api, "Assistant", lambda *a, **k: assistant)
     return cli.main
 
 
@@ -267,7 +267,7 @@ def test_read_text(tmp_path, monkeypatch, name, make, expected):
 
 def test_broken_files_do_not_lose_indexed_documents(tmp_path, corpus_config, assistant):
     """Broken files in a copy of the corpus: `qa build` skips each with a reason, the rest still answer."""
-    from qa.api import Assistant
+    from qa.app.api import Assistant
     from qa.config import Config
 
     corpus = tmp_path / "corpus"
@@ -276,7 +276,7 @@ def test_broken_files_do_not_lose_indexed_documents(tmp_path, corpus_config, ass
         make(corpus / name)
     (corpus / "gbk.txt").write_bytes(GBK_TEXT.encode("gbk"))
     env = {**os.environ, "QA_CORPUS_DIR": str(corpus), "QA_INDEX_DIR": str(tmp_path / "index")}
-    run = subprocess.run([sys.executable, "-m", "qa.cli", "build", "--quiet"], env=env, cwd=PROJECT_ROOT,
+    run = subprocess.run([sys.executable, "-m", "qa.app.cli", "build", "--quiet"], env=env, cwd=PROJECT_ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
@@ -303,7 +303,7 @@ def test_broken_files_do_not_lose_indexed_documents(tmp_path, corpus_config, ass
 
 @pytest.fixture
 def admin_runtime(corpus_config, assistant, tmp_path):
-    web = pytest.importorskip("qa.web")
+    web = pytest.importorskip("qa.app.web")
     corpus = tmp_path / "corpus"
     shutil.copytree(corpus_config.corpus_dir, corpus)
     config = replace(corpus_config, corpus_dir=corpus, feedback_db=tmp_path / "fb.sqlite",
@@ -365,7 +365,7 @@ def test_api_refuses_lone_surrogates(assistant):
 
 
 def test_feedback_stores_a_question_with_lone_surrogates(tmp_path):
-    from qa.feedback import FeedbackStore
+    from qa.app.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path / "fb.sqlite")
     store.add("\ud800张家窝镇", "答\udcff", [], "down", comment="\udfff", asked="\ud800")

@@ -1,8 +1,8 @@
 """Hybrid retrieval and its scoping by place, period and year."""
 from __future__ import annotations
 
-from qa.query import analyse
-from qa.retrieval import Scope, rrf
+from qa.search.query import analyse
+from qa.search.retrieval import Scope, rrf
 
 
 def test_rrf_rewards_agreement_between_rankings():
@@ -50,7 +50,7 @@ def test_scoped_retrieval_prefers_the_document_of_the_place(assistant):
 
 
 def test_bm25_and_dense_each_retrieve_and_hybrid_fuses(assistant):
-    from qa.retrieval import HybridRetriever
+    from qa.search.retrieval import HybridRetriever
 
     question = analyse("中芯西青12英寸晶圆代工生产线项目总投资")
     for mode in ("bm25", "dense", "hybrid"):

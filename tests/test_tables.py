@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.loading import repair_text
-from qa.tables import canonicalize_tables, find_tables, split_unit
+from qa.ingest.loading import repair_text
+from qa.ingest.tables import canonicalize_tables, find_tables, split_unit
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 FILES = {

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from qa import web
-from qa.answering import Answer, Citation
+from qa.app import web
+from qa.answer.answering import Answer, Citation
 from qa.errors import QAError
 
 from conftest import free_port
@@ -138,7 +138,7 @@ def test_commitments_with_fake_module(runtime, monkeypatch):
 
 def test_commitments_with_real_module(runtime):
     if web.commitments_module is None:
-        pytest.skip("qa.commitments is not installed")
+        pytest.skip("qa.commitments.database is not installed")
     rows, records, csv_path, status = web.commitments_query("", "静海镇", "", "招商引资", runtime)
     assert rows and all(r[1] == "静海镇" for r in rows), status
     assert "<mark>" in web.commitment_source(records, 0) or records[0]["kind"] == "project"

@@ -23,7 +23,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def live_app(corpus_config, assistant, tmp_path):
-    from qa import web
+    from qa.app import web
 
     config = replace(corpus_config, feedback_db=tmp_path / "feedback.sqlite", port=free_port())
     demo = web.build_app(web.Runtime(config, assistant=assistant))

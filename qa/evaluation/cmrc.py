@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.config import Config
-from qa.evaluation import answerer_fn, ask_safely, norm, strip_markers
+from qa.evaluation.gold import answerer_fn, ask_safely, norm, strip_markers
 
 CMRC_PUNCT = set("-:_*^/\\~`+=，。：？！“”；’《》……·、「」（）－～『』")
 
@@ -75,7 +75,7 @@ class CmrcReport:
 def run_cmrc(path: Path, work_dir: Path | None = None, limit: int | None = None,
              progress: bool = False) -> CmrcReport:
     """Index the CMRC passages as their own corpus (never in corpus/) and ask every question."""
-    from qa.api import Assistant
+    from qa.app.api import Assistant
 
     data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="cmrc-"))

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-from qa.chunking import EMBED_KEYS
+from qa.ingest.chunking import EMBED_KEYS
 from qa.config import Config
-from qa.embeddings import Embedder, restore_embedder
+from qa.index.embeddings import Embedder, restore_embedder
 from qa.errors import IndexError_
 from qa.text import use_terms
 

@@ -1,4 +1,4 @@
-"""Command line: `qa build`, `qa ask`. Parses, calls qa.api, formats; no logic of its own."""
+"""Command line: `qa build`, `qa ask`. Parses, calls qa.app.api, formats; no logic of its own."""
 from __future__ import annotations
 
 import argparse
@@ -16,8 +16,8 @@ def _config(args) -> Config:
 
 
 def cmd_build(args) -> int:
-    from qa.api import describe_build
-    from qa.indexing import ensure_index
+    from qa.app.api import describe_build
+    from qa.index.build import ensure_index
 
     report = ensure_index(_config(args), force=args.force, progress=not args.quiet)
     print(describe_build(report))
@@ -70,7 +70,7 @@ def _batch(assistant, path: Path, out) -> int:
 
 
 def cmd_ask(args) -> int:
-    from qa.api import Assistant
+    from qa.app.api import Assistant
 
     assistant = Assistant(_config(args), progress=not args.json)
     if args.batch:
@@ -89,7 +89,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_commitments(args) -> int:
-    from qa.commitments_search import format_commitments, load_commitments
+    from qa.commitments.search import format_commitments, load_commitments
 
     items = load_commitments(_config(args), kind=args.kind, place=args.place, doc=args.doc,
                              query=args.query)
@@ -98,12 +98,12 @@ def cmd_commitments(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from qa import evaluation as ev
+    from qa.evaluation import gold as ev
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     out = args.out or root / "eval" / "out"
     if args.cmrc:
-        from qa import cmrc
+        from qa.evaluation import cmrc
 
         report = cmrc.run_cmrc(Path(args.cmrc), work_dir=out / "cmrc_index", limit=args.limit,
                              progress=True)

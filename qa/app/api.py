@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from qa.answering import Answer, Answerer
+from qa.answer.answering import Answer, Answerer
 from qa.config import Config
-from qa.indexing import BuildReport, ensure_index
-from qa.store import Store, open_store
+from qa.index.build import BuildReport, ensure_index
+from qa.index.store import Store, open_store
 
 
 class Assistant:

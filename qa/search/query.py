@@ -28,7 +28,7 @@ GENERIC_PLACES = ("示范区", "开发区", "园区", "城区", "社区", "小�
 ENGLISH_PERIODS = {r"15th five[- ]year": "十五五", r"14th five[- ]year": "十四五",
                    r"13th five[- ]year": "十三五"}
 
-GLOSSARY_FILE = Path(__file__).with_name("data") / "glossary.tsv"
+GLOSSARY_FILE = Path(__file__).resolve().parents[1] / "data" / "glossary.tsv"
 
 
 @lru_cache(maxsize=1)

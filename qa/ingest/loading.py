@@ -16,9 +16,9 @@ from pathlib import Path
 from llama_index.core import Document
 
 from qa.errors import DocumentError
-from qa.headings import is_heading
-from qa.reading import SUPPORTED_SUFFIXES, read_text
-from qa.tables import canonicalize_tables
+from qa.ingest.headings import is_heading
+from qa.ingest.reading import SUPPORTED_SUFFIXES, read_text
+from qa.ingest.tables import canonicalize_tables
 
 CATALOG_NAME = "catalog.json"
 METADATA_KEYS = ("doc", "title", "short_title", "issuer", "place", "level", "kind", "date",

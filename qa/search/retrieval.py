@@ -16,8 +16,8 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from qa.query import YEAR, Query, analyse
-from qa.store import Store
+from qa.search.query import YEAR, Query, analyse
+from qa.index.store import Store
 from qa.text import tokenize
 
 # Candidates each retriever contributes before fusion.

@@ -19,10 +19,10 @@ from llama_index.core.schema import NodeWithScore
 
 from qa.config import Config
 from qa.errors import InputError
-from qa.record_answers import RecordAnswers
-from qa.query import PERIODS, YEAR, Query, analyse
-from qa.retrieval import HybridRetriever, Scope
-from qa.store import Store
+from qa.answer.records import RecordAnswers
+from qa.search.query import PERIODS, YEAR, Query, analyse
+from qa.search.retrieval import HybridRetriever, Scope
+from qa.index.store import Store
 from qa.text import is_corpus_term, normalise
 
 SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")

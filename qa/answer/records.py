@@ -1,6 +1,6 @@
 """Answering from commitment records: targets, projects and responsibilities as data.
 
-The records (qa.commitments, read through qa.commitments_search) point at the passages that hold a plan's figures. They add those
+The records (qa.commitments.database, read through qa.commitments.search) point at the passages that hold a plan's figures. They add those
 passages to what the answerer reads, render an indicator-table row as one short fact, and link
 the same indicator or project across documents so an answer can show each figure with its own
 source, newest first. Records are looked up per passage when needed, never all at start-up:
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from llama_index.core.schema import NodeWithScore
 
-from qa.commitments_search import (DB_NAME, Commitment, TermCounts, match_for_question,
+from qa.commitments.search import (DB_NAME, Commitment, TermCounts, match_for_question,
                                    records_at, related_of)
-from qa.query import Query
+from qa.search.query import Query
 
 NUMBER = re.compile(r"\d")
 EMPTY_VALUES = ("", "——", "-", "—")
@@ -29,7 +29,7 @@ class RecordAnswers:
 
     def __init__(self, index_dir: Path, passages):
         self.path = Path(index_dir) / DB_NAME
-        self.nodes = passages  # qa.store.PassageStore: passages by node id
+        self.nodes = passages  # qa.index.store.PassageStore: passages by node id
         self.available = self.path.exists()
         self._db = None
         if self.available:

@@ -2,8 +2,8 @@
 
 Questions such as "张家窝镇2024年一般公共预算收入目标是多少" are answered best from a record
 that holds the number exactly as printed and the passage it came from. `build_commitments`
-extracts records (qa.commitments_extract) into `commitments.sqlite` in the index folder;
-qa.commitments_search reads them back. The schema evolves through
+extracts records (qa.commitments.extract) into `commitments.sqlite` in the index folder;
+qa.commitments.search reads them back. The schema evolves through
 numbered migrations applied on open (the simonw/llm pattern), so an old file upgrades in place.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from qa.commitments_extract import Record, extract
+from qa.commitments.extract import Record, extract
 from qa.text import add_terms, corpus_terms, normalise, tokenize
 
 DB_NAME = "commitments.sqlite"

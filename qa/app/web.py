@@ -22,14 +22,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from qa.api import Assistant
+from qa.app.api import Assistant
 from qa.config import Config
 from qa.errors import QAError
-from qa.feedback import FeedbackStore
-from qa.followup import resolve
+from qa.app.feedback import FeedbackStore
+from qa.app.followup import resolve
 
 try:  # built concurrently by another developer; the tab says so when it is absent
-    from qa import commitments_search as commitments_module
+    from qa.commitments import search as commitments_module
 except ImportError:
     commitments_module = None
 
@@ -57,7 +57,7 @@ class Runtime:
         self.config = config
         if assistant is None and commitments_module is not None and not commitments_db(config).exists() \
                 and (config.index_dir / "manifest.json").exists():
-            from qa.indexing import ensure_index  # an index from before commitments were extracted
+            from qa.index.build import ensure_index  # an index from before commitments were extracted
             ensure_index(config, force=True, progress=progress)
         self.assistant = assistant or Assistant(config, progress=progress)
         self.feedback = FeedbackStore(config.feedback_db)
@@ -65,7 +65,7 @@ class Runtime:
 
     def reindex(self) -> str:
         """Rebuild what is stale, then load the new index; questions keep using the old one until then."""
-        from qa.api import describe_build
+        from qa.app.api import describe_build
 
         with self._reindex_lock:
             fresh = Assistant(self.config, progress=False)
@@ -186,7 +186,7 @@ COMMITMENT_COLUMNS = ["类型", "地域", "文档", "事项", "目标/数值", "
 
 
 def record_dict(record) -> dict:
-    """A qa.commitments record as plain JSON (with its one-line summary)."""
+    """A qa.commitments.database record as plain JSON (with its one-line summary)."""
     if hasattr(record, "to_json"):
         return record.to_json()
     return asdict(record) if is_dataclass(record) else dict(record)
@@ -252,7 +252,7 @@ def commitments_csv(records: list[dict]) -> str:
 def commitments_query(kind, place, doc, keyword, runtime: Runtime):
     """Commitments tab search → (table rows, records, CSV path, status)."""
     if commitments_module is None:
-        return [], [], None, "承诺库模块（qa.commitments）尚未安装。"
+        return [], [], None, "承诺库模块（qa.commitments.database）尚未安装。"
     try:
         records = search_commitments(kind, place, doc, keyword, runtime)
     except QAError as exc:
@@ -265,7 +265,7 @@ def commitments_query(kind, place, doc, keyword, runtime: Runtime):
 def catalog_rows(runtime: Runtime) -> list[list[str]]:
     catalog = runtime.assistant.store.manifest.get("catalog") or {}
     if not catalog:
-        from qa.loading import load_catalog
+        from qa.ingest.loading import load_catalog
         catalog = {name: {"doc": name, **meta} for name, meta in load_catalog(runtime.config.corpus_dir).items()}
     return [[str(meta.get(key, name if key == "doc" else "")) for key, _ in CATALOG_COLUMNS]
             for name, meta in sorted(catalog.items())]
@@ -291,7 +291,7 @@ def safe_filename(name: str) -> str:
 
 def upload_document(file_path: str | None, is_admin: bool, runtime: Runtime) -> tuple[str, list]:
     """Admin upload: check, store under a safe name, re-index, reload → (message, catalog rows)."""
-    from qa.reading import read_text
+    from qa.ingest.reading import read_text
 
     if not is_admin:
         return "请先以管理员身份登录。", catalog_rows(runtime)
@@ -360,7 +360,7 @@ def chat_tab(runtime: Runtime) -> None:
 
 def commitments_tab(runtime: Runtime) -> None:
     if commitments_module is None:
-        gr.Markdown("承诺库模块（qa.commitments）尚未安装，此页暂不可用。")
+        gr.Markdown("承诺库模块（qa.commitments.database）尚未安装，此页暂不可用。")
         return
     try:
         every = search_commitments("", "", "", "", runtime)
@@ -428,7 +428,7 @@ def api_endpoints(runtime: Runtime) -> None:
     def commitments(kind: str = "", place: str = "", doc: str = "", query: str = "") -> list:
         """Commitments matching the filters ('' = any)."""
         if commitments_module is None:
-            raise gr.Error("承诺库模块（qa.commitments）尚未安装。")
+            raise gr.Error("承诺库模块（qa.commitments.database）尚未安装。")
         return search_commitments(kind, place, doc, query, runtime)
 
     gr.api(ask, api_name="ask")

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 from llama_index.core.node_parser import NodeParser
 from llama_index.core.schema import BaseNode, MetadataMode, NodeRelationship, TextNode
 
-from qa.headings import Heading, match_heading
-from qa.tables import find_tables
+from qa.ingest.headings import Heading, match_heading
+from qa.ingest.tables import find_tables
 
 # Bump when chunk boundaries or node text change: the index manifest records it.
 CHUNKER_VERSION = "5"

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from qa.commitments import COLUMNS, DB_NAME, KIND_NAMES, KINDS, place_token
+from qa.commitments.database import COLUMNS, DB_NAME, KIND_NAMES, KINDS, place_token
 from qa.errors import IndexError_
 from qa.text import normalise, tokenize, use_terms
 
@@ -278,7 +278,7 @@ CSV_COLUMNS = ("kind", "place", "short_title", "name", "value", "unit", "year", 
 
 def load_commitments(config, **filters) -> list[Commitment]:
     """Ensure the index (and its commitments database) exists, then search it."""
-    from qa.indexing import ensure_index
+    from qa.index.build import ensure_index
 
     ensure_index(config, progress=False)
     path = Path(config.index_dir) / DB_NAME

@@ -49,8 +49,8 @@ def corpus_fingerprint(corpus_dir: Path) -> dict[str, str]:
 
 
 def expected_state(config: Config) -> dict:
-    from qa.chunking import CHUNKER_VERSION
-    from qa.embeddings import make_embedder
+    from qa.ingest.chunking import CHUNKER_VERSION
+    from qa.index.embeddings import make_embedder
 
     return {"format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
             "embedder": make_embedder(config.embed_model, config.lsa_dim).id,
@@ -151,14 +151,14 @@ class PreviousIndex:
 
     directory: Path
     manifest: dict
-    passages: object  # qa.store.PassageStore
+    passages: object  # qa.index.store.PassageStore
     vectors: np.ndarray  # memory-mapped rows of vectors.npy
 
     def documents(self) -> dict[str, str]:
         return self.passages.document_fingerprints()
 
     def terms(self) -> set[str]:
-        from qa.store import TERMS
+        from qa.index.store import TERMS
 
         return set(json.loads((self.directory / TERMS).read_text(encoding="utf-8")))
 
@@ -168,8 +168,8 @@ def _previous_index(config: Config) -> PreviousIndex | None:
     if manifest is None or stale_reason_ignoring_files(config, manifest):
         return None
     try:
-        from qa.commitments import DB_NAME
-        from qa.store import PASSAGES, TERMS, VECTORS, PassageStore
+        from qa.commitments.database import DB_NAME
+        from qa.index.store import PASSAGES, TERMS, VECTORS, PassageStore
 
         artifacts = manifest.get("artifacts", {})
         for name in (PASSAGES, VECTORS, DB_NAME, TERMS):  # a damaged index is rebuilt from scratch
@@ -183,18 +183,18 @@ def _previous_index(config: Config) -> PreviousIndex | None:
 
 
 def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
-    from qa.chunking import CHUNKER_VERSION
+    from qa.ingest.chunking import CHUNKER_VERSION
 
     return (manifest.get("format") != INDEX_FORMAT or manifest.get("chunker") != CHUNKER_VERSION
             or manifest.get("chunk_chars") != [config.chunk_max_chars, config.chunk_min_chars])
 
 
 def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> BuildReport:
-    from qa.chunking import CHUNKER_VERSION
-    from qa.commitments import DB_NAME, build_commitments
-    from qa.embeddings import embedder_record, make_embedder
-    from qa.loading import scan_corpus
-    from qa.store import PASSAGES, TERMS, write_passages, write_vectors
+    from qa.ingest.chunking import CHUNKER_VERSION
+    from qa.commitments.database import DB_NAME, build_commitments
+    from qa.index.embeddings import embedder_record, make_embedder
+    from qa.ingest.loading import scan_corpus
+    from qa.index.store import PASSAGES, TERMS, write_passages, write_vectors
     from qa.text import BASE_TERMS, normalise, tokenize, use_terms
 
     started = time.perf_counter()
@@ -260,8 +260,8 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
 
 def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[str, object]]:
     """Passages and catalog entries of the documents read in this build (new or changed)."""
-    from qa.chunking import HeadingNodeParser
-    from qa.store import DocumentEntry, prepare_node
+    from qa.ingest.chunking import HeadingNodeParser
+    from qa.index.store import DocumentEntry, prepare_node
 
     fresh_nodes: dict[str, list] = {}
     entries: dict[str, DocumentEntry] = {}
@@ -284,7 +284,7 @@ def _collect(scan, fresh_nodes: dict[str, list], entries: dict, previous: Previo
     build's chunks, unchanged documents' rows copied from the previous index with their tokens
     and (same model) vectors, and any fresh passage whose text the previous index holds given
     that text's tokens and vector. Fills `entries` for the unchanged documents."""
-    from qa.store import DocumentEntry, Passages, embed_text, node_json
+    from qa.index.store import DocumentEntry, Passages, embed_text, node_json
 
     passages = Passages()
     for doc in sorted(scan.fingerprints):
@@ -313,7 +313,7 @@ def _resegment(passages, changed_terms: set[str], keep_vectors: bool) -> None:
     """A term added or dropped since the previous index changes how the text holding it is
     segmented (and nothing else: qa.text keeps jieba's total fixed), so only those passages
     lose their reused tokens, and their LSA vectors, which come from the tokens."""
-    from qa.store import embed_text, node_from_json
+    from qa.index.store import embed_text, node_from_json
     from qa.text import normalise
 
     for i, tokens in enumerate(passages.tokens):
@@ -328,7 +328,7 @@ def _resegment(passages, changed_terms: set[str], keep_vectors: bool) -> None:
 
 def document_terms(document) -> list[str]:
     """Words jieba must keep whole: the document's quoted names and its tables' indicators."""
-    from qa.tables import find_tables
+    from qa.ingest.tables import find_tables
     from qa.text import QUOTED
 
     indicators = {row.indicator for t in find_tables(document.text) for row in t.rows}
@@ -342,7 +342,7 @@ def _vectors(embedder, passages, previous: PreviousIndex | None, progress: bool)
     (and only new passages embedded) while few passages changed; past REFIT_SHARE new text it is
     fitted again on the whole corpus, as on a first build.
     """
-    from qa.store import embed_text, node_from_json
+    from qa.index.store import embed_text, node_from_json
 
     new = [i for i, row in enumerate(passages.old_rows) if row is None]
     if embedder.name == "lsa":

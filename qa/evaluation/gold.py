@@ -162,8 +162,8 @@ class PeerPipeline:
         from llama_index.core.retrievers import QueryFusionRetriever
         from llama_index.retrievers.bm25 import BM25Retriever
 
-        from qa.embeddings import LlamaIndexEmbedding, make_embedder
-        from qa.loading import load_documents
+        from qa.index.embeddings import LlamaIndexEmbedding, make_embedder
+        from qa.ingest.loading import load_documents
 
         documents, _ = load_documents(config.corpus_dir)
         nodes = SentenceSplitter().get_nodes_from_documents(documents)
@@ -200,8 +200,8 @@ def answerer_fn(answerer) -> AnswerFn:
 
 def make_pipelines(config: Config, names: list[str], progress: bool = False) -> dict[str, AnswerFn | str]:
     """Each name → a question-answering function, or a Chinese reason why it is unavailable."""
-    from qa.answering import Answerer
-    from qa.api import Assistant
+    from qa.answer.answering import Answerer
+    from qa.app.api import Assistant
 
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from qa.tables import find_tables
+from qa.ingest.tables import find_tables
 
 YEAR = re.compile(r"(\d{4})年")
 NUM = r"\d+(?:\.\d+)?(?:\s*[-—~至]\s*\d+(?:\.\d+)?)?"

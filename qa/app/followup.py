@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from qa.query import PERIODS, PLACES, YEAR, analyse
+from qa.search.query import PERIODS, PLACES, YEAR, analyse
 
 # Words that only carry the "and what about …" of a follow-up, never its subject.
 LEAD_WORDS = re.compile(r"^(那么|那|还有|另外|同样|再问|请问|换成|改成|如果是|如果|要是)")

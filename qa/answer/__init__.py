@@ -1,0 +1,2 @@
+"""Answer: a question and its ranked passages in, a short cited extractive `Answer` (or an abstention) out.
+"""
