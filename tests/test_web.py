@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from qa.app import web
+from qa.app import commitments_tab, web
 from qa.answer.answering import Answer, Citation
 from qa.errors import QAError
 
@@ -105,47 +105,6 @@ def test_ask_json_matches_cli_shape(runtime):
     assert "error" in web.ask_json(runtime, "   ")
 
 
-def test_commitments_without_module(runtime, monkeypatch):
-    monkeypatch.setattr(web, "commitments_module", None)
-    rows, records, csv_path, status = web.commitments_query("", "", "", "", runtime)
-    assert rows == [] and csv_path is None and "尚未安装" in status
-
-
-def test_commitments_with_fake_module(runtime, monkeypatch):
-    calls = []
-    record = {"kind": "target", "place": "静海镇", "short_title": "静海镇规划", "doc": "j.txt",
-              "name": "招商引资实际到位", "value": "26.8亿元/年", "unit": "亿元", "year": "2025",
-              "heading": "第二章 › 第三节", "text": "前文<i>x</i>。招商引资实际到位达到26.8亿元/年。",
-              "fields": {"clause": "招商引资实际到位达到26.8亿元/年", "stance": "目标"},
-              "summary": "招商引资实际到位：2025 26.8亿元/年", "related": [
-                  {"short_title": "别的文件", "name": "招商引资", "value": "20", "unit": "亿元", "year": "2024"}]}
-
-    def search(db_path, kind, place, doc, query, limit=100):
-        calls.append((db_path.name, kind, place, doc, query, limit))
-        return [record]
-    monkeypatch.setattr(web, "commitments_module", SimpleNamespace(
-        search_commitments=search, DB_NAME="c.sqlite", KIND_NAMES={"target": "目标指标"}))
-    rows, records, csv_path, status = web.commitments_query("target", "", "", "招商", runtime)
-    assert rows == [["目标指标", "静海镇", "静海镇规划", "招商引资实际到位", "26.8亿元/年", "2025", "目标",
-                     "第二章 › 第三节"]]
-    assert calls[0] == ("c.sqlite", "target", None, None, "招商", None) and "共 1 条" in status
-    assert "26.8亿元/年" in open(csv_path, encoding="utf-8-sig").read()
-    source = web.commitment_source(records, 0)
-    assert "<mark>招商引资实际到位达到26.8亿元/年</mark>" in source and "别的文件" in source
-    assert "<i>" not in source and "点击" in web.commitment_source(records, 5)
-    web.build_app(runtime)  # the tab builds its filters from the records
-
-
-def test_commitments_with_real_module(runtime):
-    if web.commitments_module is None:
-        pytest.skip("qa.commitments.database is not installed")
-    rows, records, csv_path, status = web.commitments_query("", "静海镇", "", "招商引资", runtime)
-    assert rows and all(r[1] == "静海镇" for r in rows), status
-    assert "<mark>" in web.commitment_source(records, 0) or records[0]["kind"] == "project"
-    _, everything, _, _ = web.commitments_query("", "", "", "", runtime)
-    assert len(everything) > 100 and {r["kind"] for r in everything} >= {"target", "project"}
-
-
 def test_safe_filename():
     assert web.safe_filename("../../etc/passwd.txt") == "passwd.txt"
     assert web.safe_filename("..\\..\\规划 文件(1).MD") == "规划_文件_1.md"
@@ -204,8 +163,8 @@ def test_catalog_rows(runtime):
 def test_http_api_with_gradio_client(runtime, monkeypatch):
     from gradio_client import Client
 
-    monkeypatch.setattr(web, "commitments_module", SimpleNamespace(
-        search_commitments=lambda db, kind, place, doc, query, limit: [{"kind": kind or "指标", "place": "静海镇"}]))
+    monkeypatch.setattr(commitments_tab, "search_db", lambda db, kind, place, doc, query, limit: [
+        SimpleNamespace(to_json=lambda: {"kind": kind or "指标", "place": "静海镇"})])
     config = replace(runtime.config, port=free_port())
     demo = web.build_app(replace_runtime_config(runtime, config))
     web.launch(demo, config, prevent_thread_lock=True, quiet=True)

@@ -6,7 +6,6 @@ question or a document is escaped before it reaches HTML or Markdown: it is show
 """
 from __future__ import annotations
 
-import csv
 import hmac
 import html
 import os
@@ -17,7 +16,6 @@ import tempfile
 import threading
 import traceback
 import unicodedata
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -27,11 +25,6 @@ from qa.config import Config
 from qa.errors import QAError
 from qa.app.feedback import FeedbackStore
 from qa.app.followup import resolve
-
-try:  # built concurrently by another developer; the tab says so when it is absent
-    from qa.commitments import search as commitments_module
-except ImportError:
-    commitments_module = None
 
 EXAMPLES = ["张家窝镇十五五期间要建新小学吗？", "静海镇2025年招商引资实际到位要多少？",
             "西青区2024年地区生产总值增长目标是多少？", "那2025年呢？"]
@@ -55,10 +48,6 @@ class Runtime:
 
     def __init__(self, config: Config, assistant: Assistant | None = None, progress: bool = True):
         self.config = config
-        if assistant is None and commitments_module is not None and not commitments_db(config).exists() \
-                and (config.index_dir / "manifest.json").exists():
-            from qa.index.build import ensure_index  # an index from before commitments were extracted
-            ensure_index(config, force=True, progress=progress)
         self.assistant = assistant or Assistant(config, progress=progress)
         self.feedback = FeedbackStore(config.feedback_db)
         self._reindex_lock = threading.Lock()
@@ -180,86 +169,6 @@ def ask_json(runtime: Runtime, question: str, previous_question: str = "") -> di
     return data
 
 
-# ---------- commitments ----------
-
-COMMITMENT_COLUMNS = ["类型", "地域", "文档", "事项", "目标/数值", "年份", "属性/角色", "出处"]
-
-
-def record_dict(record) -> dict:
-    """A qa.commitments.database record as plain JSON (with its one-line summary)."""
-    if hasattr(record, "to_json"):
-        return record.to_json()
-    return asdict(record) if is_dataclass(record) else dict(record)
-
-
-def commitments_db(config: Config) -> Path:
-    return config.index_dir / getattr(commitments_module, "DB_NAME", "commitments.sqlite")
-
-
-def search_commitments(kind: str, place: str, doc: str, keyword: str, runtime: Runtime) -> list[dict]:
-    """Records matching the filters ('' = any), all of them; [] when the module is absent."""
-    if commitments_module is None:
-        return []
-    found = commitments_module.search_commitments(commitments_db(runtime.config), kind or None,
-                                                  place or None, doc or None, keyword or None, limit=None)
-    return [record_dict(r) for r in found]
-
-
-def commitment_row(r: dict) -> list[str]:
-    f = r.get("fields") or {}
-    if r.get("value"):
-        value = r["value"] + ("" if r.get("unit", "") in r["value"] else r["unit"])
-    else:
-        value = "；".join(f"{label}{f[k]}" for k, label in (("investment", "投资"), ("scale", "规模")) if f.get(k))
-    if r.get("kind") == "responsibility":
-        role = f"{f.get('actor', '')}{f.get('role', '')}" + (f"（与{f['partner']}）" if f.get("partner") else "")
-    else:
-        role = "，".join(x for x in (f.get("attribute"), f.get("qualifier"), f.get("stance"), f.get("status")) if x)
-    kinds = getattr(commitments_module, "KIND_NAMES", {})
-    return [kinds.get(r.get("kind"), r.get("kind", "")), r.get("place", ""),
-            r.get("short_title") or r.get("doc", ""), r.get("name", ""), value, r.get("year", ""),
-            role, r.get("heading", "")]
-
-
-def commitment_source(records: list[dict], row: int | None) -> str:
-    """The passage a record came from, its clause highlighted, plus the same item elsewhere."""
-    if not records or row is None or not 0 <= row < len(records):
-        return "<p>点击表格中的一行，查看原文段落。</p>"
-    r = records[row]
-    f = r.get("fields") or {}
-    head = f"{html.escape(r.get('short_title', ''))} › {html.escape(r.get('heading', ''))}"
-    related = "".join(f"<li>{html.escape(x.get('short_title', ''))}：{html.escape(x.get('name', ''))} "
-                      f"{html.escape(x.get('value', '') + x.get('unit', ''))} {html.escape(x.get('year', ''))}</li>"
-                      for x in r.get("related") or [])
-    return (f'<div class="qa-source"><div class="qa-source-head">{head}</div>'
-            f'<p>{html.escape(r.get("summary", ""))}</p><div class="qa-source-text">'
-            f'{highlight(r.get("text", ""), f.get("sentence") or f.get("clause") or "")}</div>'
-            + (f"<p>其他文件中的同一事项：</p><ul>{related}</ul>" if related else "") + "</div>")
-
-
-def commitments_csv(records: list[dict]) -> str:
-    """The shown records, table columns then source fields; UTF-8 with BOM so Excel reads Chinese."""
-    path = Path(tempfile.mkdtemp(prefix="qa-")) / "commitments.csv"
-    with open(path, "w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(COMMITMENT_COLUMNS + ["摘要", "文件", "段落编号", "原文"])
-        for r in records:
-            writer.writerow(commitment_row(r) + [r.get("summary", ""), r.get("doc", ""),
-                                                 r.get("node_id", ""), r.get("text", "")])
-    return str(path)
-
-
-def commitments_query(kind, place, doc, keyword, runtime: Runtime):
-    """Commitments tab search → (table rows, records, CSV path, status)."""
-    if commitments_module is None:
-        return [], [], None, "承诺库模块（qa.commitments.database）尚未安装。"
-    try:
-        records = search_commitments(kind, place, doc, keyword, runtime)
-    except QAError as exc:
-        return [], [], None, str(exc)
-    return [commitment_row(r) for r in records], records, commitments_csv(records), f"共 {len(records)} 条。"
-
-
 # ---------- documents and admin ----------
 
 def catalog_rows(runtime: Runtime) -> list[list[str]]:
@@ -358,43 +267,6 @@ def chat_tab(runtime: Runtime) -> None:
                      outputs=[session, status], api_visibility="undocumented")
 
 
-def commitments_tab(runtime: Runtime) -> None:
-    if commitments_module is None:
-        gr.Markdown("承诺库模块（qa.commitments.database）尚未安装，此页暂不可用。")
-        return
-    try:
-        every = search_commitments("", "", "", "", runtime)
-    except QAError as exc:
-        gr.Markdown(f"承诺库暂不可用：{exc}")
-        return
-    kinds = [("全部", "")] + [(v, k) for k, v in getattr(commitments_module, "KIND_NAMES", {}).items()]
-    places = [("全部", "")] + sorted({(r["place"], r["place"]) for r in every if r.get("place")})
-    docs = [("全部", "")] + sorted({(r["short_title"], r["doc"]) for r in every if r.get("doc")})
-    records = gr.State(every)
-    with gr.Row():
-        kind = gr.Dropdown(kinds, value="", label="类型")
-        place = gr.Dropdown(places, value="", label="地域")
-        doc = gr.Dropdown(docs, value="", label="文档")
-        keyword = gr.Textbox(label="关键词", placeholder="如：小学、招商引资")
-        search = gr.Button("查询", variant="primary")
-    status = gr.Markdown(f"共 {len(every)} 条。点击一行查看原文。")
-    table = gr.Dataframe([commitment_row(r) for r in every], headers=COMMITMENT_COLUMNS, interactive=False, wrap=True, max_height=420,
-                         column_widths=["8%", "7%", "15%", "22%", "14%", "8%", "12%", "14%"], elem_id="commitments")
-    download = gr.DownloadButton("下载 CSV", value=commitments_csv(every))
-    source = gr.HTML(commitment_source([], None), elem_id="commitment-source")
-    query = dict(fn=lambda *a: commitments_query(*a, runtime), inputs=[kind, place, doc, keyword],
-                 outputs=[table, records, download, status], api_visibility="undocumented")
-    search.click(**query)
-    keyword.submit(**query)
-    for dropdown in (kind, place, doc):
-        dropdown.change(**query)
-
-    def show_source(recs: list, evt: gr.SelectData) -> str:
-        return commitment_source(recs, evt.index[0] if evt.index else None)
-
-    table.select(show_source, inputs=[records], outputs=source, api_visibility="undocumented")
-
-
 def documents_tab(runtime: Runtime) -> None:
     table = gr.Dataframe(catalog_rows(runtime), headers=[label for _, label in CATALOG_COLUMNS],
                          interactive=False, wrap=True, elem_id="catalog")
@@ -427,8 +299,8 @@ def api_endpoints(runtime: Runtime) -> None:
 
     def commitments(kind: str = "", place: str = "", doc: str = "", query: str = "") -> list:
         """Commitments matching the filters ('' = any)."""
-        if commitments_module is None:
-            raise gr.Error("承诺库模块（qa.commitments.database）尚未安装。")
+        from qa.app.commitments_tab import search_commitments
+
         return search_commitments(kind, place, doc, query, runtime)
 
     gr.api(ask, api_name="ask")
@@ -436,6 +308,8 @@ def api_endpoints(runtime: Runtime) -> None:
 
 
 def build_app(runtime: Runtime) -> gr.Blocks:
+    from qa.app.commitments_tab import commitments_tab  # it uses this module's highlighting
+
     with gr.Blocks(title="规划文件问答") as demo:
         gr.Markdown("## 规划文件问答\n回答均摘自政府规划文件原文，并注明出处。")
         with gr.Tabs():
