@@ -1,8 +1,10 @@
 """Chinese text normalisation and jieba tokenisation shared by indexing and querying.
 
 The same function must segment passages at build time and questions at query time, so it
-lives here once. Corpus terms (indicator, project and place names) are added to a private
-jieba dictionary so "研发经费投入强度" or "张家窝第三小学" stay whole tokens.
+lives here once. Traditional characters are matched as simplified ones (OpenCC's t2s tables),
+so "張家窩鎮" finds the documents' "张家窝镇" and a traditional-script document answers
+simplified questions; what is shown is never converted. Corpus terms (indicator, project and
+place names) are added to a private jieba dictionary so "研发经费投入强度" or "张家窝第三小学" stay whole tokens.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from functools import lru_cache
 from typing import Iterable
 
 import jieba
+from opencc import OpenCC
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -28,11 +31,18 @@ STOPWORDS = frozenset(
     "which who how many much does do did".split()
 )
 _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
+_T2S = OpenCC("t2s")  # immutable conversion tables, safe to share between threads
+
+
+def simplified(text: str) -> str:
+    """Traditional Chinese characters and phrases → simplified; anything else unchanged."""
+    return _T2S.convert(text)
 
 
 def normalise(text: str) -> str:
-    """Full-width → half-width and case folding, for matching only (never for display)."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """Full-width → half-width, traditional → simplified and case folding, for matching only
+    (never for display)."""
+    return simplified(unicodedata.normalize("NFKC", text)).lower()
 
 
 def _valid_terms(terms: Iterable[str]) -> set[str]:

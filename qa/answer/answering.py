@@ -312,13 +312,12 @@ class Answerer:
             meta = result.node.metadata
             body = result.node.get_content()
             heading = meta.get("heading", "")
-            where = heading + body
-            if fits.place_fits(meta, where) is False or fits.period_fits(meta, where) is False:
+            context, pieces = self._pieces(result.node.node_id)  # normalised: matched, never shown
+            if fits.place_fits(meta, context) is False or fits.period_fits(meta, context) is False:
                 continue  # evidence about another place or period never answers
             if meta.get("type") == "caption" and "图" not in query.text:
                 continue  # a figure's caption answers only questions about the figure
-            scope = min(fits.factor(meta, where), 1.0)
-            context, pieces = self._pieces(result.node.node_id)
+            scope = min(fits.factor(meta, context), 1.0)
             context_cov, _ = coverage(query.terms, context, weights, normalised=True)
             for piece, norm_piece in pieces:
                 if query.wants_number and not NUMBER.search(ITEM_NUMBER.sub("", piece)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from qa.search.query import PERIODS, PLACES, YEAR, analyse
+from qa.text import simplified
 
 # Words that only carry the "and what about …" of a follow-up, never its subject.
 LEAD_WORDS = re.compile(r"^(那么|那|还有|另外|同样|再问|请问|换成|改成|如果是|如果|要是)")
@@ -78,11 +79,12 @@ def _replace_time(previous: str, years: list[str], periods: list[str]) -> str:
 
 
 def resolve(previous_question: str | None, new_question: str) -> str:
-    """The question to answer: the previous one re-scoped when the new one is a short follow-up."""
-    if not previous_question or not previous_question.strip() or not is_follow_up(new_question):
+    """The question to answer: the previous one re-scoped when the new one is a short follow-up.
+    A rewrite is in simplified characters, so "那靜海鎮呢？" finds "静海镇" in either script."""
+    if not previous_question or not previous_question.strip() or not is_follow_up(simplified(new_question)):
         return new_question
     query = analyse(new_question)
-    resolved = previous_question.strip()
+    resolved = simplified(previous_question.strip())
     if query.places:
         resolved = _replace_place(resolved, query.places[0])
     if query.years or query.periods:

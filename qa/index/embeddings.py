@@ -22,7 +22,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from qa.errors import QAError
-from qa.text import tokenize
+from qa.text import simplified, tokenize
 
 LSA_NAME = "lsa"
 LSA_FILE = "lsa.pkl"
@@ -71,7 +71,7 @@ def _char_bigrams(text: str) -> list[str]:
 
 
 def _lsa_features(text: str, tokens: list[str] | None = None) -> list[str]:
-    return (tokenize(text) if tokens is None else list(tokens)) + _char_bigrams(text)
+    return (tokenize(text) if tokens is None else list(tokens)) + _char_bigrams(simplified(text))
 
 
 def _given_features(features: list[str]) -> list[str]:
@@ -182,7 +182,7 @@ class SentenceTransformerEmbedder(Embedder):
         return self._model
 
     def embed(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
-        vectors = self.model.encode(texts, batch_size=32, convert_to_numpy=True,
+        vectors = self.model.encode([simplified(t) for t in texts], batch_size=32, convert_to_numpy=True,
                                     normalize_embeddings=True, show_progress_bar=False)
         return _normalise(vectors)
 

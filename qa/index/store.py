@@ -21,7 +21,7 @@ from qa.ingest.chunking import EMBED_KEYS
 from qa.config import Config
 from qa.index.embeddings import Embedder, restore_embedder
 from qa.errors import IndexError_
-from qa.text import use_terms
+from qa.text import simplified, use_terms
 
 BM25_DIR = "bm25"
 VECTORS = "vectors.npy"
@@ -122,9 +122,10 @@ class PassageStore:
         return node_from_json(*found)
 
     def _context(self, row: int) -> str:
-        """Heading path and text joined: what scoping searches for places, periods and years."""
+        """Heading path and text joined, in simplified script: what scoping searches for places,
+        periods and years."""
         node = self.at(row)
-        return node.metadata.get("heading", "") + node.text
+        return simplified(node.metadata.get("heading", "") + node.text)
 
     def _get(self, node_id: str) -> TextNode | None:
         found = self._conn().execute("SELECT row FROM passages WHERE node_id = ?", (node_id,)).fetchone()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from qa.text import normalise, tokenize
+from qa.text import normalise, simplified, tokenize
 
 PLACES = {"张家窝": "张家窝镇", "西青": "西青区", "静海": "静海镇",
           "zhangjiawo": "张家窝镇", "xiqing": "西青区", "jinghai": "静海镇"}
@@ -137,7 +137,7 @@ def analyse(question: str) -> Query:
 
 
 def _analyse_one(question: str) -> Query:
-    text = CONTROL.sub("", question).strip()
+    text = simplified(CONTROL.sub("", question).strip())  # "學嗎" asks what "学吗" asks
     norm = normalise(text)
     latin = sum(c.isascii() and c.isalpha() for c in text)
     cjk = sum("\u4e00" <= c <= "\u9fff" for c in text)

@@ -18,7 +18,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 
 from qa.search.query import YEAR, Query, analyse
 from qa.index.store import Store
-from qa.text import tokenize
+from qa.text import simplified, tokenize
 
 # Candidates each retriever contributes before fusion.
 CANDIDATES = 40
@@ -93,6 +93,7 @@ class Scope:
         self.asked_start = min((int(span[:4]) for span in query.periods.values()), default=0)
         self.years = list(query.years)
         self.scoped = bool(self.places or self.other_places or self.period_values or self.years)
+        self._simplified_places: dict[str, str] = {}  # documents' places, converted once a question
         self.ceiling = ((PLACE_MATCH if self.places else 1.0) * (PERIOD_MATCH if self.period_values else 1.0)
                         * (YEAR_MATCH if self.years else 1.0))  # the most `factor` can give
 
@@ -102,7 +103,10 @@ class Scope:
             return False
         if not self.places:
             return None
-        return metadata.get("place", "") in self.places or any(s in context for s in self.stems)
+        place = metadata.get("place", "")
+        if place not in self._simplified_places:
+            self._simplified_places[place] = simplified(place)
+        return self._simplified_places[place] in self.places or any(s in context for s in self.stems)
 
     def period_fits(self, metadata: dict, context: str) -> bool | None:
         """None when the question names no 五年 period; else whether the passage can speak of it.
