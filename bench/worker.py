@@ -28,18 +28,9 @@ def questions(path: Path) -> list[str]:
             if line.strip()]
 
 
-def clear_caches() -> None:
+def timed(pipeline, fn, *args) -> float:
     """Every timed call starts without memoised tokens or term weights: a new question's cost."""
-    from qa.answer.answering import Answerer
-    from qa.text import _cached_tokenize
-
-    _cached_tokenize.cache_clear()
-    if hasattr(Answerer.weight, "cache_clear"):
-        Answerer.weight.cache_clear()
-
-
-def timed(fn, *args) -> float:
-    clear_caches()
+    pipeline.clear_caches()
     started = time.perf_counter()
     fn(*args)
     return (time.perf_counter() - started) * 1000
@@ -53,17 +44,18 @@ class Floor:
         import faiss
 
         from qa.index.embeddings import restore_embedder
+        from qa.index.index import load_tokenizer
 
         manifest = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))
-        self.embedder = restore_embedder(manifest["embedder"], index_dir)
+        self.tokenizer = load_tokenizer(index_dir)
+        self.embedder = restore_embedder(manifest["embedder"], index_dir, self.tokenizer.tokenize)
         self.faiss = faiss.read_index(str(index_dir / "default__vector_store.json"))
         self.bm25 = bm25s.BM25.load(str(index_dir / "bm25"))
 
     def __call__(self, text: str):
         import numpy as np
 
-        from qa.text import tokenize
-
+        tokenize = self.tokenizer.tokenize
         _, dense = self.faiss.search(self.embedder.embed([text]), CANDIDATES)
         scores = self.bm25.get_scores(tokenize(text) or ["∅"])
         k = min(CANDIDATES, len(scores))
@@ -85,9 +77,9 @@ def warm_build_process() -> None:
     import qa.commitments.database  # noqa: F401
     import qa.ingest.loading  # noqa: F401
     import qa.index.store  # noqa: F401
-    from qa.text import tokenize
+    from qa.text import Tokenizer
 
-    tokenize("预热分词词典")  # jieba's dictionary loads on first use
+    Tokenizer().tokenize("预热分词词典")  # jieba's dictionary loads on first use
 
 
 def task_build(args) -> dict:
@@ -117,15 +109,16 @@ def task_serve(args) -> dict:
     answerer.ask("张家窝镇一般公共预算收入是多少？")  # warm jieba, FAISS and numpy paths
     # the first pass reads passages and records from SQLite; later passes find them in the
     # serving caches (tokens and term weights are cleared before every call all the same)
-    out = {"load_s": load, "passages": len(assistant.store.passages),
+    out = {"load_s": load, "passages": len(assistant.index.passages),
            "floor": [], "retrieval": [], "answer": [], "questions": len(qs)}
     for _ in range(args.passes):
         for q in qs:
-            query = analyse(q)
+            query = analyse(q, assistant.index)
             text = query.retrieval_text or query.search_text
-            out["floor"].append(timed(floor, text))
-            out["answer"].append(timed(answerer.ask, q))  # before retrieval: its first pass is cold
-            out["retrieval"].append(timed(lambda: answerer.retriever.retrieve_query(analyse(q))))
+            out["floor"].append(timed(answerer, floor, text))
+            out["answer"].append(timed(answerer, answerer.ask, q))  # before retrieval: its first pass is cold
+            out["retrieval"].append(timed(answerer, lambda: answerer.retriever.retrieve_query(
+                analyse(q, assistant.index))))
     out.update(answer_quality(answerer, args.gold))
     return out
 
@@ -148,7 +141,7 @@ def task_peer(args) -> dict:
     build = time.perf_counter() - started
     qs = questions(args.gold)
     peer("张家窝镇一般公共预算收入是多少？")
-    answers = [timed(peer, q) for _ in range(args.passes) for q in qs]
+    answers = [timed(peer, peer, q) for _ in range(args.passes) for q in qs]
     return {"build_s": build, "answer": answers}
 
 

@@ -1,10 +1,11 @@
 """Chinese text normalisation and jieba tokenisation shared by indexing and querying.
 
-The same function must segment passages at build time and questions at query time, so it
-lives here once. Traditional characters are matched as simplified ones (OpenCC's t2s tables),
+The same tokenizer must segment passages at build time and questions at query time. Each index
+owns one `Tokenizer`: jieba's dictionary plus that index's own terms (indicator, project and
+place names), so "研发经费投入强度" stays one token, and two indexes in one process never see
+each other's terms. Traditional characters are matched as simplified ones (OpenCC's t2s tables),
 so "張家窩鎮" finds the documents' "张家窝镇" and a traditional-script document answers
-simplified questions; what is shown is never converted. Corpus terms (indicator, project and
-place names) are added to a private jieba dictionary so "研发经费投入强度" or "张家窝第三小学" stay whole tokens.
+simplified questions; what is shown is never converted.
 """
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from opencc import OpenCC
 
 jieba.setLogLevel(logging.WARNING)
 
-_TOKENIZER = jieba.Tokenizer()
-_ADDED_TERMS: set[str] = set()
-_UNDO: list[tuple[str, int | None]] = []  # dictionary entries as they were before our terms
-TERM_FREQ = 2000  # high enough that a corpus term always beats splitting it
+TERM_FREQ = 2000  # high enough that an index's term always beats splitting it
+MAX_CACHED_CHARS = 300  # questions are cached; longer texts (passages at build time) are not
+CACHED_TEXTS = 4096  # distinct questions a tokenizer remembers
 
 STOPWORDS = frozenset(
     "的 了 和 与 及 或 是 在 对 为 把 被 将 要 有 也 都 就 并 等 其 中 上 下 之 以 于 由 从 向 "
@@ -31,6 +31,7 @@ STOPWORDS = frozenset(
     "which who how many much does do did".split()
 )
 _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
+QUOTED = re.compile(r"“([^”]{2,16})”")
 _T2S = OpenCC("t2s")  # immutable conversion tables, safe to share between threads
 
 
@@ -45,80 +46,82 @@ def normalise(text: str) -> str:
     return simplified(unicodedata.normalize("NFKC", text)).lower()
 
 
-def _valid_terms(terms: Iterable[str]) -> set[str]:
+def valid_terms(terms: Iterable[str]) -> set[str]:
+    """Terms as the tokenizer holds them: normalised, 2 to 20 characters."""
     return {t for t in (normalise(term).strip() for term in terms) if 2 <= len(t) <= 20}
 
 
-def _add_word(term: str) -> None:
-    """jieba's add_word, minus its raising of the dictionary's total frequency: that total
-    weighs every route through every sentence, so raising it would change how text without
-    the term is segmented too. Held fixed, a term changes only the text that contains it."""
-    freq = _TOKENIZER.FREQ
-    for end in range(1, len(term) + 1):
-        _UNDO.append((term[:end], freq.get(term[:end])))
-        freq.setdefault(term[:end], 0)
-    freq[term] = TERM_FREQ
-    _ADDED_TERMS.add(term)
+@lru_cache(maxsize=1)
+def _jieba_dictionary() -> tuple[dict, int]:
+    """jieba's own dictionary (word frequencies and their total), read once per process and
+    never changed: every Tokenizer starts from a copy of it."""
+    base = jieba.Tokenizer()
+    base.check_initialized()
+    return base.FREQ, base.total
 
 
-def add_terms(terms: Iterable[str]) -> None:
-    """Teach the tokenizer the corpus's own names; safe to call again with the same terms."""
-    _TOKENIZER.check_initialized()
-    new = _valid_terms(terms) - _ADDED_TERMS
-    for term in sorted(new):
-        _add_word(term)
-    if new:
-        _cached_tokenize.cache_clear()
+def jieba_frequencies() -> dict[str, int]:
+    """How often jieba's dictionary counts each word (read-only)."""
+    return _jieba_dictionary()[0]
 
 
-def use_terms(terms: Iterable[str]) -> None:
-    """The tokenizer becomes jieba's dictionary plus exactly these terms (an index's own), so
-    how text is segmented never depends on which other index this process loaded before."""
-    wanted = _valid_terms(terms)
-    if wanted == _ADDED_TERMS:
-        return
-    _TOKENIZER.check_initialized()
-    for frag, old in reversed(_UNDO):
-        if old is None:
-            _TOKENIZER.FREQ.pop(frag, None)
-        else:
-            _TOKENIZER.FREQ[frag] = old
-    _UNDO.clear()
-    _ADDED_TERMS.clear()
-    add_terms(wanted)
-    _cached_tokenize.cache_clear()
+class Tokenizer:
+    """A `jieba.Tokenizer` instance holding jieba's dictionary plus exactly these terms.
+
+    `names` (places, periods, planning vocabulary) are kept whole too, but are not the
+    corpus's own terms in the sense of `is_corpus_term`: a question naming one asks about
+    scope, not about an indicator or a project.
+    """
+
+    def __init__(self, terms: Iterable[str] = (), names: Iterable[str] = ()):
+        freq, total = _jieba_dictionary()
+        self._jieba = jieba.Tokenizer()
+        self._jieba.FREQ = dict(freq)
+        # jieba's add_word raises the total, which weighs every route through every sentence;
+        # held fixed, a term changes only the segmentation of text that contains it
+        self._jieba.total = total
+        self._jieba.initialized = True
+        self.names = frozenset(valid_terms(names))
+        self.terms = frozenset(valid_terms(terms)) | self.names
+        for term in sorted(self.terms):
+            self._add(term)
+        self._cached = lru_cache(maxsize=CACHED_TEXTS)(self.segment)
+
+    def _add(self, term: str) -> None:
+        freq = self._jieba.FREQ
+        for end in range(1, len(term)):
+            freq.setdefault(term[:end], 0)
+        freq[term] = TERM_FREQ
+
+    def segment(self, text: str) -> tuple[str, ...]:
+        """jieba search-mode tokens without stopwords and punctuation (not cached)."""
+        tokens = []
+        for token in self._jieba.cut_for_search(normalise(text)):
+            token = token.strip()
+            if token and token not in STOPWORDS and not _PUNCT.match(token):
+                tokens.append(token)
+        return tuple(tokens)
+
+    def tokenize(self, text: str) -> list[str]:
+        """`segment`, remembered for short texts: a question is segmented by analysis,
+        retrieval and record matching alike."""
+        if len(text) > MAX_CACHED_CHARS:
+            return list(self.segment(text))
+        return list(self._cached(text))
+
+    def is_corpus_term(self, term: str) -> bool:
+        """A name the corpus itself taught the tokenizer (an indicator, a quoted name), not a place."""
+        return term in self.terms and term not in self.names
+
+    def clear_cache(self) -> None:
+        self._cached.cache_clear()
 
 
-def is_corpus_term(term: str) -> bool:
-    """A name the corpus itself taught the tokenizer (an indicator, a quoted name), not a place."""
-    return term in _ADDED_TERMS and term not in _BASE_NORMALISED
-
-
-@lru_cache(maxsize=4096)
-def _cached_tokenize(text: str) -> tuple[str, ...]:
-    tokens = []
-    for token in _TOKENIZER.cut_for_search(normalise(text)):
-        token = token.strip()
-        if token and token not in STOPWORDS and not _PUNCT.match(token):
-            tokens.append(token)
-    return tuple(tokens)
-
-
-def tokenize(text: str) -> list[str]:
-    """jieba search-mode tokens without stopwords and punctuation."""
-    return list(_cached_tokenize(text))
+def quoted_terms(texts: Iterable[str]) -> set[str]:
+    """The names a text sets in quotation marks (“津农精品”): worth keeping whole."""
+    return {m.group(1) for text in texts for m in QUOTED.finditer(text)}
 
 
 # Places and periods every question may name; kept whole so scoping can see them.
 BASE_TERMS = ("张家窝镇", "张家窝", "西青区", "西青", "静海镇", "静海区", "静海", "十五五", "十四五",
               "十三五", "津农精品", "规上工业", "一般公共预算收入", "固定资产投资")
-_BASE_NORMALISED = frozenset(normalise(t) for t in BASE_TERMS)
-QUOTED = re.compile(r"“([^”]{2,16})”")
-
-
-def corpus_terms(texts: Iterable[str]) -> list[str]:
-    """Names worth keeping whole: the base places and periods and the corpus's quoted terms."""
-    found: set[str] = set(BASE_TERMS)
-    for text in texts:
-        found.update(m.group(1) for m in QUOTED.finditer(text))
-    return sorted(found)

@@ -26,7 +26,13 @@ def db(assistant):
 
 
 @pytest.fixture(scope="module")
-def memory_db():
+def tokenizer(assistant):
+    """The session index's tokenizer: what its records were segmented with."""
+    return assistant.index.tokenizer
+
+
+@pytest.fixture(scope="module")
+def memory_db(tokenizer):
     """The same records built into an in-memory database from freshly chunked documents."""
     from qa.ingest.chunking import HeadingNodeParser
     from qa.config import PROJECT_ROOT
@@ -35,7 +41,7 @@ def memory_db():
     documents, _ = load_documents(PROJECT_ROOT / "corpus")
     nodes = HeadingNodeParser().get_nodes_from_documents(documents)
     conn = open_db(":memory:")
-    counts = build_into(conn, documents, nodes)
+    counts = build_into(conn, documents, nodes, tokenizer)
     yield conn, counts
     conn.close()
 
@@ -48,7 +54,7 @@ def _find(items, **want):
 
 def test_index_build_writes_the_database_as_a_checked_artifact(assistant, db):
     assert db.exists()
-    assert DB_NAME in assistant.store.manifest["artifacts"]
+    assert DB_NAME in assistant.index.manifest["artifacts"]
 
 
 def test_table_rows_all_present_with_source(db):
@@ -97,8 +103,8 @@ def test_text_targets_from_every_document(db, doc, subject, value, year, qualifi
     assert hit[0].fields["stance"] == "目标" and value in hit[0].text
 
 
-def test_progress_values_are_marked_as_progress(db):
-    items = search_commitments(db, kind="target", doc=XQ_PLAN, query="津农精品", limit=None)
+def test_progress_values_are_marked_as_progress(db, tokenizer):
+    items = search_commitments(db, kind="target", doc=XQ_PLAN, tokenizer=tokenizer, query="津农精品", limit=None)
     assert _find(items, value="18个", year="2023")[0].fields["stance"] == "进展"
 
 
@@ -178,32 +184,32 @@ def test_memory_and_disk_databases_agree(db, memory_db):
     assert len(search_commitments(db, limit=None)) == len(search_commitments(conn, limit=None))
 
 
-def test_fts_search_with_a_chinese_query(db):
-    hits = search_commitments(db, query="绿色工厂")
+def test_fts_search_with_a_chinese_query(db, tokenizer):
+    hits = search_commitments(db, tokenizer=tokenizer, query="绿色工厂")
     assert hits and all("绿色工厂" in c.name + c.text for c in hits)
     assert any(c.doc == ZJW and c.value == "1-3家" for c in hits)
-    schools = search_commitments(db, kind="project", query="第三小学")
+    schools = search_commitments(db, kind="project", tokenizer=tokenizer, query="第三小学")
     assert {c.doc for c in schools} >= {ZJW, ZJW_REPORT}
 
 
-def test_same_indicator_is_linked_across_documents_newest_first(db):
-    (income,) = [c for c in search_commitments(db, kind="target", doc=XQ_PLAN, query="居民人均可支配收入")
+def test_same_indicator_is_linked_across_documents_newest_first(db, tokenizer):
+    (income,) = [c for c in search_commitments(db, kind="target", doc=XQ_PLAN, tokenizer=tokenizer, query="居民人均可支配收入")
                  if c.value == "49200元"]
     related = [(r["doc"], r["value"]) for r in income.related]
     assert (XQ, "47300元") in related
     dates = [r["date"] for r in income.related]
     assert dates == sorted(dates, reverse=True)
-    (brand,) = _find(search_commitments(db, kind="target", doc=XQ, query="津农精品"), value="20个")
+    (brand,) = _find(search_commitments(db, kind="target", doc=XQ, tokenizer=tokenizer, query="津农精品"), value="20个")
     assert {(r["value"], r["stance"]) for r in brand.related} >= {("18个", "进展"), ("2个", "目标")}
 
 
-def test_match_for_question_prefers_place_year_and_kind(db):
-    best = match_for_question(db, ["一般公共预算收入"], ["张家窝镇"], ["2024"], "target")
+def test_match_for_question_prefers_place_year_and_kind(db, tokenizer):
+    best = match_for_question(db, tokenizer, ["一般公共预算收入"], ["张家窝镇"], ["2024"], "target")
     assert best and best[0].value == "2.34亿元" and best[0].doc == ZJW_REPORT
-    projects = match_for_question(db, ["中芯", "晶圆"], ["西青区"], [], "project")
+    projects = match_for_question(db, tokenizer, ["中芯", "晶圆"], ["西青区"], [], "project")
     assert projects[0].fields["investment"] == "516亿元"
-    assert match_for_question(db, ["一般公共预算收入"], ["静海镇"], [], "project") == [] or all(
-        c.place == "静海镇" for c in match_for_question(db, ["一般公共预算收入"], ["静海镇"], [], None))
+    assert match_for_question(db, tokenizer, ["一般公共预算收入"], ["静海镇"], [], "project") == [] or all(
+        c.place == "静海镇" for c in match_for_question(db, tokenizer, ["一般公共预算收入"], ["静海镇"], [], None))
 
 
 def _run(capsys, corpus_config, *args):

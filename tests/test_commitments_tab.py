@@ -22,7 +22,7 @@ def test_commitments_with_a_fake_database(runtime, monkeypatch):
               "summary": "招商引资实际到位：2025 26.8亿元/年", "related": [
                   {"short_title": "别的文件", "name": "招商引资", "value": "20", "unit": "亿元", "year": "2024"}]}
 
-    def search(db_path, kind, place, doc, query, limit=100):
+    def search(db_path, kind, place, doc, query, limit=100, tokenizer=None):
         calls.append((db_path.name, kind, place, doc, query, limit))
         return [SimpleNamespace(to_json=lambda: record)]
     monkeypatch.setattr(tab, "search_db", search)

@@ -10,14 +10,16 @@ import pytest
 from qa.config import Config
 from qa.index.embeddings import LSAEmbedder, SentenceTransformerEmbedder, make_embedder
 from qa.errors import QAError
+from qa.text import Tokenizer
 from tests.conftest import CORPUS
 
+WORDS = Tokenizer().tokenize  # jieba as it comes: these tests need no corpus terms
 TEXTS = ["张家窝镇推进第三小学项目建设", "静海镇招商引资实际到位26.8亿元", "西青区建设5G基站5721座",
          "新建建筑100%全面执行绿色建筑标准", "张家窝第三小学开学"]
 
 
 def test_lsa_vectors_are_normalised_and_place_similar_texts_close():
-    embedder = LSAEmbedder(dim=4)
+    embedder = LSAEmbedder(dim=4, tokenize=WORDS)
     embedder.fit(TEXTS * 2)
     vectors = embedder.embed(TEXTS)
     assert vectors.dtype == np.float32
@@ -28,10 +30,10 @@ def test_lsa_vectors_are_normalised_and_place_similar_texts_close():
 
 
 def test_lsa_survives_save_and_load(tmp_path):
-    embedder = LSAEmbedder(dim=4)
+    embedder = LSAEmbedder(dim=4, tokenize=WORDS)
     embedder.fit(TEXTS * 2)
     embedder.save(tmp_path)
-    restored = LSAEmbedder()
+    restored = LSAEmbedder(tokenize=WORDS)
     restored.load(tmp_path)
     assert np.allclose(restored.embed(TEXTS), embedder.embed(TEXTS))
     assert restored.id == embedder.id
@@ -89,7 +91,7 @@ def test_corpus_indexed_and_searched_with_the_tiny_model(tiny_model, tmp_path):
 
     config = Config(corpus_dir=CORPUS, index_dir=tmp_path / "index", embed_model=str(tiny_model))
     assistant = Assistant(config, progress=False)
-    assert assistant.store.manifest["embedder"]["id"].startswith("st:")
+    assert assistant.index.manifest["embedder"]["id"].startswith("st:")
     assert "sentence-transformers" in assistant.embedder_description
     answer = assistant.ask("张家窝镇2023年规上工业总产值是多少？")
     assert answer.retrieved, "dense + BM25 retrieval returns passages with the neural backend"
@@ -97,7 +99,7 @@ def test_corpus_indexed_and_searched_with_the_tiny_model(tiny_model, tmp_path):
 
 
 def test_single_text_fast_path_equals_the_library_transform():
-    embedder = LSAEmbedder(dim=4)
+    embedder = LSAEmbedder(dim=4, tokenize=WORDS)
     embedder.fit(TEXTS * 2)
     for text in TEXTS + ["完全无关的词语组合", "第三小学 5G"]:
         fast = embedder.embed([text])

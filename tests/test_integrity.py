@@ -56,12 +56,12 @@ def test_damage_is_detected_with_a_clear_reason(config, damage, reason):
     assert stale_reason(config).startswith(reason)
 
 
-def test_open_store_on_corrupt_files_raises_a_chinese_message(config):
-    from qa.index.store import open_store
+def test_opening_an_index_with_corrupt_files_raises_a_chinese_message(config):
+    from qa.index.index import Index
 
     (config.index_dir / "passages.sqlite").write_text("{broken", encoding="utf-8")
     with pytest.raises(IndexError_, match="qa build"):
-        open_store(config)
+        Index.open(config)
 
 
 def test_qa_ask_rebuilds_a_corrupt_passage_store_and_answers(config):

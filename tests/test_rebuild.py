@@ -145,11 +145,11 @@ def own_place_share(config: Config) -> float:
     from qa.search.query import analyse
 
     assistant = Assistant(config, progress=False)
-    catalog = assistant.store.manifest["catalog"]
+    catalog = assistant.index.manifest["catalog"]
     gold = [json.loads(line) for line in open("eval/questions.jsonl", encoding="utf-8")]
-    asked = [(g["question"], analyse(g["question"]).places) for g in gold]
+    asked = [(g["question"], analyse(g["question"], assistant.index).places) for g in gold]
     asked = [(q, places) for q, places in asked if places]
-    top = [assistant.answerer.retriever.retrieve_query(analyse(q))[:1] for q, _ in asked]
+    top = [assistant.answerer.retriever.retrieve_query(analyse(q, assistant.index))[:1] for q, _ in asked]
     return sum(bool(t) and catalog[t[0].node.metadata["doc"]]["place"] in places
                for t, (_, places) in zip(top, asked)) / len(asked)
 

@@ -285,10 +285,10 @@ def test_broken_files_do_not_lose_indexed_documents(tmp_path, corpus_config, ass
                    run.stderr.splitlines()), (name, run.stderr[-2000:])
     config = Config(corpus_dir=corpus, index_dir=tmp_path / "index", embed_model="lsa")
     rebuilt = Assistant(config, progress=False)
-    before = {d for d in assistant.store.manifest["documents"]}
-    assert set(rebuilt.store.manifest["documents"]) == before | {"gbk.txt"}
+    before = {d for d in assistant.index.manifest["documents"]}
+    assert set(rebuilt.index.manifest["documents"]) == before | {"gbk.txt"}
     for doc in before:
-        assert rebuilt.store.passages.count_of(doc) == assistant.store.passages.count_of(doc), doc
+        assert rebuilt.index.passages.count_of(doc) == assistant.index.passages.count_of(doc), doc
     for question, must in (("西青区2024年地区生产总值增长目标是多少？", "西青"),
                            ("静海镇2025年招商引资实际到位要多少？", "静海"),
                            ("张家窝镇十五五期间要建新小学吗？", "张家窝")):

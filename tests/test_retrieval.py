@@ -1,8 +1,16 @@
 """Hybrid retrieval and its scoping by place, period and year."""
 from __future__ import annotations
 
-from qa.search.query import analyse
+import pytest
+
+from qa.search import query
 from qa.search.retrieval import Scope, rrf
+
+
+@pytest.fixture(scope="module")
+def analyse(assistant):
+    """Question analysis in the words of the session's index."""
+    return lambda question: query.analyse(question, assistant.index)
 
 
 def test_rrf_rewards_agreement_between_rankings():
@@ -12,7 +20,7 @@ def test_rrf_rewards_agreement_between_rankings():
     assert rrf([["x"]], k=0)["x"] == 1.0
 
 
-def test_question_scope_is_read_from_colloquial_chinese():
+def test_question_scope_is_read_from_colloquial_chinese(analyse):
     q = analyse("张家窝23年百大项目完成得怎么样？")
     assert q.places == ["张家窝镇"] and q.years == ["2023"] and q.kind == "status"
     q = analyse("静海镇“十四五”规划中常住人口城镇化率的目标是多少？")
@@ -20,12 +28,12 @@ def test_question_scope_is_read_from_colloquial_chinese():
     assert "静海" not in q.retrieval_text and "十四五" not in q.retrieval_text
 
 
-def test_english_question_is_searched_with_the_documents_words():
+def test_english_question_is_searched_with_the_documents_words(analyse):
     q = analyse("What was Xiqing District's general public budget revenue in 2023?")
     assert q.english and q.places == ["西青区"] and "一般公共预算收入" in q.search_text
 
 
-def test_place_scoping_keeps_passages_that_name_the_place():
+def test_place_scoping_keeps_passages_that_name_the_place(analyse):
     scope = Scope(analyse("张家窝镇的枫雅印象城开业了吗？"))
     assert scope.place_fits({"place": "张家窝镇"}, "任意") is True
     assert scope.place_fits({"place": "西青区"}, "张家窝镇枫雅印象城开业") is True
@@ -34,7 +42,7 @@ def test_place_scoping_keeps_passages_that_name_the_place():
     assert scope.factor({"place": "张家窝镇"}, "") <= scope.ceiling
 
 
-def test_a_document_written_before_the_period_cannot_hold_its_plan():
+def test_a_document_written_before_the_period_cannot_hold_its_plan(analyse):
     scope = Scope(analyse("张家窝镇十五五期间新增就业目标？"))
     assert scope.period_fits({"period": "2026-2030"}, "") is True
     assert scope.period_fits({"period": "2023-2024"}, "稳岗就业") is False
@@ -42,36 +50,29 @@ def test_a_document_written_before_the_period_cannot_hold_its_plan():
     assert review.period_fits({"period": "2021-2025"}, "招商引资") is True
 
 
-def test_scoped_retrieval_prefers_the_document_of_the_place(assistant):
+def test_scoped_retrieval_prefers_the_document_of_the_place(assistant, analyse):
     results = assistant.answerer.retriever.retrieve_query(analyse("静海镇招商引资实际到位目标"))
     assert results[0].node.metadata["place"] == "静海镇"
     results = assistant.answerer.retriever.retrieve_query(analyse("西青区一般公共预算收入"))
     assert results[0].node.metadata["place"] == "西青区"
 
 
-def test_bm25_and_dense_each_retrieve_and_hybrid_fuses(assistant):
+def test_bm25_and_dense_each_retrieve_and_hybrid_fuses(assistant, analyse):
     from qa.search.retrieval import HybridRetriever
 
     question = analyse("中芯西青12英寸晶圆代工生产线项目总投资")
     for mode in ("bm25", "dense", "hybrid"):
-        retriever = HybridRetriever(assistant.store, top_k=5, mode=mode)
+        retriever = HybridRetriever(assistant.index, top_k=5, mode=mode)
         texts = [r.node.get_content() for r in retriever.retrieve_query(question)]
         assert any("516亿元" in t for t in texts), mode
 
 
-def test_segmentation_depends_on_the_loaded_index_terms_not_on_earlier_ones():
-    from qa import text
-    from qa.text import tokenize, use_terms
+def test_a_tokenizer_keeps_its_own_terms_whole_and_leaves_other_text_as_jieba_cuts_it():
+    from qa.text import Tokenizer
 
-    loaded = set(text._ADDED_TERMS)  # the session index's terms, put back afterwards
-    try:
-        use_terms(["张家窝镇"])
-        before = tokenize("居民人均可支配收入增长")
-        use_terms(["张家窝镇"] + [f"虚构名称{i}号" for i in range(300)])  # another index's terms
-        assert tokenize("居民人均可支配收入增长") == before  # text without them: unchanged
-        assert "虚构名称7号" in tokenize("虚构名称7号建设")
-        use_terms(["张家窝镇"])
-        assert tokenize("居民人均可支配收入增长") == before
-        assert "虚构名称7号" not in tokenize("虚构名称7号建设")
-    finally:
-        use_terms(loaded)
+    plain = Tokenizer(["张家窝镇"])
+    other = Tokenizer(["张家窝镇"] + [f"虚构名称{i}号" for i in range(300)])  # another index's terms
+    assert other.tokenize("居民人均可支配收入增长") == plain.tokenize("居民人均可支配收入增长")
+    assert "虚构名称7号" in other.tokenize("虚构名称7号建设")
+    assert "虚构名称7号" not in plain.tokenize("虚构名称7号建设")  # and never leaks back
+    assert Tokenizer(["张家窝镇"]).tokenize("虚构名称7号建设") == plain.tokenize("虚构名称7号建设")

@@ -10,7 +10,7 @@ import pytest
 from opencc import OpenCC
 
 from qa.app.followup import resolve
-from qa.text import normalise, simplified, tokenize
+from qa.text import Tokenizer, normalise, simplified
 
 TO_TRADITIONAL = OpenCC("s2t")
 
@@ -19,6 +19,7 @@ def test_normalise_matches_traditional_as_simplified_and_keeps_numbers():
     assert normalise("張家窩鎮十五五期間要建新小學嗎？") == normalise("张家窝镇十五五期间要建新小学吗？")
     assert normalise("靜海镇") == "静海镇"  # one traditional character among simplified ones
     assert simplified("投資12.5億元，增長6.5%") == "投资12.5亿元，增长6.5%"
+    tokenize = Tokenizer(["静海镇"]).tokenize
     assert tokenize("靜海鎮招商引資") == tokenize("静海镇招商引资")
 
 
@@ -42,9 +43,10 @@ def test_traditional_question_is_answered_like_the_simplified_one(assistant, sim
     assert got.question == traditional  # the question is shown as typed
 
 
-def test_traditional_follow_up_is_rewritten():
-    assert resolve("靜海鎮2025年招商引資實際到位要多少？", "那2024年呢？") == "静海镇2024年招商引资实际到位要多少？"
-    assert resolve("西青区2024年地区生产总值增长目标是多少？", "那靜海鎮呢？") == "静海镇2024年地区生产总值增长目标是多少？"
+def test_traditional_follow_up_is_rewritten(assistant):
+    index = assistant.index
+    assert resolve("靜海鎮2025年招商引資實際到位要多少？", "那2024年呢？", index) == "静海镇2024年招商引资实际到位要多少？"
+    assert resolve("西青区2024年地区生产总值增长目标是多少？", "那靜海鎮呢？", index) == "静海镇2024年地区生产总值增长目标是多少？"
 
 
 DOC = "zhangjiawo-government-work-report-2024.txt"
@@ -96,9 +98,10 @@ def test_commitments_keyword_in_traditional_script_finds_the_same_records(assist
     from qa.commitments.database import DB_NAME
 
     db = assistant.config.index_dir / DB_NAME
-    simple = [r.id for r in search_commitments(db, query="招商引资", limit=None)]
+    tokenizer = assistant.index.tokenizer
+    simple = [r.id for r in search_commitments(db, query="招商引资", limit=None, tokenizer=tokenizer)]
     assert simple
-    assert [r.id for r in search_commitments(db, query="招商引資", limit=None)] == simple
+    assert [r.id for r in search_commitments(db, query="招商引資", limit=None, tokenizer=tokenizer)] == simple
 
 
 def test_bench_script_reports_traditional_rewrites_answered_alike(corpus_config, assistant, tmp_path,

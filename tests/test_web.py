@@ -46,7 +46,8 @@ def test_abstention_is_labelled_with_related_passages(runtime, monkeypatch):
     related = Citation(n=1, doc="a.txt", title="某规划", heading="第一章", text="相关的段落。")
     abstain = Answer(question="q", answer="现有文件中没有找到能回答这个问题的内容。", abstained=True,
                      citations=[related])  # the pipeline's choice to abstain is tested elsewhere
-    monkeypatch.setattr(runtime, "assistant", SimpleNamespace(ask=lambda q: abstain))
+    monkeypatch.setattr(runtime.holder, "_current", SimpleNamespace(ask=lambda q: abstain,
+                                                                    index=runtime.assistant.index))
     history, sources, session, _ = turn(runtime, "火星基地什么时候建成？")
     assert session["answer"].abstained
     assert web.ABSTAIN_LABEL in history[-1]["content"] and web.ABSTAIN_LABEL in sources
@@ -79,7 +80,7 @@ def test_too_long_question_gets_a_message(runtime):
 def test_unexpected_error_does_not_break_the_chat(runtime, monkeypatch):
     def boom(question):
         raise RuntimeError("bug")
-    monkeypatch.setattr(runtime, "assistant", SimpleNamespace(ask=boom))
+    monkeypatch.setattr(runtime.holder, "_current", SimpleNamespace(ask=boom, index=runtime.assistant.index))
     history, _, _, status = turn(runtime, TARGET)
     assert "出错" in history[-1]["content"] and "出错" in status
 
@@ -163,7 +164,7 @@ def test_catalog_rows(runtime):
 def test_http_api_with_gradio_client(runtime, monkeypatch):
     from gradio_client import Client
 
-    monkeypatch.setattr(commitments_tab, "search_db", lambda db, kind, place, doc, query, limit: [
+    monkeypatch.setattr(commitments_tab, "search_db", lambda db, kind, place, doc, query, limit, tokenizer: [
         SimpleNamespace(to_json=lambda: {"kind": kind or "指标", "place": "静海镇"})])
     config = replace(runtime.config, port=free_port())
     demo = web.build_app(replace_runtime_config(runtime, config))

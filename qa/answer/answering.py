@@ -7,14 +7,12 @@ and lists the nearest passages instead.
 """
 from __future__ import annotations
 
-import math
 import re
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from qa.config import Config
@@ -22,8 +20,8 @@ from qa.errors import InputError
 from qa.answer.records import RecordAnswers
 from qa.search.query import PERIODS, YEAR, Query, analyse
 from qa.search.retrieval import HybridRetriever, Scope
-from qa.index.store import Store
-from qa.text import is_corpus_term, normalise
+from qa.index.index import Index
+from qa.text import normalise
 
 SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 CLAUSE = re.compile(r"[^，,；;：:。！？]+[，,；;：:。！？]?")
@@ -226,14 +224,6 @@ def enumeration(sentence: str, passage: str) -> str:
     return text
 
 
-def document_frequencies(bm25) -> tuple[dict, np.ndarray]:
-    """Passages per token, read off the BM25 index's sparse matrix once at start-up."""
-    indptr = np.asarray(bm25.scores["indptr"])
-    total = len(bm25.scores["indices"])
-    counts = np.diff(np.append(indptr, total)) if len(indptr) == len(bm25.vocab_dict) else np.diff(indptr)
-    return bm25.vocab_dict, counts
-
-
 def measures_in(terms: list[str]) -> list[str]:
     """The quantity a how-much question asks for (总投资, 产值, 城镇化率…), if it names one."""
     return [t for t in terms if any(m in t for m in MEASURES)]
@@ -244,31 +234,37 @@ def unverified_numbers(text: str, passage: str) -> list[str]:
     return [n for n in FIGURE.findall(text) if n not in passage]
 
 
+WEIGHTS_CACHED = 8192  # terms whose weight an answerer remembers
+PIECES_CACHED = 4096  # passages whose sentences an answerer remembers
+
+
 class Answerer:
-    """Loads retrieval once; `ask` is then cheap enough for a chat and a batch."""
+    """Answers from one index; `ask` is cheap enough for a chat and a batch."""
 
-    def __init__(self, store: Store, config: Config, mode: str = "hybrid",
+    def __init__(self, index: Index, config: Config, mode: str = "hybrid",
                  use_commitments: bool = True):
-        self.store = store
+        self.index = index
         self.config = config
-        self.records = RecordAnswers(config.index_dir, store.passages) if use_commitments else None
-        self.retriever = HybridRetriever(store, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
-        self._vocab, self._df = document_frequencies(store.bm25)
-        self._passage_count = int(store.bm25.scores.get("num_docs", len(store.passages)))
+        self.records = RecordAnswers(index) if use_commitments else None
+        self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
+        self.weight = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
+        self._pieces = lru_cache(maxsize=PIECES_CACHED)(self._passage_pieces)
 
-    @lru_cache(maxsize=8192)
-    def weight(self, term: str) -> float:
+    def _weight(self, term: str) -> float:
         """Inverse document frequency over passages: rare terms decide what a question is about.
         Terms are jieba tokens like the index's own, so the index's counts serve (no scan)."""
-        df = self._df[self._vocab[term]] if term in self._vocab else 0
-        if df == 0:
-            return UNKNOWN_TERM_WEIGHT
-        return math.log(1 + self._passage_count / (df + 1))
+        idf = self.index.stats.idf(term)
+        return UNKNOWN_TERM_WEIGHT if idf is None else idf
+
+    def clear_caches(self) -> None:
+        """Forget memoised tokens and term weights (a benchmark's fair start)."""
+        self.index.clear_caches()
+        self.weight.cache_clear()
 
     def ask(self, question: str) -> Answer:
         started = time.perf_counter()
         question = clean_question(question, self.config.max_question_chars)
-        query = analyse(question)
+        query = analyse(question, self.index)
         results = self.retriever.retrieve_query(query)
         read = results[:PASSAGES_READ]
         if self.records is not None:
@@ -286,11 +282,10 @@ class Answerer:
                 "heading": meta.get("heading", ""), "text": result.node.get_content(),
                 "score": round(float(result.score or 0.0), 6)}
 
-    @lru_cache(maxsize=4096)
-    def _pieces(self, node_id: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    def _passage_pieces(self, node_id: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         """A passage's normalised context and its candidate sentences (raw, normalised),
         worked out once per passage rather than once per question."""
-        node = self.store.passages[node_id]
+        node = self.index.passages[node_id]
         body = node.get_content()
         context = normalise(node.metadata.get("heading", "") + body)
         raw = [body] if node.metadata.get("type") == "table_row" else sentences(body)
@@ -303,7 +298,7 @@ class Answerer:
         known = [t for t in query.terms if weights[t] != UNKNOWN_TERM_WEIGHT]
         # the question's most specific word (链主, 巩固率…) should be in the answering sentence
         anchor = max(known, key=lambda t: (weights[t], len(t))) if known else None
-        names = [t for t in query.terms if is_corpus_term(t)]
+        names = [t for t in query.terms if self.index.tokenizer.is_corpus_term(t)]
         named = max(names, key=len) if names else None
         asked = normalise(query.retrieval_text or query.search_text)
         fits = Scope(query)
@@ -400,7 +395,7 @@ class Answerer:
         cited = {c.node.node.node_id for c in chosen}
         extra = []
         for other in self.records.linked(best.node.node.node_id, query, cited)[:MAX_LINKED]:
-            node = self.store.passages.get(other["node_id"])
+            node = self.index.passages.get(other["node_id"])
             sentence = node and next((s for s in sentences(node.get_content()) if other["value"] in s), None)
             if sentence:
                 extra.append(Candidate(best.score, best.coverage, sentence,

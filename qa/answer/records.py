@@ -9,14 +9,12 @@ a district's corpus shares indicator names across hundreds of documents.
 from __future__ import annotations
 
 import re
-import sqlite3
 from functools import lru_cache
-from pathlib import Path
 
 from llama_index.core.schema import NodeWithScore
 
-from qa.commitments.search import (DB_NAME, Commitment, TermCounts, match_for_question,
-                                   records_at, related_of)
+from qa.commitments.search import Commitment, match_for_question, records_at, related_of
+from qa.index.index import Index
 from qa.search.query import Query
 
 NUMBER = re.compile(r"\d")
@@ -24,29 +22,30 @@ EMPTY_VALUES = ("", "——", "-", "—")
 RECORDS_READ = 3  # records whose passages join the retrieved ones
 
 
+RECORDS_CACHED = 4096  # passages whose records an answerer remembers
+
+
 class RecordAnswers:
-    """The commitments database of one index, opened read-only once per process."""
+    """The commitments of one index, read through the connection the index owns."""
 
-    def __init__(self, index_dir: Path, passages):
-        self.path = Path(index_dir) / DB_NAME
-        self.nodes = passages  # qa.index.store.PassageStore: passages by node id
-        self.available = self.path.exists()
-        self._db = None
-        if self.available:
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self.term_counts = TermCounts.read(self._db)
+    def __init__(self, index: Index):
+        self.index = index
+        self.nodes = index.passages
+        self.available = index.commitments is not None
+        self._db = index.commitments
+        self.at = lru_cache(maxsize=RECORDS_CACHED)(self._at)
 
-    @lru_cache(maxsize=4096)
-    def at(self, node_id: str) -> tuple[Commitment, ...]:
+    def _at(self, node_id: str) -> tuple[Commitment, ...]:
+        """The records extracted from one passage."""
         return tuple(records_at(self._db, node_id)) if self.available else ()
 
     def passages(self, query: Query) -> list[NodeWithScore]:
         """Passages of the records that best match the question (recall beyond retrieval)."""
         if not self.available or not query.terms:
             return []
-        records = match_for_question(self._db, query.terms, query.places, query.years,
-                                     limit=RECORDS_READ, with_related=False, counts=self.term_counts)
+        records = match_for_question(self._db, self.index.tokenizer, query.terms, query.places,
+                                     query.years, limit=RECORDS_READ, with_related=False,
+                                     counts=self.index.commitment_counts)
         found = []
         for record in records:
             node = self.nodes.get(record.node_id)

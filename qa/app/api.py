@@ -2,30 +2,60 @@
 from __future__ import annotations
 
 import sys
+import threading
+from typing import Callable
 
 from qa.answer.answering import Answer, Answerer
 from qa.config import Config
 from qa.index.build import BuildReport, ensure_index
-from qa.index.store import Store, open_store
+from qa.index.index import Index, load_tokenizer
 
 
 class Assistant:
-    """One loaded index and answerer; build it once per process."""
+    """One loaded index and its answerer; build it once per process (per index)."""
 
     def __init__(self, config: Config | None = None, progress: bool = True, mode: str = "hybrid"):
         self.config = config or Config.from_env()
         self.build_report: BuildReport = ensure_index(self.config, progress=progress)
         if self.build_report.rebuilt and progress:
             print(describe_build(self.build_report), file=sys.stderr)
-        self.store: Store = open_store(self.config)
-        self.answerer = Answerer(self.store, self.config, mode=mode)
+        self.index = Index.open(self.config)
+        self.answerer = Answerer(self.index, self.config, mode=mode)
 
     @property
     def embedder_description(self) -> str:
-        return self.store.embedder.description
+        return self.index.embedder.description
 
     def ask(self, question: str) -> Answer:
         return self.answerer.ask(question)
+
+
+class AssistantHolder:
+    """The assistant a long-running app serves, replaced whole when the index is rebuilt.
+
+    A request reads `current` once and answers from that assistant to the end, so it never mixes
+    two indexes; the swap is a single reference assignment, so no request waits for a rebuild.
+    """
+
+    def __init__(self, assistant: Assistant):
+        self._current = assistant
+        self._reload_lock = threading.Lock()
+
+    @property
+    def current(self) -> Assistant:
+        return self._current
+
+    def swap(self, assistant: Assistant) -> Assistant:
+        """Serve `assistant` from now on; returns the one it replaces."""
+        previous, self._current = self._current, assistant
+        return previous
+
+    def reload(self, load: Callable[[], Assistant]) -> Assistant:
+        """Load a fresh assistant (one reload at a time) and swap it in once it is ready."""
+        with self._reload_lock:
+            fresh = load()
+            self.swap(fresh)
+            return fresh
 
 
 def describe_build(report: BuildReport) -> str:
@@ -33,3 +63,13 @@ def describe_build(report: BuildReport) -> str:
         return "索引已是最新，无需重建。"
     return (f"索引已重建（原因：{report.reason}）：{report.documents} 篇文档，{report.passages} 个段落，"
             f"复用 {report.reused_documents} 篇，用时 {report.seconds:.1f} 秒；向量：{report.embedder}。")
+
+
+def list_commitments(config: Config, **filters) -> list:
+    """`qa commitments`: build the index when needed, then filter its commitment records
+    (a `query` segmented by the index's own tokenizer) without loading vectors or BM25."""
+    from qa.commitments.search import DB_NAME, search_commitments
+
+    ensure_index(config, progress=False)
+    return search_commitments(config.index_dir / DB_NAME, limit=None,
+                              tokenizer=load_tokenizer(config.index_dir), **filters)

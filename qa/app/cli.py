@@ -89,9 +89,10 @@ def cmd_ask(args) -> int:
 
 
 def cmd_commitments(args) -> int:
-    from qa.commitments.search import format_commitments, load_commitments
+    from qa.app.api import list_commitments
+    from qa.commitments.search import format_commitments
 
-    items = load_commitments(_config(args), kind=args.kind, place=args.place, doc=args.doc,
+    items = list_commitments(_config(args), kind=args.kind, place=args.place, doc=args.doc,
                              query=args.query)
     print(format_commitments(items, "json" if args.json else "csv" if args.csv else "text"), end="")
     return 0

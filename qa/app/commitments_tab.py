@@ -1,7 +1,7 @@
 """The staff's commitments tab: filters, the records table, the source passage, a CSV download.
 
-Callbacks are plain functions of plain values plus the web app's runtime (only its `config` is
-read), so tests call them without a browser; `commitments_tab` only wires them to components.
+Callbacks are plain functions of plain values plus the web app's runtime (only the index it
+serves now is read), so tests call them without a browser; `commitments_tab` only wires them to components.
 Text from documents is escaped before it reaches HTML. The web app imports this module when it
 builds its tabs, so the passage highlighting of qa.app.web is shared, not copied.
 """
@@ -21,14 +21,12 @@ from qa.errors import QAError
 COMMITMENT_COLUMNS = ["类型", "地域", "文档", "事项", "目标/数值", "年份", "属性/角色", "出处"]
 
 
-def commitments_db(config) -> Path:
-    return config.index_dir / DB_NAME
-
-
 def search_commitments(kind: str, place: str, doc: str, keyword: str, runtime) -> list[dict]:
-    """Records matching the filters ('' = any), all of them, as plain JSON."""
-    found = search_db(commitments_db(runtime.config), kind or None, place or None, doc or None,
-                      keyword or None, limit=None)
+    """Records matching the filters ('' = any), all of them, as plain JSON, from the index the
+    app serves now (a keyword segmented by that index's tokenizer)."""
+    index = runtime.assistant.index
+    found = search_db(index.directory / DB_NAME, kind or None, place or None, doc or None,
+                      keyword or None, limit=None, tokenizer=index.tokenizer)
     return [r.to_json() for r in found]
 
 

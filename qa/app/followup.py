@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from qa.index.index import Index
 from qa.search.query import PERIODS, PLACES, YEAR, analyse
 from qa.text import simplified
 
@@ -37,12 +38,12 @@ def _leftover(text: str) -> str:
     return FILLER.sub("", text)
 
 
-def is_follow_up(question: str) -> bool:
+def is_follow_up(question: str, index: Index) -> bool:
     """Short, and naming nothing but a place, a year or a period (plus "那…呢" words)."""
     text = question.strip()
     if not text or len(text) > MAX_FOLLOW_UP_CHARS:
         return False
-    query = analyse(text)
+    query = analyse(text, index)
     if not (query.places or query.periods or query.years):
         return False
     return _leftover(text) == ""
@@ -78,12 +79,14 @@ def _replace_time(previous: str, years: list[str], periods: list[str]) -> str:
     return new_time + previous
 
 
-def resolve(previous_question: str | None, new_question: str) -> str:
-    """The question to answer: the previous one re-scoped when the new one is a short follow-up.
-    A rewrite is in simplified characters, so "那靜海鎮呢？" finds "静海镇" in either script."""
-    if not previous_question or not previous_question.strip() or not is_follow_up(simplified(new_question)):
+def resolve(previous_question: str | None, new_question: str, index: Index) -> str:
+    """The question to answer: the previous one re-scoped when the new one is a short follow-up
+    (places and words as `index` knows them). A rewrite is in simplified characters, so
+    "那靜海鎮呢？" finds "静海镇" in either script."""
+    if (not previous_question or not previous_question.strip()
+            or not is_follow_up(simplified(new_question), index)):
         return new_question
-    query = analyse(new_question)
+    query = analyse(new_question, index)
     resolved = simplified(previous_question.strip())
     if query.places:
         resolved = _replace_place(resolved, query.places[0])

@@ -13,14 +13,13 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
 import traceback
 import unicodedata
 from pathlib import Path
 
 import gradio as gr
 
-from qa.app.api import Assistant
+from qa.app.api import Assistant, AssistantHolder
 from qa.config import Config
 from qa.errors import QAError
 from qa.app.feedback import FeedbackStore
@@ -44,22 +43,25 @@ CSS = """
 
 
 class Runtime:
-    """The loaded assistant and feedback store, shared by every session; swapped on re-index."""
+    """The served assistant (in a holder that swaps it whole on re-index) and the feedback
+    store, shared by every session."""
 
     def __init__(self, config: Config, assistant: Assistant | None = None, progress: bool = True):
         self.config = config
-        self.assistant = assistant or Assistant(config, progress=progress)
+        self.holder = AssistantHolder(assistant or Assistant(config, progress=progress))
         self.feedback = FeedbackStore(config.feedback_db)
-        self._reindex_lock = threading.Lock()
+
+    @property
+    def assistant(self) -> Assistant:
+        """The assistant serving now: read it once per request and use that one throughout."""
+        return self.holder.current
 
     def reindex(self) -> str:
         """Rebuild what is stale, then load the new index; questions keep using the old one until then."""
         from qa.app.api import describe_build
 
-        with self._reindex_lock:
-            fresh = Assistant(self.config, progress=False)
-            self.assistant = fresh
-            return describe_build(fresh.build_report)
+        fresh = self.holder.reload(lambda: Assistant(self.config, progress=False))
+        return describe_build(fresh.build_report)
 
     @property
     def admin_enabled(self) -> bool:
@@ -125,9 +127,10 @@ def respond(message: str, history: list | None, session: dict | None, runtime: R
     session = dict(session or new_session())
     message = message or ""
     history.append({"role": "user", "content": escape_md(message)})
-    resolved = resolve(session.get("question"), message)
+    assistant = runtime.assistant
+    resolved = resolve(session.get("question"), message, assistant.index)
     try:
-        answer = runtime.assistant.ask(resolved)
+        answer = assistant.ask(resolved)
     except QAError as exc:
         history.append({"role": "assistant", "content": f"⚠️ {escape_md(str(exc))}"})
         return "", history, render_sources(session.get("answer")), session, str(exc)
@@ -158,9 +161,10 @@ def rate(rating: str, comment: str, session: dict | None, runtime: Runtime) -> t
 
 def ask_json(runtime: Runtime, question: str, previous_question: str = "") -> dict:
     """The `ask` API: the CLI's JSON, with `resolved_question` when a follow-up was rewritten."""
-    resolved = resolve(previous_question, question or "")
+    assistant = runtime.assistant
+    resolved = resolve(previous_question, question or "", assistant.index)
     try:
-        data = runtime.assistant.ask(resolved).to_json()
+        data = assistant.ask(resolved).to_json()
     except QAError as exc:
         return {"question": question, "error": str(exc), "answer": "", "abstained": True,
                 "citations": [], "retrieved": [], "latency_ms": 0.0}
@@ -172,7 +176,7 @@ def ask_json(runtime: Runtime, question: str, previous_question: str = "") -> di
 # ---------- documents and admin ----------
 
 def catalog_rows(runtime: Runtime) -> list[list[str]]:
-    catalog = runtime.assistant.store.manifest.get("catalog") or {}
+    catalog = runtime.assistant.index.catalog
     if not catalog:
         from qa.ingest.loading import load_catalog
         catalog = {name: {"doc": name, **meta} for name, meta in load_catalog(runtime.config.corpus_dir).items()}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from qa.commitments.extract import Record, extract
-from qa.text import add_terms, corpus_terms, normalise, tokenize
+from qa.text import Tokenizer, normalise
 
 DB_NAME = "commitments.sqlite"
 KINDS = ("target", "project", "responsibility")
@@ -131,24 +131,25 @@ def group_key(kind: str, name: str) -> str:
     return f"{kind}:{s}" if len(s) >= 2 else ""
 
 
-def _segment(*parts: str) -> str:
-    return " ".join(tokenize(" ".join(p for p in parts if p)))
+def _segment(tokenizer: Tokenizer, *parts: str) -> str:
+    return " ".join(tokenizer.segment(" ".join(p for p in parts if p)))
 
 
-def _fts_body(fields: dict, heading: str) -> str:
+def _fts_body(tokenizer: Tokenizer, fields: dict, heading: str) -> str:
     """What besides its name a record is found by: its subject, indicator, box, actors, task."""
-    return _segment(fields.get("subject", ""), fields.get("indicator", ""), fields.get("category", ""),
-                    fields.get("box", ""), fields.get("actor", ""), fields.get("task", ""),
-                    fields.get("partner", ""), heading.split(" › ")[-1])
+    return _segment(tokenizer, fields.get("subject", ""), fields.get("indicator", ""),
+                    fields.get("category", ""), fields.get("box", ""), fields.get("actor", ""),
+                    fields.get("task", ""), fields.get("partner", ""), heading.split(" › ")[-1])
 
 
-def build_into(db: sqlite3.Connection, documents, nodes, replace: bool = True) -> dict[str, int]:
+def build_into(db: sqlite3.Connection, documents, nodes, tokenizer: Tokenizer,
+               replace: bool = True) -> dict[str, int]:
     """Extract the documents' records into an open database (replacing what it held, unless
-    `replace` is false); returns the database's counts by kind and the records dropped."""
+    `replace` is false), segmented for full-text search by the index's `tokenizer`; returns the
+    database's counts by kind and the records dropped."""
     by_doc: dict[str, list] = {}
     for node in nodes:
         by_doc.setdefault(node.metadata.get("doc"), []).append(node)
-    add_terms(corpus_terms(d.text for d in documents))
     dropped = 0
     with db:
         if replace:
@@ -170,7 +171,8 @@ def build_into(db: sqlite3.Connection, documents, nodes, replace: bool = True) -
                      rec.node_id, rec.start, rec.end, rec.passage, rec.value, rec.unit, rec.year,
                      json.dumps(rec.fields, ensure_ascii=False), group_key(rec.kind, rec.name)))
                 db.execute("INSERT INTO commitments_fts (rowid, name, body, place) VALUES (?, ?, ?, ?)",
-                           (cur.lastrowid, _segment(rec.name), _fts_body(rec.fields, rec.heading),
+                           (cur.lastrowid, _segment(tokenizer, rec.name),
+                            _fts_body(tokenizer, rec.fields, rec.heading),
                             place_token(meta.get("place", ""))))
         _link(db)
         counts = {k: 0 for k in KINDS} | dict(db.execute("SELECT kind, COUNT(*) FROM commitments GROUP BY kind"))
@@ -209,7 +211,7 @@ def _copy_records(db: sqlite3.Connection, previous: Path, docs: list[str]) -> No
         db.execute("DETACH DATABASE old")
 
 
-def _resegment_records(db: sqlite3.Connection, changed_terms: set[str]) -> None:
+def _resegment_records(db: sqlite3.Connection, changed_terms: set[str], tokenizer: Tokenizer) -> None:
     """Copied records whose words include a term added or dropped since they were indexed are
     segmented again for full-text search, as a full build would segment them."""
     with db:
@@ -217,11 +219,13 @@ def _resegment_records(db: sqlite3.Connection, changed_terms: set[str]) -> None:
                 "SELECT id, name, fields, heading FROM commitments").fetchall():
             if any(term in normalise(name + fields + heading) for term in changed_terms):
                 db.execute("UPDATE commitments_fts SET name = ?, body = ? WHERE rowid = ?",
-                           (_segment(name), _fts_body(json.loads(fields), heading), rid))
+                           (_segment(tokenizer, name), _fts_body(tokenizer, json.loads(fields), heading),
+                            rid))
 
 
-def build_commitments(index_dir: str | Path, documents, nodes, previous: Path | None = None,
-                      kept: list[str] = (), changed_terms: set[str] = frozenset()) -> Path:
+def build_commitments(index_dir: str | Path, documents, nodes, tokenizer: Tokenizer,
+                      previous: Path | None = None, kept: list[str] = (),
+                      changed_terms: set[str] = frozenset()) -> Path:
     """Write `commitments.sqlite` into an index folder (the build's temporary one): records of
     the `kept` documents copied from the `previous` database (segmented again where
     `changed_terms` touch them), the documents given extracted."""
@@ -233,8 +237,8 @@ def build_commitments(index_dir: str | Path, documents, nodes, previous: Path | 
         if copy:
             _copy_records(db, Path(previous), list(kept))
             if changed_terms:
-                _resegment_records(db, changed_terms)
-        build_into(db, documents, nodes, replace=not copy)
+                _resegment_records(db, changed_terms, tokenizer)
+        build_into(db, documents, nodes, tokenizer, replace=not copy)
     finally:
         db.close()
     return path

@@ -16,10 +16,10 @@ from typing import Iterable, Iterator
 
 from qa.commitments.database import COLUMNS, DB_NAME, KIND_NAMES, KINDS, place_token
 from qa.errors import IndexError_
-from qa.text import normalise, tokenize, use_terms
+from qa.text import Tokenizer, normalise
 
 __all__ = ["DB_NAME", "KIND_NAMES", "Commitment", "TermCounts", "search_commitments",
-           "match_for_question", "records_at", "related_of", "load_commitments", "format_commitments"]
+           "match_for_question", "records_at", "related_of", "format_commitments"]
 
 
 @dataclass
@@ -87,9 +87,6 @@ def _connection(db: str | Path | sqlite3.Connection) -> Iterator[sqlite3.Connect
 def _open(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise IndexError_(f"承诺数据库不存在：{path}。请运行 qa build --force 重建索引。")
-    terms = path.parent / "terms.json"
-    if terms.exists():  # segment queries with the same dictionary the build used
-        use_terms(json.loads(terms.read_text(encoding="utf-8")))
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     return conn
@@ -101,11 +98,13 @@ def _row(row) -> Commitment:
     return Commitment(**data)
 
 
-def _fts_ids(conn: sqlite3.Connection, text: str, any_term: bool, limit: int = -1,
-             places: Iterable[str] = (), counts: TermCounts | None = None) -> dict[int, float]:
-    """Full-text matches of the text's words (all of them, or any distinctive one), ranked by
-    BM25; only records of the `places` given (or of no known place) when any are given."""
-    tokens = list(dict.fromkeys(tokenize(text)))
+def _fts_ids(conn: sqlite3.Connection, tokenizer: Tokenizer, text: str, any_term: bool,
+             limit: int = -1, places: Iterable[str] = (),
+             counts: TermCounts | None = None) -> dict[int, float]:
+    """Full-text matches of the text's words (all of them, or any distinctive one), segmented
+    by the index's tokenizer and ranked by BM25; only records of the `places` given (or of no
+    known place) when any are given."""
+    tokens = list(dict.fromkeys(tokenizer.tokenize(text)))
     if any_term:
         tokens = _distinctive(conn, tokens, counts)
     if not tokens:
@@ -194,8 +193,10 @@ def _related(conn: sqlite3.Connection, item: Commitment) -> list[dict]:
 
 def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = None,
                        place: str | None = None, doc: str | None = None, query: str | None = None,
-                       limit: int | None = 100, with_related: bool = True) -> list[Commitment]:
-    """Records filtered by kind/place/doc, ranked by a Chinese full-text query when given.
+                       limit: int | None = 100, with_related: bool = True,
+                       tokenizer: Tokenizer | None = None) -> list[Commitment]:
+    """Records filtered by kind/place/doc, ranked by a Chinese full-text query when given (the
+    query segmented by the index's `tokenizer`, which a query needs).
     `with_related=False` skips the cross-document links (one query per record)."""
     with _connection(db) as conn:
         where, params = [], []
@@ -211,7 +212,10 @@ def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = N
         sql = "SELECT * FROM commitments" + (" WHERE " + " AND ".join(where) if where else "")
         items = [_row(r) for r in conn.execute(sql + " ORDER BY doc, start, id", params)]
         if query:
-            scores = _fts_ids(conn, query, any_term=False) or _fts_ids(conn, query, any_term=True)
+            if tokenizer is None:
+                raise ValueError("a full-text query needs the index's tokenizer")
+            scores = (_fts_ids(conn, tokenizer, query, any_term=False)
+                      or _fts_ids(conn, tokenizer, query, any_term=True))
             if not scores:  # a phrase jieba splits differently: fall back to substring search
                 scores = {c.id: 1.0 for c in items if query in c.name or query in c.text}
             items = [c for c in items if c.id in scores]
@@ -222,9 +226,9 @@ def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = N
         return _with_related(conn, items) if with_related else items
 
 
-def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iterable[str],
-                       places: Iterable[str] = (), years: Iterable[str] = (),
-                       kind_hint: str | None = None, limit: int = 5,
+def match_for_question(db: str | Path | sqlite3.Connection, tokenizer: Tokenizer,
+                       question_terms: Iterable[str], places: Iterable[str] = (),
+                       years: Iterable[str] = (), kind_hint: str | None = None, limit: int = 5,
                        with_related: bool = True, counts: TermCounts | None = None) -> list[Commitment]:
     """Records that answer a number/target/project/responsibility question, best first.
 
@@ -236,8 +240,8 @@ def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iter
         return []
     places, years = [p for p in places if p], [str(y) for y in years if y]
     with _connection(db) as conn:
-        scores = _fts_ids(conn, " ".join(terms), any_term=True, limit=MATCH_CANDIDATES, places=places,
-                          counts=counts)
+        scores = _fts_ids(conn, tokenizer, " ".join(terms), any_term=True, limit=MATCH_CANDIDATES,
+                          places=places, counts=counts)
         if not scores:
             return []
         marks = ",".join("?" * len(scores))
@@ -274,17 +278,6 @@ def match_for_question(db: str | Path | sqlite3.Connection, question_terms: Iter
 
 CSV_COLUMNS = ("kind", "place", "short_title", "name", "value", "unit", "year", "summary", "heading",
                "node_id", "doc", "start", "end", "text")
-
-
-def load_commitments(config, **filters) -> list[Commitment]:
-    """Ensure the index (and its commitments database) exists, then search it."""
-    from qa.index.build import ensure_index
-
-    ensure_index(config, progress=False)
-    path = Path(config.index_dir) / DB_NAME
-    if not path.exists():  # an index built before commitments existed
-        ensure_index(config, force=True, progress=False)
-    return search_commitments(path, limit=None, **filters)
 
 
 def format_commitments(items: list[Commitment], style: str = "text") -> str:

@@ -25,8 +25,8 @@ import numpy as np
 
 from qa.config import Config
 from qa.errors import QAError
+from qa.index.store import MANIFEST
 
-MANIFEST = "manifest.json"
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
 EMBED_BATCH = 256
 INDEX_FORMAT = 7  # bump when what a build writes changes (7: traditional script matched as simplified)
@@ -195,7 +195,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     from qa.index.embeddings import embedder_record, make_embedder
     from qa.ingest.loading import scan_corpus
     from qa.index.store import PASSAGES, TERMS, write_passages, write_vectors
-    from qa.text import BASE_TERMS, normalise, tokenize, use_terms
+    from qa.text import BASE_TERMS, Tokenizer, normalise
 
     started = time.perf_counter()
     files = corpus_fingerprint(config.corpus_dir)
@@ -212,11 +212,12 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     passages = _collect(scan, fresh_nodes, entries, previous, same_model)
 
     terms = sorted(set(BASE_TERMS).union(*(e.terms for e in entries.values())))
-    use_terms(terms)
+    tokenizer = Tokenizer(terms, names=BASE_TERMS)
+    embedder = make_embedder(config.embed_model, config.lsa_dim, tokenizer.tokenize)
     changed_terms = {normalise(t) for t in set(terms) ^ previous.terms()} if previous else set()
     if changed_terms:
         _resegment(passages, changed_terms, keep_vectors=embedder.name != "lsa")
-    passages.tokens = [t if t is not None else tokenize(passages.texts[i])
+    passages.tokens = [t if t is not None else list(tokenizer.segment(passages.texts[i]))
                        for i, t in enumerate(passages.tokens)]
     vectors = _vectors(embedder, passages, previous if same_model else None, progress)
 
@@ -233,7 +234,8 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
         new_nodes = [n for doc in sorted(fresh_nodes) for n in fresh_nodes[doc]]
         build_commitments(tmp, scan.documents, new_nodes,
                           previous=previous.directory / DB_NAME if previous else None,
-                          kept=sorted(scan.unchanged), changed_terms=changed_terms)
+                          kept=sorted(scan.unchanged), changed_terms=changed_terms,
+                          tokenizer=tokenizer)
         artifacts = [p.relative_to(tmp).as_posix() for p in sorted(tmp.rglob("*")) if p.is_file()]
         manifest = {
             "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
@@ -311,7 +313,7 @@ def _collect(scan, fresh_nodes: dict[str, list], entries: dict, previous: Previo
 
 def _resegment(passages, changed_terms: set[str], keep_vectors: bool) -> None:
     """A term added or dropped since the previous index changes how the text holding it is
-    segmented (and nothing else: qa.text keeps jieba's total fixed), so only those passages
+    segmented (and nothing else: qa.text.Tokenizer keeps jieba's total fixed), so only those passages
     lose their reused tokens, and their LSA vectors, which come from the tokens."""
     from qa.index.store import embed_text, node_from_json
     from qa.text import normalise

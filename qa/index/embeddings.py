@@ -15,14 +15,14 @@ import shutil
 from collections import Counter
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
 from qa.errors import QAError
-from qa.text import simplified, tokenize
+from qa.text import simplified
 
 LSA_NAME = "lsa"
 LSA_FILE = "lsa.pkl"
@@ -70,8 +70,8 @@ def _char_bigrams(text: str) -> list[str]:
     return ["".join(chars[i:i + 2]) for i in range(len(chars) - 1)]
 
 
-def _lsa_features(text: str, tokens: list[str] | None = None) -> list[str]:
-    return (tokenize(text) if tokens is None else list(tokens)) + _char_bigrams(simplified(text))
+def _lsa_features(text: str, tokens: list[str]) -> list[str]:
+    return list(tokens) + _char_bigrams(simplified(text))
 
 
 def _given_features(features: list[str]) -> list[str]:
@@ -86,8 +86,9 @@ class LSAEmbedder(Embedder):
     # Bump when the features or the fitting change: the id then marks old vectors stale.
     version = 3
 
-    def __init__(self, dim: int = 256):
+    def __init__(self, dim: int = 256, tokenize: Callable[[str], list[str]] | None = None):
         self.dim = dim
+        self.tokenize = tokenize  # the index's tokenizer: words for texts given without tokens
         self._vectorizer = None
         self._svd = None
         self._loaded_from: Path | None = None
@@ -120,7 +121,7 @@ class LSAEmbedder(Embedder):
         if self._vectorizer is None:
             raise QAError("LSA 向量模型尚未拟合：请先运行 qa build。")
         if len(texts) == 1:  # a question: skip sklearn's per-call validation (most of its cost)
-            return self._embed_one(_lsa_features(texts[0], tokens[0] if tokens else None))
+            return self._embed_one(_lsa_features(texts[0], tokens[0] if tokens else self._words(texts[0])))
         tfidf = self._vectorizer.transform(self._features(texts, tokens))
         return _normalise(self._svd.transform(tfidf))
 
@@ -136,9 +137,14 @@ class LSAEmbedder(Embedder):
         weights /= np.linalg.norm(weights)
         return _normalise((weights @ self._svd.components_[:, columns].T)[np.newaxis, :])
 
-    @staticmethod
-    def _features(texts: list[str], tokens: list[list[str]] | None) -> Iterator[list[str]]:
-        return (_lsa_features(t, tokens[i] if tokens is not None else None) for i, t in enumerate(texts))
+    def _words(self, text: str) -> list[str]:
+        if self.tokenize is None:
+            raise QAError("LSA 向量需要索引的分词器：请通过索引加载模型。")
+        return self.tokenize(text)
+
+    def _features(self, texts: list[str], tokens: list[list[str]] | None) -> Iterator[list[str]]:
+        return (_lsa_features(t, tokens[i] if tokens is not None else self._words(t))
+                for i, t in enumerate(texts))
 
     def save(self, directory: Path) -> None:
         if self._loaded_from is not None:  # a kept model: its file is copied, not pickled again
@@ -204,9 +210,11 @@ def load_sentence_transformer(name_or_path: str):
             f"或使用离线默认 QA_EMBED_MODEL=lsa。") from exc
 
 
-def make_embedder(name: str, lsa_dim: int = 256) -> Embedder:
+def make_embedder(name: str, lsa_dim: int = 256,
+                  tokenize: Callable[[str], list[str]] | None = None) -> Embedder:
+    """The backend by name; `tokenize` is the index's tokenizer, which LSA's words come from."""
     if name.strip().lower() == LSA_NAME:
-        return LSAEmbedder(dim=lsa_dim)
+        return LSAEmbedder(dim=lsa_dim, tokenize=tokenize)
     return SentenceTransformerEmbedder(name)
 
 
@@ -215,8 +223,9 @@ def embedder_record(embedder: Embedder) -> dict:
             **({"dim": embedder.dim} if isinstance(embedder, LSAEmbedder) else {})}
 
 
-def restore_embedder(record: dict, directory: Path) -> Embedder:
-    embedder = make_embedder(record["name"], record.get("dim", 256))
+def restore_embedder(record: dict, directory: Path,
+                     tokenize: Callable[[str], list[str]] | None = None) -> Embedder:
+    embedder = make_embedder(record["name"], record.get("dim", 256), tokenize)
     embedder.load(directory)
     return embedder
 

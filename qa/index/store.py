@@ -18,11 +18,9 @@ import numpy as np
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from qa.ingest.chunking import EMBED_KEYS
-from qa.config import Config
-from qa.index.embeddings import Embedder, restore_embedder
-from qa.errors import IndexError_
-from qa.text import simplified, use_terms
+from qa.text import simplified
 
+MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 VECTORS = "vectors.npy"
 PASSAGES = "passages.sqlite"
@@ -252,36 +250,3 @@ def write_vectors(directory: Path, vectors: np.ndarray, tokens: list[list[str]],
     bm25.index([t or ["∅"] for t in tokens], show_progress=False)
     (directory / BM25_DIR).mkdir()
     bm25.save(str(directory / BM25_DIR))
-
-
-@dataclass
-class Store:
-    """Everything a query needs, loaded once."""
-
-    passages: PassageStore
-    vector_store: object  # llama-index FaissVectorStore
-    vectors: np.ndarray  # the same vectors, memory-mapped: exact search within a few rows
-    bm25: object
-    embedder: Embedder
-    manifest: dict
-
-
-def open_store(config: Config) -> Store:
-    import bm25s
-    import faiss
-    from llama_index.vector_stores.faiss import FaissVectorStore
-
-    directory = config.index_dir
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        embedder = restore_embedder(manifest["embedder"], directory)
-        vector_store = FaissVectorStore.from_persist_dir(str(directory))
-        faiss.omp_set_num_threads(max(1, config.search_threads))
-        passages = PassageStore(directory / PASSAGES)
-        vectors = np.load(directory / VECTORS, mmap_mode="r")
-        bm25 = bm25s.BM25.load(str(directory / BM25_DIR))
-        use_terms(json.loads((directory / TERMS).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
-        raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
-    return Store(passages=passages, vector_store=vector_store, vectors=vectors, bm25=bm25,
-                 embedder=embedder, manifest=manifest)

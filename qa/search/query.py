@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from qa.text import normalise, simplified, tokenize
+from qa.index.index import Index
+from qa.text import normalise, simplified
 
 PLACES = {"张家窝": "张家窝镇", "西青": "西青区", "静海": "静海镇",
           "zhangjiawo": "张家窝镇", "xiqing": "西青区", "jinghai": "静海镇"}
@@ -84,6 +85,7 @@ class Query:
     english: bool = False
     wants_number: bool = False  # "多少/几个/百分之几": only a sentence with a figure answers
     other_places: list[str] = field(default_factory=list)  # 北辰区, 唐官屯镇: not the corpus's own
+    index: Index | None = field(default=None, repr=False, compare=False)  # whose words these are
 
     @cached_property
     def parts(self) -> list["Query"]:
@@ -94,7 +96,7 @@ class Query:
             return []
         parts = []
         for piece in pieces:
-            part = _analyse_one(piece)
+            part = _analyse_one(piece, self.index)
             part.places = part.places or self.places
             part.periods = part.periods or self.periods
             part.years = part.years or self.years
@@ -131,12 +133,13 @@ def _english_to_chinese(text: str) -> str:
 PART_SPLIT = re.compile(r"[？?；;]")
 
 
-def analyse(question: str) -> Query:
-    """What the question asks about: its place, period, years, kind and content terms."""
-    return _analyse_one(question)
+def analyse(question: str, index: Index) -> Query:
+    """What the question asks about: its place, period, years, kind and content terms, in the
+    words of `index` (its tokenizer)."""
+    return _analyse_one(question, index)
 
 
-def _analyse_one(question: str) -> Query:
+def _analyse_one(question: str, index: Index) -> Query:
     text = simplified(CONTROL.sub("", question).strip())  # "學嗎" asks what "学吗" asks
     norm = normalise(text)
     latin = sum(c.isascii() and c.isalpha() for c in text)
@@ -164,11 +167,12 @@ def _analyse_one(question: str) -> Query:
     retrieval_text = retrieval_text.strip() or search
     place_words = set(PLACES) | set(PLACES.values()) | set(PERIODS)
     # the retrievers segment the same text, so the question is segmented once
-    terms = [t for t in tokenize(retrieval_text)
+    terms = [t for t in index.tokenize(retrieval_text)
              if t not in QUESTION_WORDS and t not in place_words and not YEAR.fullmatch(t)
              and not re.fullmatch(r"\d{1,2}|[a-z]", t)  # "1", "x": too common to mean anything
              and t not in {"十五", "十四", "五五", "四五", "张家", "窝镇", "五"}]
     return Query(text=text, search_text=search, retrieval_text=retrieval_text,
                  places=places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english,
-                 wants_number=bool(NUMBER_ASKED.search(text)), other_places=other_places)
+                 wants_number=bool(NUMBER_ASKED.search(text)), other_places=other_places,
+                 index=index)

@@ -16,9 +16,9 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.retrievers.bm25 import BM25Retriever
 
+from qa.index.index import Index
 from qa.search.query import YEAR, Query, analyse
-from qa.index.store import Store
-from qa.text import simplified, tokenize
+from qa.text import simplified
 
 # Candidates each retriever contributes before fusion.
 CANDIDATES = 40
@@ -58,9 +58,9 @@ def merge_ranked(*rankings: tuple[np.ndarray, np.ndarray]) -> list[int]:
 class JiebaBM25Retriever(BM25Retriever):
     """The stock BM25 retriever, fed jieba tokens instead of its English stemmer."""
 
-    def __init__(self, store: Store, similarity_top_k: int = CANDIDATES):
-        self._passages = store.passages
-        super().__init__(existing_bm25=store.bm25, similarity_top_k=similarity_top_k,
+    def __init__(self, index: Index, similarity_top_k: int = CANDIDATES):
+        self._index = index
+        super().__init__(existing_bm25=index.bm25, similarity_top_k=similarity_top_k,
                          skip_stemming=True)
 
     def ranked(self, tokens: list[str], within: np.ndarray | None = None) -> list[tuple[int, float]]:
@@ -76,8 +76,8 @@ class JiebaBM25Retriever(BM25Retriever):
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [NodeWithScore(node=self._passages.at(row), score=score)
-                for row, score in self.ranked(tokenize(query_bundle.query_str))]
+        return [NodeWithScore(node=self._index.passages.at(row), score=score)
+                for row, score in self.ranked(self._index.tokenize(query_bundle.query_str))]
 
 
 class Scope:
@@ -147,29 +147,28 @@ def _last_year(period: str) -> int | None:
 class HybridRetriever(BaseRetriever):
     """BM25 + dense, fused by RRF, reweighted by the question's scope."""
 
-    def __init__(self, store: Store, top_k: int = 10, rrf_k: int = 60, mode: str = "hybrid"):
+    def __init__(self, index: Index, top_k: int = 10, rrf_k: int = 60, mode: str = "hybrid"):
         super().__init__()
-        self.store = store
+        self.index = index
         self.top_k = top_k
         self.rrf_k = rrf_k
         self.mode = mode
-        self.bm25 = JiebaBM25Retriever(store)
+        self.bm25 = JiebaBM25Retriever(index)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        query = analyse(query_bundle.query_str)
-        return self.retrieve_query(query)
+        return self.retrieve_query(analyse(query_bundle.query_str, self.index))
 
     def _dense_rows(self, text: str, within: np.ndarray | None = None) -> list[int]:
         """The dense ranking from the FAISS index of llama-index's FAISS store (its `client`);
         FAISS ids are passage rows. Its query() would turn the vector into a Python list and
         back and wrap the ids in objects: a third of a dense search at 1×. With `within`, the
         nearest of those rows (exact, from the stored vectors) join the overall nearest."""
-        vector = self.store.embedder.embed([text])
-        similarities, ids = self.store.vector_store.client.search(vector, CANDIDATES)
+        vector = self.index.embedder.embed([text])
+        similarities, ids = self.index.vector_store.client.search(vector, CANDIDATES)
         found = ids[0] >= 0
         if within is None:
             return ids[0][found].tolist()
-        near = np.asarray(self.store.vectors[within]) @ vector[0]
+        near = np.asarray(self.index.vectors[within]) @ vector[0]
         best = top_rows(near, CANDIDATES)
         return merge_ranked((ids[0][found], similarities[0][found]), (within[best], near[best]))
 
@@ -178,8 +177,8 @@ class HybridRetriever(BaseRetriever):
         town's own plans are not crowded out by hundreds of other towns' look-alike passages."""
         if not query.places:
             return None
-        rows = np.concatenate([self.store.passages.rows_of_place(p) for p in query.places])
-        if not len(rows) or len(rows) >= SCOPED_SEARCH_SHARE * len(self.store.passages):
+        rows = np.concatenate([self.index.passages.rows_of_place(p) for p in query.places])
+        if not len(rows) or len(rows) >= SCOPED_SEARCH_SHARE * len(self.index.passages):
             return None  # a place with this share of the corpus holds its own in the overall top
         return rows
 
@@ -190,10 +189,10 @@ class HybridRetriever(BaseRetriever):
         rankings = []
         within = self._place_rows(query)
         if self.mode in ("hybrid", "bm25"):
-            rankings.append([row for row, _ in self.bm25.ranked(tokenize(text), within)])
+            rankings.append([row for row, _ in self.bm25.ranked(self.index.tokenize(text), within)])
         if self.mode in ("hybrid", "dense"):
             rankings.append(self._dense_rows(text, within))
-        passages = self.store.passages
+        passages = self.index.passages
         scope = Scope(query)
         best: list[float] = []  # min-heap of the top_k scoped scores so far
         scored = []

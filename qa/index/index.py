@@ -1,0 +1,119 @@
+"""A built index, loaded: the one object that owns what answering a question needs.
+
+An `Index` holds its own tokenizer (jieba plus this index's terms), its term statistics, BM25
+and vectors, its passages and its commitments connection. Retrieval, question analysis,
+answering and the web app are handed an `Index` explicitly; nothing of it is process-global,
+so two indexes in one process (a web app swapping in a rebuilt one, a benchmark comparing two)
+never affect each other.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.config import Config
+from qa.errors import IndexError_
+from qa.index.embeddings import Embedder, restore_embedder
+from qa.index.store import BM25_DIR, MANIFEST, PASSAGES, TERMS, VECTORS, PassageStore
+from qa.text import BASE_TERMS, Tokenizer
+
+
+def load_tokenizer(directory: Path) -> Tokenizer:
+    """The tokenizer an index was built with: jieba plus the terms it recorded."""
+    terms = json.loads((Path(directory) / TERMS).read_text(encoding="utf-8"))
+    return Tokenizer(terms, names=BASE_TERMS)
+
+
+@dataclass
+class TermStatistics:
+    """How many passages hold each token, read off the BM25 index's sparse matrix once."""
+
+    vocabulary: dict[str, int]
+    counts: np.ndarray
+    passages: int
+
+    @classmethod
+    def of(cls, bm25, passages: int) -> "TermStatistics":
+        indptr = np.asarray(bm25.scores["indptr"])
+        total = len(bm25.scores["indices"])
+        counts = (np.diff(np.append(indptr, total)) if len(indptr) == len(bm25.vocab_dict)
+                  else np.diff(indptr))
+        return cls(bm25.vocab_dict, counts, int(bm25.scores.get("num_docs", passages)))
+
+    def document_frequency(self, term: str) -> int:
+        """Passages holding the token (0 for a token no passage has)."""
+        return int(self.counts[self.vocabulary[term]]) if term in self.vocabulary else 0
+
+    def idf(self, term: str) -> float | None:
+        """Inverse document frequency over passages; None for a token no passage has."""
+        df = self.document_frequency(term)
+        return math.log(1 + self.passages / (df + 1)) if df else None
+
+
+class Index:
+    """Everything one built index answers from, loaded once; see the module docstring."""
+
+    def __init__(self, directory: Path, manifest: dict, tokenizer: Tokenizer, passages: PassageStore,
+                 vector_store, vectors: np.ndarray, bm25, embedder: Embedder,
+                 commitments: sqlite3.Connection | None):
+        self.directory = Path(directory)
+        self.manifest = manifest
+        self.tokenizer = tokenizer
+        self.passages = passages
+        self.vector_store = vector_store  # llama-index FaissVectorStore; FAISS ids are rows
+        self.vectors = vectors  # the same vectors, memory-mapped: exact search within a few rows
+        self.bm25 = bm25
+        self.embedder = embedder
+        self.stats = TermStatistics.of(bm25, len(passages))
+        self.commitments = commitments  # read-only; None for an index without commitments
+        self.commitment_counts = None
+        if commitments is not None:
+            from qa.commitments.search import TermCounts
+
+            self.commitment_counts = TermCounts.read(commitments)
+
+    @classmethod
+    def open(cls, config: Config) -> "Index":
+        """Load the index in `config.index_dir`; a Chinese message when it cannot be read."""
+        import bm25s
+        import faiss
+        from llama_index.vector_stores.faiss import FaissVectorStore
+
+        from qa.commitments.database import DB_NAME
+
+        directory = config.index_dir
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+            tokenizer = load_tokenizer(directory)
+            embedder = restore_embedder(manifest["embedder"], directory, tokenizer.tokenize)
+            vector_store = FaissVectorStore.from_persist_dir(str(directory))
+            faiss.omp_set_num_threads(max(1, config.search_threads))
+            passages = PassageStore(directory / PASSAGES)
+            vectors = np.load(directory / VECTORS, mmap_mode="r")
+            bm25 = bm25s.BM25.load(str(directory / BM25_DIR))
+            commitments = None
+            if (directory / DB_NAME).exists():
+                commitments = sqlite3.connect(f"file:{directory / DB_NAME}?mode=ro", uri=True,
+                                              check_same_thread=False)
+                commitments.row_factory = sqlite3.Row
+            return cls(directory, manifest, tokenizer, passages, vector_store, vectors, bm25,
+                       embedder, commitments)
+        except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
+            raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
+
+    @property
+    def catalog(self) -> dict[str, dict]:
+        """Each document's metadata as the build recorded it, by file name."""
+        return self.manifest.get("catalog") or {}
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.tokenize(text)
+
+    def clear_caches(self) -> None:
+        """Forget memoised tokens (a benchmark's fair start); passages stay cached."""
+        self.tokenizer.clear_cache()

@@ -1,0 +1,54 @@
+"""An Index owns its state: two indexes in one process never affect each other."""
+from __future__ import annotations
+
+import pytest
+
+from qa.config import Config
+
+OTHER_DOCUMENT = """\
+关于印发《虚构名称镇2025年工作要点》的通知
+
+一、“云杉智谷”建设
+2025年推进“云杉智谷”产业园一期建设，总投资12.5亿元，年底前完成主体结构封顶。
+
+二、民生工程
+新建社区卫生服务中心1所，新增养老床位120张，城镇登记失业率控制在3%以内。
+"""
+
+QUESTIONS = ["张家窝镇十五五期间要建新小学吗？", "“云杉智谷”总投资多少？", "静海镇2025年招商引资实际到位要多少？",
+             "新增养老床位多少张？", "西青区2024年地区生产总值增长目标是多少？"]
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory):
+    """A second, unrelated corpus with a term of its own, built and loaded in this process."""
+    from qa.app.api import Assistant
+
+    root = tmp_path_factory.mktemp("other")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "plan.txt").write_text(OTHER_DOCUMENT, encoding="utf-8")
+    return Assistant(Config(corpus_dir=root / "corpus", index_dir=root / "index", embed_model="lsa"),
+                     progress=False)
+
+
+def _answers(assistant, questions):
+    return [{k: v for k, v in assistant.ask(q).to_json().items() if k != "latency_ms"} for q in questions]
+
+
+def test_each_index_segments_with_its_own_terms(assistant, other):
+    assert "云杉智谷" in other.index.tokenizer.tokenize("云杉智谷产业园")
+    assert "云杉智谷" not in assistant.index.tokenizer.tokenize("云杉智谷产业园")
+    assert other.index.tokenizer is not assistant.index.tokenizer
+
+
+def test_interleaved_questions_get_the_answers_each_index_gives_alone(assistant, other):
+    alone = (_answers(assistant, QUESTIONS), _answers(other, QUESTIONS))
+    assistant.index.clear_caches()
+    other.index.clear_caches()
+    interleaved = ([], [])
+    for question in QUESTIONS:
+        for side, serving in enumerate((assistant, other)):
+            interleaved[side].extend(_answers(serving, [question]))
+    assert interleaved == alone
+    assert alone[1][1]["citations"][0]["doc"] == "plan.txt" and "12.5亿元" in alone[1][1]["answer"]
+    assert all(c["doc"] != "plan.txt" for a in alone[0] for c in a["citations"])
