@@ -4,7 +4,7 @@ The same tokenizer must segment passages at build time and questions at query ti
 owns one `Tokenizer`: jieba's dictionary plus that index's own terms (indicator, project and
 place names), so "研发经费投入强度" stays one token, and two indexes in one process never see
 each other's terms. Traditional characters are matched as simplified ones (OpenCC's t2s tables),
-so "張家窩鎮" finds the documents' "张家窝镇" and a traditional-script document answers
+so "南山區" finds the documents' "南山区" and a traditional-script document answers
 simplified questions; what is shown is never converted.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterable
 
 import jieba
@@ -32,6 +33,7 @@ STOPWORDS = frozenset(
 )
 _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
 QUOTED = re.compile(r"“([^”]{2,16})”")
+PLANNING_TERMS_FILE = Path(__file__).resolve().parent / "data" / "planning_terms.txt"
 _T2S = OpenCC("t2s")  # immutable conversion tables, safe to share between threads
 
 
@@ -117,11 +119,8 @@ class Tokenizer:
         self._cached.cache_clear()
 
 
-def quoted_terms(texts: Iterable[str]) -> set[str]:
-    """The names a text sets in quotation marks (“津农精品”): worth keeping whole."""
-    return {m.group(1) for text in texts for m in QUOTED.finditer(text)}
-
-
-# Places and periods every question may name; kept whole so scoping can see them.
-BASE_TERMS = ("张家窝镇", "张家窝", "西青区", "西青", "静海镇", "静海区", "静海", "十五五", "十四五",
-              "十三五", "津农精品", "规上工业", "一般公共预算收入", "固定资产投资")
+@lru_cache(maxsize=1)
+def planning_terms() -> frozenset[str]:
+    """Planning vocabulary every index keeps whole (qa/data/planning_terms.txt)."""
+    lines = PLANNING_TERMS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))

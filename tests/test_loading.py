@@ -14,7 +14,7 @@ from qa.ingest import loading
 from qa.errors import DocumentError
 from qa.ingest.headings import is_heading
 from qa.ingest.loading import (collapse_spaces, drop_toc, fullwidth_to_ascii, isolate_captions,
-                        join_broken_lines, load_catalog, load_documents, normalize_newlines,
+                        join_broken_lines, load_documents, normalize_newlines,
                         remove_markup, repair_text, strip_bom, tighten_number_spacing,
                         untab_stray_lines)
 from qa.ingest.reading import SUPPORTED_SUFFIXES, read_text
@@ -251,6 +251,8 @@ def test_pdf_without_extractable_text_is_reported_empty(tmp_path):
 
 
 def test_catalog_is_read():
+    from qa.ingest.catalog import load_catalog
+
     catalog = load_catalog(CORPUS)
     assert catalog["zhangjiawo-15th-five-year-plan-2026-2030.txt"]["place"] == "张家窝镇"
 
@@ -259,7 +261,9 @@ def test_corpus_loads_with_catalog_metadata():
     documents, skipped = load_documents(CORPUS)
     assert skipped == [] and [d.id_ for d in documents] == CORPUS_FILES
     meta = documents[0].metadata
-    assert set(meta) == set(loading.METADATA_KEYS) and len(meta["sha256"]) == 64
+    assert set(meta) >= {"doc", "title", "short_title", "issuer", "place", "place_path", "level", "kind",
+                         "date", "period", "source", "inferred", "sha256"} and len(meta["sha256"]) == 64
+    assert meta["place_path"] == "天津市 › 静海区 › 静海镇" and meta["inferred"] == "place_path"
     assert meta["short_title"] == "静海镇“十四五”规划纲要"
     assert set(documents[0].excluded_embed_metadata_keys) == set(meta)
     assert set(documents[0].excluded_llm_metadata_keys) == set(meta)
@@ -289,17 +293,6 @@ def test_metadata_is_inferred_for_a_file_missing_from_the_catalog(tmp_path):
     assert meta["title"] == "天津市西青区张家窝镇国民经济和社会发展第十五个五年规划纲要"
     assert (meta["place"], meta["level"], meta["kind"]) == ("张家窝镇", "镇", "规划纲要")
     assert (meta["period"], meta["date"]) == ("2026-2030", "2026-02")
-
-
-@pytest.mark.parametrize("title, kind, period", [
-    ("张家窝镇2024年《政府工作报告》", "政府工作报告", ""),
-    ("西青区2023年国民经济和社会发展规划执行情况", "年度计划与执行", ""),
-    ("天津市西青区新型城镇化发展规划（2023—2025年）", "专项规划", "2023-2025"),
-    ("静海镇“十四五”规划纲要", "规划纲要", "2021-2025"),
-    ("会议纪要", "其他", ""),
-])
-def test_kind_and_period_are_inferred_from_the_title(title, kind, period):
-    assert loading.infer_kind(title) == kind and loading.infer_period(title) == period
 
 
 def test_missing_corpus_dir_raises(tmp_path):

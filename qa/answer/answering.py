@@ -179,7 +179,7 @@ def year_fits(query: Query, sentence: str, passage: str, heading: str, period: s
 
 
 def sentences(passage: str) -> list[str]:
-    """Sentences of a passage; a short title sentence ("1.张家窝市民运动中心。") stays with the next."""
+    """Sentences of a passage; a short title sentence ("1.城关镇市民运动中心。") stays with the next."""
     out: list[str] = []
     carry = ""
     for sentence in SENTENCE.findall(passage):

@@ -65,6 +65,21 @@ def describe_build(report: BuildReport) -> str:
             f"复用 {report.reused_documents} 篇，用时 {report.seconds:.1f} 秒；向量：{report.embedder}。")
 
 
+def list_documents(config: Config) -> list[dict]:
+    """`qa docs`: every document of the corpus with its catalog fields (catalog.json's where it
+    has them, inferred from the text elsewhere) and `inferred`, the fields that were inferred."""
+    from qa.ingest.catalog import FIELDS
+    from qa.ingest.loading import scan_corpus
+
+    listed = []
+    for document in scan_corpus(config.corpus_dir).documents:
+        meta = document.metadata
+        listed.append({"doc": meta["doc"], **{key: meta.get(key, "") for key in FIELDS},
+                       "place_path": meta.get("place_path", ""),
+                       "inferred": meta.get("inferred", "").split()})
+    return listed
+
+
 def list_commitments(config: Config, **filters) -> list:
     """`qa commitments`: build the index when needed, then filter its commitment records
     (a `query` segmented by the index's own tokenizer) without loading vectors or BM25."""

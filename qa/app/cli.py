@@ -76,7 +76,7 @@ def cmd_ask(args) -> int:
     if args.batch:
         return _batch(assistant, Path(args.batch), sys.stdout)
     if args.question is None:
-        raise InputError("请提供问题，例如：qa ask \"张家窝镇十五五期间要建新小学吗？\"")
+        raise InputError("请提供问题，例如：qa ask \"（某镇）十五五期间要建新小学吗？\"")
     if any("\udc80" <= c <= "\udcff" for c in args.question):  # argv bytes that were not UTF-8
         raise InputError("问题不是有效的 UTF-8 文字，请检查终端编码后重试。")
     answer = assistant.ask(args.question)
@@ -85,6 +85,26 @@ def cmd_ask(args) -> int:
     else:
         print(format_answer(answer))
         print(f"\n（向量：{assistant.embedder_description}）", file=sys.stderr)
+    return 0
+
+
+DOC_LABELS = (("title", "标题"), ("issuer", "发布机关"), ("place_path", "地域"), ("level", "层级"),
+              ("kind", "类型"), ("date", "日期"), ("period", "期间"))
+
+
+def cmd_docs(args) -> int:
+    from qa.app.api import list_documents
+
+    documents = list_documents(_config(args))
+    if args.json:
+        print(json.dumps(documents, ensure_ascii=False, indent=1))
+        return 0
+    for d in documents:
+        print(d["doc"])
+        for key, label in DOC_LABELS:
+            mark = "（推断）" if key in d["inferred"] else ""
+            print(f"    {label}：{d[key] or '—'}{mark}")
+    print(f"共 {len(documents)} 篇；标“推断”的字段由正文推断（corpus/catalog.json 中有的字段以目录为准）。")
     return 0
 
 
@@ -140,9 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question", nargs="?", help="问题")
     ask.add_argument("--json", action="store_true", help="输出 JSON")
     ask.add_argument("--batch", metavar="FILE.jsonl", help="批量提问：每行含 id 与 question")
+    docs = sub.add_parser("docs", help="列出语料中的文档及其元数据（标题、地域、类型、日期、期间），注明哪些字段是推断的")
+    docs.add_argument("--json", action="store_true", help="输出 JSON：每篇一个对象")
     com = sub.add_parser("commitments", help="列出目标指标、项目与责任分工（均注明出处）")
     com.add_argument("--kind", choices=("target", "project", "responsibility"), help="记录类型")
-    com.add_argument("--place", help="地点，如 张家窝镇")
+    com.add_argument("--place", help="地点（文档的地域，见 qa docs）")
     com.add_argument("--doc", help="文件名或简称")
     com.add_argument("--query", help="全文检索，如 绿色工厂")
     fmt = com.add_mutually_exclusive_group()
@@ -157,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--check-floor", action="store_true", help="准确率低于 eval/floor.json 时以非零状态退出")
     evl.add_argument("--cmrc", metavar="CMRC.json", help="改为运行 CMRC 2018 基准（单独建索引）")
     evl.add_argument("--limit", type=int, help="CMRC 只评前 N 个问题")
-    for p in (build, ask, com, evl):
+    for p in (build, ask, docs, com, evl):
         p.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--index", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -165,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"build": cmd_build, "ask": cmd_ask, "commitments": cmd_commitments, "eval": cmd_eval}
+    handlers = {"build": cmd_build, "ask": cmd_ask, "docs": cmd_docs, "commitments": cmd_commitments,
+                "eval": cmd_eval}
     try:
         return handlers[args.command](args)
     except QAError as exc:

@@ -83,15 +83,32 @@ def commitments_query(kind, place, doc, keyword, runtime):
 
 
 
-def commitments_tab(runtime) -> None:
+def filter_choices(records: list[dict]) -> tuple[list, list]:
+    """The place and document dropdowns' choices: what the records hold."""
+    places = [("全部", "")] + sorted({(r["place"], r["place"]) for r in records if r.get("place")})
+    docs = [("全部", "")] + sorted({(r["short_title"], r["doc"]) for r in records if r.get("doc")})
+    return places, docs
+
+
+def on_page_load(runtime) -> tuple:
+    """Everything the tab shows, read again from the index serving when a page loads (an
+    upload may have replaced it since the app started)."""
+    every = search_commitments("", "", "", "", runtime)
+    places, docs = filter_choices(every)
+    return (gr.Dropdown(choices=places, value=""), gr.Dropdown(choices=docs, value=""),
+            [commitment_row(r) for r in every], every, commitments_csv(every),
+            f"共 {len(every)} 条。点击一行查看原文。")
+
+
+def commitments_tab(runtime) -> dict | None:
+    """The staff's table; returns what to refresh when a page loads."""
     try:
         every = search_commitments("", "", "", "", runtime)
     except QAError as exc:
         gr.Markdown(f"承诺库暂不可用：{exc}")
-        return
+        return None
     kinds = [("全部", "")] + [(v, k) for k, v in KIND_NAMES.items()]
-    places = [("全部", "")] + sorted({(r["place"], r["place"]) for r in every if r.get("place")})
-    docs = [("全部", "")] + sorted({(r["short_title"], r["doc"]) for r in every if r.get("doc")})
+    places, docs = filter_choices(every)
     records = gr.State(every)
     with gr.Row():
         kind = gr.Dropdown(kinds, value="", label="类型")
@@ -115,3 +132,4 @@ def commitments_tab(runtime) -> None:
         return commitment_source(recs, evt.index[0] if evt.index else None)
 
     table.select(show_source, inputs=[records], outputs=source, api_visibility="undocumented")
+    return dict(fn=lambda: on_page_load(runtime), outputs=[place, doc, table, records, download, status])

@@ -1,4 +1,4 @@
-"""Follow-up questions in a chat: "那2025年呢？" or "静海镇呢？" after a full question.
+"""Follow-up questions in a chat: "那2025年呢？" or "<another town>呢？" after a full question.
 
 Retrieval answers one self-contained question at a time, so a short follow-up is rewritten into
 the previous question with the place, year or period it names substituted. Full questions (ones
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from qa.index.index import Index
-from qa.search.query import PERIODS, PLACES, YEAR, analyse
+from qa.search.query import PERIODS, YEAR, analyse
 from qa.text import simplified
 
 # Words that only carry the "and what about …" of a follow-up, never its subject.
@@ -19,19 +19,17 @@ SHORT_YEAR = re.compile(r"(?<![\d十])([12]\d)年")
 MAX_FOLLOW_UP_CHARS = 16
 
 
-def _place_forms() -> list[tuple[str, str]]:
-    """(spelling, canonical place), longest first, so "张家窝镇" is matched before "张家窝"."""
-    forms = {full: full for full in PLACES.values()}
-    forms.update({key: full for key, full in PLACES.items() if not key.isascii()})
-    return sorted(forms.items(), key=lambda kv: -len(kv[0]))
+def _place_words(text: str, index: Index) -> list[str]:
+    """The words naming places in a question, as written, left to right."""
+    return [m.text for m in index.gazetteer.find(text) if not m.text.isascii()]
 
 
-def _leftover(text: str) -> str:
+def _leftover(text: str, index: Index) -> str:
     """What remains of a question once its place, year, period and filler words are removed."""
+    for word in _place_words(text, index):
+        text = text.replace(word, "")
     text = SHORT_YEAR.sub("", YEAR.sub("", text))
     text = re.sub(r"年", "", text)
-    for form, _ in _place_forms():
-        text = text.replace(form, "")
     for period in PERIODS:
         text = text.replace(period, "")
     text = LEAD_WORDS.sub("", text)
@@ -46,17 +44,16 @@ def is_follow_up(question: str, index: Index) -> bool:
     query = analyse(text, index)
     if not (query.places or query.periods or query.years):
         return False
-    return _leftover(text) == ""
+    return _leftover(text, index) == ""
 
 
-def _replace_place(previous: str, place: str) -> str:
-    for form, _ in _place_forms():
-        if form in previous:
-            return previous.replace(form, place, 1)
+def _replace_place(previous: str, place: str, index: Index) -> str:
+    for word in _place_words(previous, index):
+        return previous.replace(word, place, 1)
     return place + previous
 
 
-def _replace_time(previous: str, years: list[str], periods: list[str]) -> str:
+def _replace_time(previous: str, years: list[str], periods: list[str], index: Index) -> str:
     """Put the follow-up's year or period where the previous question had its time words."""
     new_time = f"{years[0]}年" if years else periods[0]
     old_years = YEAR.findall(previous)
@@ -73,23 +70,22 @@ def _replace_time(previous: str, years: list[str], periods: list[str]) -> str:
             pattern = re.compile(re.escape(period) + ("(期间|时期)?" if years else ""))
             return pattern.sub(new_time, previous, count=1)
     # No time in the previous question: the time goes right after its place, or in front.
-    for form, _ in _place_forms():
-        if form in previous:
-            return previous.replace(form, form + new_time, 1)
+    for word in _place_words(previous, index):
+        return previous.replace(word, word + new_time, 1)
     return new_time + previous
 
 
 def resolve(previous_question: str | None, new_question: str, index: Index) -> str:
     """The question to answer: the previous one re-scoped when the new one is a short follow-up
     (places and words as `index` knows them). A rewrite is in simplified characters, so
-    "那靜海鎮呢？" finds "静海镇" in either script."""
+    "那南山區呢？" finds "南山区" in either script."""
     if (not previous_question or not previous_question.strip()
             or not is_follow_up(simplified(new_question), index)):
         return new_question
     query = analyse(new_question, index)
     resolved = simplified(previous_question.strip())
     if query.places:
-        resolved = _replace_place(resolved, query.places[0])
+        resolved = _replace_place(resolved, query.places[0], index)
     if query.years or query.periods:
-        resolved = _replace_time(resolved, query.years, list(query.periods))
+        resolved = _replace_time(resolved, query.years, list(query.periods), index)
     return resolved

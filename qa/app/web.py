@@ -25,12 +25,12 @@ from qa.errors import QAError
 from qa.app.feedback import FeedbackStore
 from qa.app.followup import resolve
 
-EXAMPLES = ["张家窝镇十五五期间要建新小学吗？", "静海镇2025年招商引资实际到位要多少？",
-            "西青区2024年地区生产总值增长目标是多少？", "那2025年呢？"]
 ABSTAIN_LABEL = "未找到依据"
 CATALOG_COLUMNS = [("doc", "文件"), ("title", "标题"), ("short_title", "简称"), ("issuer", "发布机关"),
-                   ("place", "地域"), ("level", "层级"), ("kind", "类型"), ("date", "日期"),
-                   ("period", "期间")]
+                   ("place_path", "地域"), ("level", "层级"), ("kind", "类型"), ("date", "日期"),
+                   ("period", "期间"), ("inferred", "由正文推断的字段")]
+MAX_EXAMPLES = 4
+MAX_PLACES_NAMED = 5  # in the chat's placeholder
 UPLOAD_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
 CSS = """
 .qa-source {border:1px solid #d0d7de; border-radius:6px; padding:8px 12px; margin:8px 0;}
@@ -176,12 +176,44 @@ def ask_json(runtime: Runtime, question: str, previous_question: str = "") -> di
 # ---------- documents and admin ----------
 
 def catalog_rows(runtime: Runtime) -> list[list[str]]:
-    catalog = runtime.assistant.index.catalog
-    if not catalog:
-        from qa.ingest.loading import load_catalog
-        catalog = {name: {"doc": name, **meta} for name, meta in load_catalog(runtime.config.corpus_dir).items()}
-    return [[str(meta.get(key, name if key == "doc" else "")) for key, _ in CATALOG_COLUMNS]
-            for name, meta in sorted(catalog.items())]
+    """The documents of the index serving now, as the documents tab lists them."""
+    rows = []
+    for name, meta in sorted(runtime.assistant.index.catalog.items()):
+        values = {**meta, "doc": name, "place_path": meta.get("place_path") or meta.get("place", "")}
+        rows.append([str(values.get(key, "")) for key, _ in CATALOG_COLUMNS])
+    return rows
+
+
+def example_questions(catalog: dict[str, dict]) -> list[str]:
+    """Questions a resident might ask of these documents, newest documents first: examples come
+    from the catalog, so they fit whatever corpus is served."""
+    from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
+
+    plans = {span: name for name, span in FIVE_YEAR_PLAN_NAMES.items()}
+    examples: list[str] = []
+    for meta in sorted(catalog.values(), key=lambda m: m.get("date", ""), reverse=True):
+        place, period = meta.get("place", ""), meta.get("period", "")
+        if not place:
+            continue
+        if period in plans:
+            question = f"{place}{plans[period]}期间要建哪些重点项目？"
+        elif period[-4:].isdigit():
+            question = f"{place}{period[-4:]}年地区生产总值增长目标是多少？"
+        else:
+            question = f"{place}的主要发展目标是什么？"
+        if question not in examples:
+            examples.append(question)
+    years = [e for e in examples if "年地区生产总值" in e]
+    if years:  # a follow-up, the way residents continue a conversation
+        year = int(years[0].split("年地区生产总值")[0][-4:])
+        examples = examples[:MAX_EXAMPLES - 1] + [f"那{year - 1}年呢？"]
+    return examples[:MAX_EXAMPLES]
+
+
+def chat_placeholder(catalog: dict[str, dict]) -> str:
+    places = list(dict.fromkeys(m.get("place", "") for m in catalog.values() if m.get("place")))
+    named = "、".join(places[:MAX_PLACES_NAMED]) + ("等地" if len(places) > MAX_PLACES_NAMED else "")
+    return f"请就{named}的规划文件提问。" if named else "请就语料中的规划文件提问。"
 
 
 def admin_login(user: str, password: str, runtime: Runtime) -> tuple[bool, str]:
@@ -244,17 +276,20 @@ def export_feedback(is_admin: bool, runtime: Runtime) -> tuple[str | None, str]:
 
 # ---------- layout ----------
 
-def chat_tab(runtime: Runtime) -> None:
+def chat_tab(runtime: Runtime) -> dict:
+    """The residents' chat; returns what to refresh when a page loads (placeholder, examples)."""
     session = gr.State(new_session())
+    catalog = runtime.assistant.index.catalog
     with gr.Row():
         with gr.Column(scale=3):
             chatbot = gr.Chatbot(label="问答", height=520, latex_delimiters=[], elem_id="chat",
-                                 placeholder="请就张家窝镇、静海镇、西青区的规划文件提问。")
+                                 placeholder=chat_placeholder(catalog))
             with gr.Row():
                 box = gr.Textbox(show_label=False, placeholder="输入问题，按回车发送", scale=5,
                                  elem_id="question")
                 send = gr.Button("提问", variant="primary", scale=1, elem_id="send")
-            gr.Examples(EXAMPLES, inputs=box, label="示例问题")
+            examples = gr.Examples(example_questions(catalog) or ["十五五期间要建新小学吗？"], inputs=box,
+                                   label="示例问题")
             with gr.Row():
                 comment = gr.Textbox(label="评价意见（可选）", scale=4, elem_id="comment")
                 up = gr.Button("👍 有帮助", scale=1, elem_id="rate-up")
@@ -270,14 +305,22 @@ def chat_tab(runtime: Runtime) -> None:
         button.click(lambda c, s, r=rating: rate(r, c, s, runtime), inputs=[comment, session],
                      outputs=[session, status], api_visibility="undocumented")
 
+    def on_load():
+        catalog = runtime.assistant.index.catalog
+        return (gr.Chatbot(placeholder=chat_placeholder(catalog)),
+                gr.Dataset(samples=[[q] for q in example_questions(catalog)]))
+    return dict(fn=on_load, outputs=[chatbot, examples.dataset])
 
-def documents_tab(runtime: Runtime) -> None:
+
+def documents_tab(runtime: Runtime) -> dict:
+    """The documents list and the staff's upload; returns what to refresh when a page loads."""
     table = gr.Dataframe(catalog_rows(runtime), headers=[label for _, label in CATALOG_COLUMNS],
                          interactive=False, wrap=True, elem_id="catalog")
+    on_load = dict(fn=lambda: catalog_rows(runtime), outputs=[table])
     with gr.Accordion("管理员：添加文档、导出反馈", open=False):
         if not runtime.admin_enabled:
             gr.Markdown("管理功能未启用：请设置 QA_ADMIN_USER 和 QA_ADMIN_PASSWORD 后重启。")
-            return
+            return on_load
         is_admin = gr.State(False)
         with gr.Row():
             user = gr.Textbox(label="用户名")
@@ -294,6 +337,7 @@ def documents_tab(runtime: Runtime) -> None:
     add.click(lambda f, a: upload_document(f, a, runtime), [upload, is_admin], [message, table],
               concurrency_limit=1, **hidden)
     export.click(lambda a: export_feedback(a, runtime), [is_admin], [exported, message], **hidden)
+    return on_load
 
 
 def api_endpoints(runtime: Runtime) -> None:
@@ -318,12 +362,14 @@ def build_app(runtime: Runtime) -> gr.Blocks:
         gr.Markdown("## 规划文件问答\n回答均摘自政府规划文件原文，并注明出处。")
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
-                chat_tab(runtime)
+                refresh = [chat_tab(runtime)]
             with gr.Tab("承诺事项", id="commitments"):
-                commitments_tab(runtime)
+                refresh.append(commitments_tab(runtime))
             with gr.Tab("文档", id="documents"):
-                documents_tab(runtime)
+                refresh.append(documents_tab(runtime))
         api_endpoints(runtime)
+        for on_load in filter(None, refresh):  # a page shows the index serving when it loads
+            demo.load(**on_load, api_visibility="undocumented")
     demo.queue(default_concurrency_limit=runtime.config.queue_concurrency)
     return demo
 

@@ -29,7 +29,7 @@ from qa.index.store import MANIFEST
 
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
 EMBED_BATCH = 256
-INDEX_FORMAT = 7  # bump when what a build writes changes (7: traditional script matched as simplified)
+INDEX_FORMAT = 8  # bump when what a build writes changes (8: places.json, inferred catalog fields)
 
 
 def sha256_file(path: Path) -> str:
@@ -160,7 +160,7 @@ class PreviousIndex:
     def terms(self) -> set[str]:
         from qa.index.store import TERMS
 
-        return set(json.loads((self.directory / TERMS).read_text(encoding="utf-8")))
+        return set(json.loads((self.directory / TERMS).read_text(encoding="utf-8"))["terms"])
 
 
 def _previous_index(config: Config) -> PreviousIndex | None:
@@ -194,8 +194,8 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     from qa.commitments.database import DB_NAME, build_commitments
     from qa.index.embeddings import embedder_record, make_embedder
     from qa.ingest.loading import scan_corpus
-    from qa.index.store import PASSAGES, TERMS, write_passages, write_vectors
-    from qa.text import BASE_TERMS, Tokenizer, normalise
+    from qa.index.store import PASSAGES, PLACES, TERMS, write_passages, write_vectors
+    from qa.text import Tokenizer, normalise
 
     started = time.perf_counter()
     files = corpus_fingerprint(config.corpus_dir)
@@ -211,8 +211,9 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     fresh_nodes, entries = _chunk(config, scan, progress)
     passages = _collect(scan, fresh_nodes, entries, previous, same_model)
 
-    terms = sorted(set(BASE_TERMS).union(*(e.terms for e in entries.values())))
-    tokenizer = Tokenizer(terms, names=BASE_TERMS)
+    places, names = _places_and_names(entries)
+    terms = sorted(names.union(*(e.terms for e in entries.values())))
+    tokenizer = Tokenizer(terms, names=names)
     embedder = make_embedder(config.embed_model, config.lsa_dim, tokenizer.tokenize)
     changed_terms = {normalise(t) for t in set(terms) ^ previous.terms()} if previous else set()
     if changed_terms:
@@ -228,7 +229,10 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
         embedder.save(tmp)
         write_passages(tmp / PASSAGES, list(entries.values()), passages)
         write_vectors(tmp, vectors, passages.tokens, config.ann_min_passages)
-        (tmp / TERMS).write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+        (tmp / TERMS).write_text(json.dumps({"terms": terms, "names": sorted(names)}, ensure_ascii=False),
+                                 encoding="utf-8")
+        (tmp / PLACES).write_text(json.dumps([p.to_json() for p in places], ensure_ascii=False),
+                                  encoding="utf-8")
         (tmp / "skipped.json").write_text(json.dumps([s.__dict__ for s in scan.skipped],
                                                      ensure_ascii=False), encoding="utf-8")
         new_nodes = [n for doc in sorted(fresh_nodes) for n in fresh_nodes[doc]]
@@ -263,6 +267,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
 def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[str, object]]:
     """Passages and catalog entries of the documents read in this build (new or changed)."""
     from qa.ingest.chunking import HeadingNodeParser
+    from qa.ingest.gazetteer import Divisions, named_places, place_from_path
     from qa.index.store import DocumentEntry, prepare_node
 
     fresh_nodes: dict[str, list] = {}
@@ -272,12 +277,29 @@ def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[
     if progress and scan.documents:
         from tqdm import tqdm
         iterator = tqdm(scan.documents, desc="分块", unit="篇", file=sys.stderr)
+    divisions = Divisions.load() if scan.documents else None
     for document in iterator:
         doc = document.metadata["doc"]
         fresh_nodes[doc] = [prepare_node(n) for n in parser.get_nodes_from_documents([document])]
-        entries[doc] = DocumentEntry(doc, scan.fingerprints[doc], dict(document.metadata),
+        place = place_from_path(document.metadata.get("place_path", ""))
+        named = named_places(place, document.text, divisions) if place else []
+        entries[doc] = DocumentEntry(doc, scan.fingerprints[doc],
+                                     {**document.metadata, "named_places": named},
                                      document_terms(document))
     return fresh_nodes, entries
+
+
+def _places_and_names(entries: dict) -> tuple[list, set[str]]:
+    """The corpus's own places (from every document's metadata) and the names every question
+    may use to scope itself, which the tokenizer keeps whole: places, plan periods, planning
+    vocabulary."""
+    from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
+    from qa.ingest.gazetteer import Divisions, Gazetteer, corpus_places
+    from qa.text import planning_terms
+
+    places = corpus_places({doc: e.metadata for doc, e in entries.items()}, Divisions.load())
+    periods = {name for name in FIVE_YEAR_PLAN_NAMES if len(name) >= 3}
+    return places, Gazetteer(places).terms() | periods | set(planning_terms())
 
 
 def _collect(scan, fresh_nodes: dict[str, list], entries: dict, previous: PreviousIndex | None,

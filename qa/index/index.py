@@ -12,6 +12,7 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,15 @@ import numpy as np
 from qa.config import Config
 from qa.errors import IndexError_
 from qa.index.embeddings import Embedder, restore_embedder
-from qa.index.store import BM25_DIR, MANIFEST, PASSAGES, TERMS, VECTORS, PassageStore
-from qa.text import BASE_TERMS, Tokenizer
+from qa.index.store import BM25_DIR, MANIFEST, PASSAGES, PLACES, TERMS, VECTORS, PassageStore
+from qa.ingest.gazetteer import Divisions, Gazetteer, OwnPlace
+from qa.text import Tokenizer
 
 
 def load_tokenizer(directory: Path) -> Tokenizer:
     """The tokenizer an index was built with: jieba plus the terms it recorded."""
     terms = json.loads((Path(directory) / TERMS).read_text(encoding="utf-8"))
-    return Tokenizer(terms, names=BASE_TERMS)
+    return Tokenizer(terms["terms"], names=terms["names"])
 
 
 @dataclass
@@ -58,12 +60,13 @@ class TermStatistics:
 class Index:
     """Everything one built index answers from, loaded once; see the module docstring."""
 
-    def __init__(self, directory: Path, manifest: dict, tokenizer: Tokenizer, passages: PassageStore,
-                 vector_store, vectors: np.ndarray, bm25, embedder: Embedder,
+    def __init__(self, directory: Path, manifest: dict, tokenizer: Tokenizer, places: list[OwnPlace],
+                 passages: PassageStore, vector_store, vectors: np.ndarray, bm25, embedder: Embedder,
                  commitments: sqlite3.Connection | None):
         self.directory = Path(directory)
         self.manifest = manifest
         self.tokenizer = tokenizer
+        self.places = places  # the corpus's own; with the national divisions, the gazetteer
         self.passages = passages
         self.vector_store = vector_store  # llama-index FaissVectorStore; FAISS ids are rows
         self.vectors = vectors  # the same vectors, memory-mapped: exact search within a few rows
@@ -90,6 +93,8 @@ class Index:
         try:
             manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
             tokenizer = load_tokenizer(directory)
+            places = [OwnPlace.from_json(p) for p in
+                      json.loads((directory / PLACES).read_text(encoding="utf-8"))]
             embedder = restore_embedder(manifest["embedder"], directory, tokenizer.tokenize)
             vector_store = FaissVectorStore.from_persist_dir(str(directory))
             faiss.omp_set_num_threads(max(1, config.search_threads))
@@ -101,10 +106,16 @@ class Index:
                 commitments = sqlite3.connect(f"file:{directory / DB_NAME}?mode=ro", uri=True,
                                               check_same_thread=False)
                 commitments.row_factory = sqlite3.Row
-            return cls(directory, manifest, tokenizer, passages, vector_store, vectors, bm25,
+            return cls(directory, manifest, tokenizer, places, passages, vector_store, vectors, bm25,
                        embedder, commitments)
         except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
             raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
+
+    @cached_property
+    def gazetteer(self) -> Gazetteer:
+        """Every place a question may name: China's divisions and the corpus's own places (the
+        divisions are read on the first question, not when the index opens)."""
+        return Gazetteer(self.places, Divisions.load())
 
     @property
     def catalog(self) -> dict[str, dict]:

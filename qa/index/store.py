@@ -24,7 +24,8 @@ MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 VECTORS = "vectors.npy"
 PASSAGES = "passages.sqlite"
-TERMS = "terms.json"
+TERMS = "terms.json"  # {"terms": every term the tokenizer keeps whole, "names": places and periods}
+PLACES = "places.json"  # the corpus's own places (qa.ingest.gazetteer.OwnPlace)
 
 SCHEMA = """
 CREATE TABLE passages (

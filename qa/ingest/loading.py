@@ -9,20 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from llama_index.core import Document
 
 from qa.errors import DocumentError
+from qa.ingest.catalog import CATALOG_NAME, catalog_metadata, load_catalog, national_gazetteer
 from qa.ingest.headings import is_heading
 from qa.ingest.reading import SUPPORTED_SUFFIXES, read_text
 from qa.ingest.tables import canonicalize_tables
-
-CATALOG_NAME = "catalog.json"
-METADATA_KEYS = ("doc", "title", "short_title", "issuer", "place", "level", "kind", "date",
-                 "period", "sha256")
 
 
 @dataclass
@@ -117,7 +113,7 @@ def drop_toc(text: str) -> str:
 def tighten_number_spacing(text: str) -> str:
     """'78.46 亿元'→'78.46亿元', '2023 年'→'2023年', '> 99'→'>99'; digits are never changed.
 
-    A number opening a line ("2 张家窝镇第一小学工程") keeps its space: it is a list marker.
+    A number opening a line ("2 城关镇第一小学工程") keeps its space: it is a list marker.
     """
     def fix(line: str) -> str:
         m = re.match(r"^\d{1,2} ", line)
@@ -136,7 +132,7 @@ def untab_stray_lines(text: str) -> str:
 
 
 def isolate_captions(text: str) -> str:
-    """'图 1 “…”张家窝镇区位图' → '图1 “…”张家窝镇区位图' on a line of its own."""
+    """'图 1 “…”城关镇区位图' → '图1 “…”城关镇区位图' on a line of its own."""
     out: list[str] = []
     for line in text.split("\n"):
         m = _CAPTION.match(line.strip())
@@ -231,74 +227,7 @@ def repair_text(raw: str) -> str:
     return text
 
 
-# ---------------------------------------------------------------- catalog and documents
-
-def load_catalog(corpus_dir: Path) -> dict[str, dict]:
-    """Per-file metadata from catalog.json; a missing or broken catalog means none."""
-    path = Path(corpus_dir) / CATALOG_NAME
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DocumentError(f"目录文件 {CATALOG_NAME} 无法解析：{exc}") from exc
-    return {name: dict(entry) for name, entry in data.items() if isinstance(entry, dict)}
-
-
-PLACES = (("张家窝", "张家窝镇", "镇"), ("西青", "西青区", "区"), ("静海", "静海镇", "镇"))
-
-
-def infer_title(text: str, stem: str) -> str:
-    for line in text.split("\n"):
-        line = line.strip()
-        if len(line) >= 6 and "\t" not in line:
-            return line[:80]
-    return stem
-
-
-def infer_place(text: str) -> str:
-    counts = Counter({place: text.count(key) for key, place, _ in PLACES})
-    place, n = counts.most_common(1)[0]
-    return place if n else ""
-
-
-def infer_kind(title: str) -> str:
-    if "规划纲要" in title or "五年规划" in title:
-        return "规划纲要"
-    if "政府工作报告" in title:
-        return "政府工作报告"
-    if "执行情况" in title:
-        return "年度计划与执行"
-    if "规划" in title:
-        return "专项规划"
-    return "其他"
-
-
-def infer_period(title: str) -> str:
-    if "十五五" in title or "第十五个五年" in title:
-        return "2026-2030"
-    if "十四五" in title or "第十四个五年" in title:
-        return "2021-2025"
-    m = re.search(r"(\d{4})\s*[—\-–－~至]+\s*(\d{4})\s*年", title)
-    return f"{m.group(1)}-{m.group(2)}" if m else ""
-
-
-def infer_date(text: str) -> str:
-    m = re.search(r"(\d{4})\s*年\s*(\d{1,2})\s*月(?:\s*(\d{1,2})\s*日)?", text)
-    if not m:
-        return ""
-    year, month, day = m.group(1), int(m.group(2)), m.group(3)
-    return f"{year}-{month:02d}" + (f"-{int(day):02d}" if day else "")
-
-
-def infer_metadata(text: str, stem: str) -> dict:
-    """Catalog fields for a file the catalog does not list."""
-    title = infer_title(text, stem)
-    place = infer_place(text)
-    level = next((lv for _, p, lv in PLACES if p == place), "")
-    return {"title": title, "short_title": title, "issuer": "", "place": place, "level": level,
-            "kind": infer_kind(title), "date": infer_date(text), "period": infer_period(title)}
-
+# ---------------------------------------------------------------- documents
 
 def _candidates(corpus_dir: Path) -> list[Path]:
     return sorted(p for p in Path(corpus_dir).iterdir()
@@ -331,6 +260,7 @@ def scan_corpus(corpus_dir: Path, known: dict[str, str] | None = None) -> Corpus
         raise DocumentError(f"文档目录不存在：{corpus_dir}")
     catalog = load_catalog(corpus_dir)
     known = known or {}
+    gazetteer = None  # the divisions are read only when a document needs its metadata
     scan = CorpusScan([], {}, {}, [])
     for path in _candidates(corpus_dir):
         suffix = path.suffix.lower()
@@ -352,10 +282,9 @@ def scan_corpus(corpus_dir: Path, known: dict[str, str] | None = None) -> Corpus
             scan.skipped.append(SkippedFile(str(path), f"无法读取文件（{exc}），已跳过"))
             continue
         text = repair_text(raw)
-        inferred = infer_metadata(text, path.stem)
-        metadata = {"doc": path.name, "sha256": hashlib.sha256(data).hexdigest()}
-        for key in METADATA_KEYS[1:-1]:
-            metadata[key] = entry.get(key) or inferred.get(key, "")
+        gazetteer = gazetteer or national_gazetteer()
+        metadata = {"doc": path.name, **catalog_metadata(text, path.stem, entry, gazetteer),
+                    "sha256": hashlib.sha256(data).hexdigest()}
         document = Document(text=text, id_=path.name, metadata=metadata)
         document.excluded_embed_metadata_keys = list(metadata)
         document.excluded_llm_metadata_keys = list(metadata)

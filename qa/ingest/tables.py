@@ -55,7 +55,7 @@ def _note_text(line: str) -> str:
 def _merge_headers(top: list[str], sub: list[str] | None) -> list[str]:
     """Merge a two-row header where one top cell spans the sub-header cells under it.
 
-    jinghai: top "序号 主要指标 单位 2020年 目标 属性", sub "- - - - 2025年 年均增长 -"
+    a town plan's: top "序号 主要指标 单位 2020年 目标 属性", sub "- - - - 2025年 年均增长 -"
     → "序号 主要指标 单位 2020年 2025年目标 年均增长 属性".
     """
     if not sub or len(sub) <= len(top):

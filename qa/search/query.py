@@ -11,21 +11,13 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 from qa.index.index import Index
+from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
+from qa.ingest.gazetteer import Mention
 from qa.text import normalise, simplified
 
-PLACES = {"张家窝": "张家窝镇", "西青": "西青区", "静海": "静海镇",
-          "zhangjiawo": "张家窝镇", "xiqing": "西青区", "jinghai": "静海镇"}
-PERIODS = {"十六五": "2031-2035", "十五五": "2026-2030", "十四五": "2021-2025",
-           "十三五": "2016-2020", "十二五": "2011-2015"}
-# A place the question names that is none of the corpus's own: evidence must name it too.
-# Only where a name can start (question start, after punctuation or a space), since Chinese
-# has no word breaks: "由谁代表镇政府" must not yield a place "谁代表镇".
-OTHER_PLACE = re.compile(r"(?:^|(?<=[\s，,。？?、：:“”\"（(《]))([\u4e00-\u9fff]{2,3}(?:区|镇|乡|县))")
-GENERIC_PLACES = ("示范区", "开发区", "园区", "城区", "社区", "小区", "片区", "新区", "核心区",
-                  "功能区", "集聚区", "景区", "街区", "城镇", "乡镇", "村镇", "全镇", "全区", "我镇",
-                  "本镇", "该镇", "各镇", "我区", "本区", "全县", "先导区", "保护区", "市区",
-                  "郊区", "辖区", "镇区", "城乡", "特色小镇", "小镇", "老旧小区", "生活区", "地区",
-                  "山区", "湖区", "厂区", "校区", "库区", "农区", "城镇区")
+# Five-year plans by the name questions use ("十四五"); the two-character early ones are left out,
+# since "一五" or "二五" are mostly pieces of other numbers.
+PERIODS = {name: span for name, span in FIVE_YEAR_PLAN_NAMES.items() if len(name) >= 3}
 ENGLISH_PERIODS = {r"15th five[- ]year": "十五五", r"14th five[- ]year": "十四五",
                    r"13th five[- ]year": "十三五"}
 
@@ -54,9 +46,6 @@ KIND_PATTERNS = [
     ("how_much", re.compile(r"多少|(?<!哪)几[个家座条所项亿万%]|几成|百分之几|多大|规模|目标|增长|增速|比重|比例|率|how (many|much)", re.I)),
 ]
 
-PLACE_WORDS = ("张家窝镇", "张家窝", "西青区", "西青", "静海镇", "静海区", "静海",
-               "“十五五”", "“十四五”", "“十三五”", "十五五", "十四五", "十三五")
-PLACE_WORDS_LONGEST_FIRST = sorted(PLACE_WORDS, key=len, reverse=True)
 NUMBER_ASKED = re.compile(r"多少|(?<!哪)几[个家座条所项亿万%年成]|百分之几|多大|how (many|much)", re.I)
 YEAR = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
 SHORT_YEAR = re.compile(r"(?<![\d十])([12]\d)年")
@@ -75,7 +64,7 @@ class Query:
     text: str
     search_text: str
     # what the retrievers see: the question without its place and period, which scoping
-    # handles; otherwise every passage that repeats "张家窝镇“十五五”" would outrank the answer
+    # handles; otherwise every passage that repeats the town's name and plan would outrank the answer
     retrieval_text: str = ""
     places: list[str] = field(default_factory=list)
     periods: dict[str, str] = field(default_factory=dict)
@@ -84,7 +73,9 @@ class Query:
     terms: list[str] = field(default_factory=list)
     english: bool = False
     wants_number: bool = False  # "多少/几个/百分之几": only a sentence with a figure answers
-    other_places: list[str] = field(default_factory=list)  # 北辰区, 唐官屯镇: not the corpus's own
+    other_places: list[str] = field(default_factory=list)  # places no document is about
+    # how each place asked about may be written in evidence (full name, short forms)
+    place_forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     index: Index | None = field(default=None, repr=False, compare=False)  # whose words these are
 
     @cached_property
@@ -101,6 +92,7 @@ class Query:
             part.periods = part.periods or self.periods
             part.years = part.years or self.years
             part.other_places = part.other_places or self.other_places
+            part.place_forms = {**self.place_forms, **part.place_forms}
             if part.terms:
                 parts.append(part)
         return parts
@@ -110,11 +102,10 @@ ENGLISH_STOPWORDS = frozenset(
     "what which when where whose does have with from that this their there they them into about "
     "according during were been will would should could shall much many more most than then town "
     "towns district plan plans planning year years section part main also each every other such "
-    "says said make made aims aim want wants need needs like only over under between before after "
-    "zhangjiawo xiqing jinghai tianjin".split())
+    "says said make made aims aim want wants need needs like only over under between before after".split())
 
 
-def _english_to_chinese(text: str) -> str:
+def _english_to_chinese(text: str, place_words: set[str]) -> str:
     lowered = normalise(text)
     found = []
     for pattern, period in ENGLISH_PERIODS.items():
@@ -126,7 +117,8 @@ def _english_to_chinese(text: str) -> str:
             lowered = pattern.sub(" ", lowered)
     found.extend(re.findall(r"[\u4e00-\u9fff]+", text))
     # words the glossary does not know stay in the question, so evidence must still cover them
-    found.extend(w for w in re.findall(r"[a-z][a-z\-]{3,}", lowered) if w not in ENGLISH_STOPWORDS)
+    found.extend(w for w in re.findall(r"[a-z][a-z\-]{3,}", lowered)
+                 if w not in ENGLISH_STOPWORDS and w not in place_words)
     return " ".join(dict.fromkeys(found))
 
 
@@ -145,15 +137,10 @@ def _analyse_one(question: str, index: Index) -> Query:
     latin = sum(c.isascii() and c.isalpha() for c in text)
     cjk = sum("\u4e00" <= c <= "\u9fff" for c in text)
     english = latin > 3 * max(cjk, 1)
-    search = (_english_to_chinese(text) if english else text) or text
+    scope = PlaceScope.of(index.gazetteer.find(norm), index)
+    search = (_english_to_chinese(text, scope.ascii_words) if english else text) or text
     # "23年" → "2023年": residents shorten years
     search = SHORT_YEAR.sub(lambda m: f"20{m.group(1)}年", search)
-    places = []
-    for key, place in PLACES.items():
-        if key in norm and place not in places:
-            places.append(place)
-    other_places = [m for m in OTHER_PLACE.findall(text.strip())
-                    if not any(k in m for k in PLACES) and not any(m.endswith(g) for g in GENERIC_PLACES)]
     periods = {name: span for name, span in PERIODS.items() if name in search}
     years = list(dict.fromkeys(YEAR.findall(search)))
     kind = "what"
@@ -161,18 +148,62 @@ def _analyse_one(question: str, index: Index) -> Query:
         if pattern.search(text):
             kind = name
             break
+    scoping = sorted(set(scope.spoken) | set(periods), key=len, reverse=True)
     retrieval_text = search
-    for word in PLACE_WORDS_LONGEST_FIRST:
+    for word in scoping:
         retrieval_text = retrieval_text.replace(word, " ")
     retrieval_text = retrieval_text.strip() or search
-    place_words = set(PLACES) | set(PLACES.values()) | set(PERIODS)
+    # pieces of the scoping words ("十五五" also yields "十五", "五五") say nothing more
+    scope_words = set(scoping) | {t for word in scoping for t in index.tokenize(word)}
     # the retrievers segment the same text, so the question is segmented once
     terms = [t for t in index.tokenize(retrieval_text)
-             if t not in QUESTION_WORDS and t not in place_words and not YEAR.fullmatch(t)
-             and not re.fullmatch(r"\d{1,2}|[a-z]", t)  # "1", "x": too common to mean anything
-             and t not in {"十五", "十四", "五五", "四五", "张家", "窝镇", "五"}]
+             if t not in QUESTION_WORDS and t not in scope_words and not YEAR.fullmatch(t)
+             and not re.fullmatch(r"\d{1,2}|[a-z]", t)]  # "1", "x": too common to mean anything
     return Query(text=text, search_text=search, retrieval_text=retrieval_text,
-                 places=places, periods=periods, years=years,
+                 places=scope.places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english,
-                 wants_number=bool(NUMBER_ASKED.search(text)), other_places=other_places,
-                 index=index)
+                 wants_number=bool(NUMBER_ASKED.search(text)), other_places=scope.other_places,
+                 place_forms=scope.forms, index=index)
+
+
+# Levels at which a place named beside the asked one is part of the same scope ("…区…镇") and
+# so is not searched for; a province or city name ("上海港") may be part of a project's name.
+LOCAL_LEVELS = ("区", "县", "旗", "镇", "乡", "街道")
+
+
+@dataclass
+class PlaceScope:
+    """The places a question names, sorted by what the corpus holds: `places` that documents are
+    about, `other_places` no document is about (evidence must name them), and `spoken`, the words
+    naming the asked place or a county or town around it, which retrieval leaves out."""
+
+    places: list[str] = field(default_factory=list)
+    other_places: list[str] = field(default_factory=list)
+    forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    spoken: list[str] = field(default_factory=list)
+    ascii_words: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, mentions: list[Mention], index: Index) -> "PlaceScope":
+        gazetteer = index.gazetteer
+        owned = list(gazetteer.document_places.values())
+        scope = cls()
+        for mention in mentions:
+            if mention.text.isascii():
+                scope.ascii_words.add(mention.text)
+            own = next((p for p in mention.places if p.name in gazetteer.document_places), None)
+            if own is not None:
+                scope.spoken.append(mention.text)
+                if own.name not in scope.places:
+                    scope.places.append(own.name)
+                    scope.forms[own.name] = tuple(f for f in gazetteer.forms_of(own.name)
+                                                  if not f.isascii() and f != own.name)
+            elif any(d.within(p) for p in mention.places for d in owned):
+                if any(p.level in LOCAL_LEVELS for p in mention.places):
+                    scope.spoken.append(mention.text)  # "…区" around the asked "…镇"
+            else:
+                name = mention.places[0].name
+                if name not in scope.other_places:
+                    scope.other_places.append(name)
+                    scope.forms[name] = tuple(dict.fromkeys((name, mention.text)))
+        return scope

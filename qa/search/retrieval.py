@@ -1,8 +1,8 @@
 """Hybrid retrieval: jieba BM25 and dense FAISS search fused by reciprocal rank, then scoped.
 
-Scoping uses the catalog: a question naming 张家窝/西青/静海, 十四五/十五五 or a year favours
-passages of matching documents and headings instead of filtering them out, because a later
-report often speaks about an earlier plan's period.
+Scoping uses the catalog: a question naming a document's place (or its short form), a
+five-year plan or a year favours passages of matching documents and headings instead of
+filtering them out, because a later report often speaks about an earlier plan's period.
 """
 from __future__ import annotations
 
@@ -86,8 +86,8 @@ class Scope:
 
     def __init__(self, query: Query):
         self.places = set(query.places)
-        self.stems = [p.rstrip("镇区") for p in query.places]
-        self.other_places = list(query.other_places)
+        self.stems = [f for p in query.places for f in query.place_forms.get(p, ())]
+        self.other_places = [query.place_forms.get(p, (p,)) for p in query.other_places]
         self.period_values = set(query.periods.values())
         self.period_names = list(query.periods)
         self.asked_start = min((int(span[:4]) for span in query.periods.values()), default=0)
@@ -99,7 +99,7 @@ class Scope:
 
     def place_fits(self, metadata: dict, context: str) -> bool | None:
         """None when the question names no place; else whether the passage is about that place."""
-        if self.other_places and not all(p in context for p in self.other_places):
+        if self.other_places and not all(any(f in context for f in forms) for forms in self.other_places):
             return False
         if not self.places:
             return None

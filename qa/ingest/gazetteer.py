@@ -1,0 +1,364 @@
+"""One gazetteer: China's administrative divisions, a corpus's own places, and finding them in text.
+
+The divisions (province › city › county › town or street › village or community, about 700,000
+names) are jionlp's data file, read once per process and never changed. A corpus adds its own
+places: each document's place with its ancestors, and the towns and villages under it that its
+documents name, with the short forms people write ("…窝" for "…窝镇") and their pinyin for English
+questions. Short forms of places outside the corpus count only down to county level, and a
+county's only when it is not also a common word (a county's short form can be "和平" or "新华").
+"""
+from __future__ import annotations
+
+import importlib.util
+import marshal
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from qa.text import jieba_frequencies, simplified
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+LEVELS_FILE = DATA_DIR / "place_levels.tsv"
+DIVISIONS_FILE = "dictionary/china_location.zip"  # inside the jionlp package
+MAX_NAME = 16  # characters: longer runs are never a place name
+# Below city level a two-character full name ("和县", "王村", a town called "社区") is mostly a
+# piece of other words ("乡镇和县城"); such places are found by their full names of 3 or more.
+MIN_LOCAL_NAME = 3
+# A county's short form that jieba's dictionary counts this often is read as a word ("和平",
+# "新华", "城区"), not a place; the full name is still recognised.
+COMMON_WORD_FREQ = 100
+# How a town or street is written short: "…镇" → "…", "…街道" → "…街" and "…".
+SHORT_SUFFIXES = ("街道", "镇", "乡")
+VILLAGE_SUFFIXES = ("村", "社区", "嘎查", "居委会")
+SEP = " › "
+
+
+@lru_cache(maxsize=1)
+def place_levels() -> tuple[tuple[str, str], ...]:
+    """(suffix, level) pairs from the data file, longest suffix first."""
+    pairs = []
+    for line in LEVELS_FILE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            suffix, level = line.split("\t")
+            pairs.append((suffix.strip(), level.strip()))
+    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+
+
+def level_of(name: str) -> str:
+    """The level a place name's ending says (镇, 区, 街道…); '' when it says none."""
+    return next((level for suffix, level in place_levels() if name.endswith(suffix)
+                 and len(name) > len(suffix)), "")
+
+
+def short_forms(name: str) -> list[str]:
+    """How a town or street is written without its suffix ("…街道" → "…街", "…")."""
+    for suffix in SHORT_SUFFIXES:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            stem = name[:-len(suffix)]
+            return [stem + "街", stem] if suffix == "街道" else [stem]
+    return []
+
+
+@dataclass(frozen=True)
+class Place:
+    """A place and its ancestors, from the province down (the last element is the place)."""
+
+    path: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.path[-1]
+
+    @property
+    def level(self) -> str:
+        return level_of(self.name)
+
+    @property
+    def display(self) -> str:
+        """湖北省 › 武汉市 › 江夏区 › 五里界街道"""
+        return SEP.join(self.path)
+
+    def within(self, other: "Place") -> bool:
+        """Whether this place is `other` or lies inside it."""
+        return self.path[:len(other.path)] == other.path
+
+
+@dataclass(frozen=True)
+class Mention:
+    start: int
+    end: int
+    text: str  # as written: "五里界街", "jiangxia", "武汉市"
+    places: tuple[Place, ...]  # every place of that name (a name can recur in several counties)
+
+
+def _dedupe(path: Iterable[str]) -> tuple[str, ...]:
+    """Municipalities appear twice (上海市 › 上海市 › 浦东新区): once is enough."""
+    out: list[str] = []
+    for name in path:
+        if not out or out[-1] != name:
+            out.append(name)
+    return tuple(out)
+
+
+class Divisions:
+    """China's administrative divisions from jionlp's data file; shared read-only by every index.
+
+    Parsed once per machine: the name tables are cached beside jieba's own dictionary cache (in
+    the temporary folder), keyed by the data file, so a process loads them in a few milliseconds.
+    """
+
+    LINE = re.compile(r"^(?!\t\t\t\t)(\t*)([^\t\r\n]+)(?:\t\d+\t([^\t\r\n]*))?\r?$", re.M)
+    VILLAGE = re.compile(r"^\t\t\t\t([^\t\r\n]+)", re.M)
+    CACHE_VERSION = 2  # bump when what `parse` returns changes
+
+    def __init__(self, source: Path, by_name: dict, by_short: dict, villages_of: dict):
+        self.source = source
+        self.by_name: dict[str, list[tuple[str, ...]]] = by_name  # full name → paths
+        self.by_short: dict[str, list[tuple[str, ...]]] = by_short  # 辽宁, 江夏, …街 → paths
+        self._villages_of: dict[tuple[str, ...], tuple[int, int]] = villages_of  # town → text span
+
+    @staticmethod
+    def parse(text: str, word_freq: dict[str, int]) -> tuple[dict, dict, dict]:
+        by_name: dict[str, list[tuple[str, ...]]] = {}
+        by_short: dict[str, list[tuple[str, ...]]] = {}
+        villages_of: dict[tuple[str, ...], tuple[int, int]] = {}
+        path: list[str] = []
+        town, town_end = None, 0
+        for match in Divisions.LINE.finditer(text):
+            depth, name, short = len(match.group(1)), match.group(2).strip(), match.group(3)
+            if town is not None:
+                villages_of[town] = (town_end, match.start())
+            path[depth:] = [name]
+            place = _dedupe(path)
+            if (depth < 2 or len(name) >= MIN_LOCAL_NAME) and place not in by_name.setdefault(name, []):
+                by_name[name].append(place)
+            town, town_end = (place, match.end()) if depth == 3 else (None, 0)
+            forms = [short.strip()] if short and (depth < 2 or word_freq.get(short.strip(), 0)
+                                                  < COMMON_WORD_FREQ) else []
+            if depth == 3 and name.endswith("街道"):
+                forms.append(name[:-1])  # "…街道" is written "…街"
+            for form in forms:
+                if form != name and len(form) >= 2 and place not in by_short.setdefault(form, []):
+                    by_short[form].append(place)
+        if town is not None:
+            villages_of[town] = (town_end, len(text))
+        return by_name, by_short, villages_of
+
+    @classmethod
+    @lru_cache(maxsize=1)
+    def load(cls) -> "Divisions":
+        """From the installed jionlp package (its data, not its code), through the cache."""
+        spec = importlib.util.find_spec("jionlp")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("jionlp is not installed: pip install jionlp")
+        source = Path(list(spec.submodule_search_locations)[0]) / DIVISIONS_FILE
+        stat = source.stat()
+        cache = Path(tempfile.gettempdir()) / (
+            f"qa-divisions-{cls.CACHE_VERSION}-{stat.st_size}-{int(stat.st_mtime)}.marshal")
+        try:
+            return cls(source, *marshal.loads(cache.read_bytes()))
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+        tables = cls.parse(_read_zip(source), jieba_frequencies())
+        partial = cache.with_name(f"{cache.name}.{os.getpid()}")
+        try:
+            partial.write_bytes(marshal.dumps(tables))
+            os.replace(partial, cache)
+        except OSError:
+            partial.unlink(missing_ok=True)  # a read-only temp folder: parse again next time
+        return cls(source, *tables)
+
+    @cached_property
+    def _text(self) -> str:
+        return _read_zip(self.source)
+
+    @cached_property
+    def _village_hashes(self) -> np.ndarray:
+        """Every village and community name as a sorted array of hashes: membership without
+        holding 650,000 strings (built on the first question that could name one)."""
+        hashes = np.fromiter((hash(v.strip()) for v in self.VILLAGE.findall(self._text)), dtype=np.int64)
+        hashes.sort()
+        return hashes
+
+    def is_village(self, name: str) -> bool:
+        hashes = self._village_hashes
+        at = np.searchsorted(hashes, hash(name))
+        return bool(at < len(hashes) and hashes[at] == hash(name))
+
+    def children(self, place: Place) -> list[Place]:
+        """Places directly under `place`: the towns of a county, the villages of a town."""
+        if place.path in self._villages_of:
+            start, end = self._villages_of[place.path]
+            return [Place(place.path + (v.strip(),)) for v in self._text[start:end].split("\n")
+                    if v.strip()]
+        depth = len(place.path)
+        return [Place(p) for paths in self.by_name.values() for p in paths
+                if len(p) == depth + 1 and p[:depth] == place.path]
+
+    def find(self, name: str) -> list[Place]:
+        """Places of exactly this full name (a village only as a name without its ancestors)."""
+        found = self.by_name.get(name)
+        if found:
+            return [Place(p) for p in found]
+        if len(name) >= MIN_LOCAL_NAME and name.endswith(VILLAGE_SUFFIXES) and self.is_village(name):
+            return [Place((name,))]
+        return []
+
+    def find_short(self, form: str) -> list[Place]:
+        return [Place(p) for p in self.by_short.get(form, ())]
+
+
+def _whole_word(text: str, start: int, end: int) -> bool:
+    return ((start == 0 or not text[start - 1].isascii() or not text[start - 1].isalnum())
+            and (end == len(text) or not text[end].isascii() or not text[end].isalnum()))
+
+
+def _read_zip(path: Path) -> str:
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(archive.namelist()[0]).decode("utf-8")
+
+
+@dataclass
+class OwnPlace:
+    """A place of the corpus, as an index stores it (places.json)."""
+
+    path: tuple[str, ...]
+    forms: tuple[str, ...] = ()  # short forms and pinyin, besides the full name
+    documents: tuple[str, ...] = ()  # files whose place this is
+
+    @property
+    def place(self) -> Place:
+        return Place(tuple(self.path))
+
+    def to_json(self) -> dict:
+        return {"path": list(self.path), "forms": list(self.forms), "documents": list(self.documents)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "OwnPlace":
+        return cls(tuple(data["path"]), tuple(data.get("forms", ())), tuple(data.get("documents", ())))
+
+
+@dataclass
+class Gazetteer:
+    """The national divisions plus a corpus's own places: what text names, at any level."""
+
+    own: list[OwnPlace] = field(default_factory=list)
+    divisions: Divisions | None = None
+
+    def __post_init__(self):
+        self._own_by_form: dict[str, list[Place]] = {}
+        for entry in self.own:
+            for form in (entry.path[-1],) + tuple(entry.forms):
+                places = self._own_by_form.setdefault(form, [])
+                if entry.place not in places:
+                    places.append(entry.place)
+        self.document_places = {e.path[-1]: e.place for e in self.own if e.documents}
+
+    @cached_property
+    def _longest(self) -> int:
+        return max([MAX_NAME] + [len(f) for f in self._own_by_form])
+
+    def _lookup(self, candidate: str) -> list[Place]:
+        own = self._own_by_form.get(candidate)
+        if own:
+            return own
+        if self.divisions is None:
+            return []
+        return self.divisions.find(candidate) or self.divisions.find_short(candidate)
+
+    def find(self, text: str) -> list[Mention]:
+        """Places the text names, longest name first at each position, left to right."""
+        mentions = []
+        i, n = 0, len(text)
+        while i < n:
+            for length in range(min(self._longest, n - i), 1, -1):
+                candidate = text[i:i + length]
+                if candidate.isascii() and not _whole_word(text, i, i + length):
+                    continue  # "jiangxia" as a word, never inside another
+                places = self._lookup(candidate)
+                if places:
+                    mentions.append(Mention(i, i + length, candidate, tuple(places)))
+                    i += length
+                    break
+            else:
+                i += 1
+        return mentions
+
+    def forms_of(self, name: str) -> list[str]:
+        """Every way the corpus writes a place: its full name and its short forms."""
+        forms = [name]
+        for entry in self.own:
+            if entry.path[-1] == name:
+                forms.extend(f for f in entry.forms if f not in forms)
+        return forms
+
+    def terms(self) -> set[str]:
+        """Names a tokenizer must keep whole: the corpus's places and their Chinese short forms."""
+        return {form for e in self.own for form in (e.path[-1],) + e.forms if not form.isascii()}
+
+
+def pinyin(text: str) -> str:
+    """"江夏" → "jiangxia": how English questions write a Chinese place."""
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(text)).lower()
+
+
+def forms_of(place: Place, divisions: Divisions | None) -> tuple[str, ...]:
+    """Short forms a place is written in (the divisions' own, "…镇" without 镇) and their pinyin."""
+    forms = list(short_forms(place.name))
+    if divisions is not None:
+        forms += [form for form, paths in divisions.by_short.items() if place.path in paths]
+    stem = next((f for f in forms if not f.endswith("街")), place.name)
+    forms.append(pinyin(stem))
+    return tuple(dict.fromkeys(f for f in forms if f != place.name))
+
+
+def place_from_path(path: str) -> Place | None:
+    """A Place from its display form ("湖北省 › 武汉市 › 江夏区")."""
+    parts = tuple(p.strip() for p in (path or "").split(SEP.strip()) if p.strip())
+    return Place(parts) if parts else None
+
+
+def named_places(place: Place, text: str, divisions: Divisions | None) -> list[str]:
+    """Places under a document's own place that its text names (its towns, their villages), as
+    display paths: the corpus's own small places, which a question may ask about."""
+    if divisions is None or not divisions.by_name.get(place.name):
+        return []
+    found = []
+    below = divisions.children(place)
+    for child in below + [g for c in below if c.level in ("镇", "乡", "街道")
+                          for g in divisions.children(c)]:
+        if len(child.name) >= MIN_LOCAL_NAME and child.name in text:
+            found.append(child.display)
+    return found
+
+
+def corpus_places(documents: dict[str, dict], divisions: Divisions | None) -> list[OwnPlace]:
+    """A corpus's own places from its documents' metadata (`place_path`, `named_places`): each
+    document's place (with the documents it belongs to), its ancestors and the places its text
+    names, each with its short forms and pinyin."""
+    owners: dict[tuple[str, ...], list[str]] = {}
+    named: set[tuple[str, ...]] = set()
+    for doc, metadata in sorted(documents.items()):
+        place = place_from_path(simplified(metadata.get("place_path") or metadata.get("place", "")))
+        if place is None:
+            continue
+        owners.setdefault(place.path, []).append(doc)
+        for depth in range(1, len(place.path)):
+            named.add(place.path[:depth])
+        named.update(p.path for p in map(place_from_path, metadata.get("named_places", [])) if p)
+    places = []  # in simplified script: what questions and passages are matched in
+    for path in sorted(set(owners) | named):
+        place = Place(path)
+        own = path in owners or any(path == owner[:len(path)] for owner in owners)
+        forms = forms_of(place, divisions) if own else ()
+        places.append(OwnPlace(path, forms, tuple(owners.get(path, ()))))
+    return places
