@@ -22,6 +22,7 @@ from opencc import OpenCC
 jieba.setLogLevel(logging.WARNING)
 
 TERM_FREQ = 2000  # high enough that an index's term always beats splitting it
+MIN_TERM, MAX_TERM = 2, 20  # characters: a single character or a sentence is never a term
 MAX_CACHED_CHARS = 300  # questions are cached; longer texts (passages at build time) are not
 CACHED_TEXTS = 4096  # distinct questions a tokenizer remembers
 
@@ -49,8 +50,8 @@ def normalise(text: str) -> str:
 
 
 def valid_terms(terms: Iterable[str]) -> set[str]:
-    """Terms as the tokenizer holds them: normalised, 2 to 20 characters."""
-    return {t for t in (normalise(term).strip() for term in terms) if 2 <= len(t) <= 20}
+    """Terms as the tokenizer holds them: normalised, MIN_TERM to MAX_TERM characters."""
+    return {t for t in (normalise(term).strip() for term in terms) if MIN_TERM <= len(t) <= MAX_TERM}
 
 
 @lru_cache(maxsize=1)

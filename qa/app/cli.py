@@ -24,13 +24,16 @@ def cmd_build(args) -> int:
     return 0
 
 
+SHOWN_PASSAGE_CHARS = 300  # of each cited passage in the terminal
+
+
 def format_answer(answer) -> str:
     lines = [answer.answer, ""]
     if answer.citations:
         lines.append("相关段落：" if answer.abstained else "来源：")
     for c in answer.citations:
         lines.append(f"[{c.n}] {c.title} › {c.heading}")
-        lines.append("    " + c.text.replace("\n", " ")[:300])
+        lines.append("    " + c.text.replace("\n", " ")[:SHOWN_PASSAGE_CHARS])
     return "\n".join(lines)
 
 

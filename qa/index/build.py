@@ -195,6 +195,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     from qa.index.embeddings import embedder_record, make_embedder
     from qa.ingest.loading import scan_corpus
     from qa.index.store import PASSAGES, PLACES, TERMS, write_passages, write_vectors
+    from qa.index.vocabulary import places_and_names
     from qa.text import Tokenizer, normalise
 
     started = time.perf_counter()
@@ -211,7 +212,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     fresh_nodes, entries = _chunk(config, scan, progress)
     passages = _collect(scan, fresh_nodes, entries, previous, same_model)
 
-    places, names = _places_and_names(entries)
+    places, names = places_and_names({doc: e.metadata for doc, e in entries.items()})
     terms = sorted(names.union(*(e.terms for e in entries.values())))
     tokenizer = Tokenizer(terms, names=names)
     embedder = make_embedder(config.embed_model, config.lsa_dim, tokenizer.tokenize)
@@ -269,6 +270,7 @@ def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[
     from qa.ingest.chunking import HeadingNodeParser
     from qa.ingest.gazetteer import Divisions, named_places, place_from_path
     from qa.index.store import DocumentEntry, prepare_node
+    from qa.index.vocabulary import document_terms
 
     fresh_nodes: dict[str, list] = {}
     entries: dict[str, DocumentEntry] = {}
@@ -287,19 +289,6 @@ def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[
                                      {**document.metadata, "named_places": named},
                                      document_terms(document))
     return fresh_nodes, entries
-
-
-def _places_and_names(entries: dict) -> tuple[list, set[str]]:
-    """The corpus's own places (from every document's metadata) and the names every question
-    may use to scope itself, which the tokenizer keeps whole: places, plan periods, planning
-    vocabulary."""
-    from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
-    from qa.ingest.gazetteer import Divisions, Gazetteer, corpus_places
-    from qa.text import planning_terms
-
-    places = corpus_places({doc: e.metadata for doc, e in entries.items()}, Divisions.load())
-    periods = {name for name in FIVE_YEAR_PLAN_NAMES if len(name) >= 3}
-    return places, Gazetteer(places).terms() | periods | set(planning_terms())
 
 
 def _collect(scan, fresh_nodes: dict[str, list], entries: dict, previous: PreviousIndex | None,
@@ -348,15 +337,6 @@ def _resegment(passages, changed_terms: set[str], keep_vectors: bool) -> None:
             passages.texts[i], passages.tokens[i] = text, None
             if not keep_vectors:
                 passages.old_rows[i] = None
-
-
-def document_terms(document) -> list[str]:
-    """Words jieba must keep whole: the document's quoted names and its tables' indicators."""
-    from qa.ingest.tables import find_tables
-    from qa.text import QUOTED
-
-    indicators = {row.indicator for t in find_tables(document.text) for row in t.rows}
-    return sorted({m.group(1) for m in QUOTED.finditer(document.text)} | indicators)
 
 
 def _vectors(embedder, passages, previous: PreviousIndex | None, progress: bool) -> np.ndarray:

@@ -26,6 +26,15 @@ VECTORS = "vectors.npy"
 PASSAGES = "passages.sqlite"
 TERMS = "terms.json"  # {"terms": every term the tokenizer keeps whole, "names": places and periods}
 PLACES = "places.json"  # the corpus's own places (qa.ingest.gazetteer.OwnPlace)
+PASSAGES_CACHED = 16384  # passages (and their scoping contexts) a loaded index keeps in memory
+PLACES_CACHED = 256  # places whose passage rows a loaded index remembers
+SQL_BATCH = 500  # keys per IN (…) query, below SQLite's parameter limit
+# FAISS IVF above QA_ANN_MIN_PASSAGES: ~4·√N lists (FAISS's guidance), each trained on ≥ 39
+# points (FAISS warns below), 1/16 of the lists (at least 8) probed per question
+IVF_LISTS_PER_ROOT = 4
+IVF_MIN_POINTS_PER_LIST = 39
+IVF_PROBED_SHARE = 16
+IVF_MIN_PROBES = 8
 
 SCHEMA = """
 CREATE TABLE passages (
@@ -99,10 +108,10 @@ class PassageStore:
         self.path = Path(path)
         self._local = threading.local()
         self.count = self._conn().execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-        self.at = lru_cache(maxsize=16384)(self._at)
-        self.get = lru_cache(maxsize=16384)(self._get)
-        self.context = lru_cache(maxsize=16384)(self._context)
-        self.rows_of_place = lru_cache(maxsize=256)(self._rows_of_place)  # rows of a place's documents
+        self.at = lru_cache(maxsize=PASSAGES_CACHED)(self._at)
+        self.get = lru_cache(maxsize=PASSAGES_CACHED)(self._get)
+        self.context = lru_cache(maxsize=PASSAGES_CACHED)(self._context)
+        self.rows_of_place = lru_cache(maxsize=PLACES_CACHED)(self._rows_of_place)  # rows of a place's documents
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -162,8 +171,8 @@ class PassageStore:
         """Row and tokens of passages whose text a rebuild meets again (in a changed document)."""
         out: dict[str, tuple[int, list[str]]] = {}
         conn = self._conn()
-        for start in range(0, len(keys), 500):
-            part = keys[start:start + 500]
+        for start in range(0, len(keys), SQL_BATCH):
+            part = keys[start:start + SQL_BATCH]
             marks = ",".join("?" * len(part))
             for row, key, tokens in conn.execute(
                     f"SELECT row, text_hash, tokens FROM passages WHERE text_hash IN ({marks})", part):
@@ -223,17 +232,17 @@ def write_passages(path: Path, documents: list[DocumentEntry], passages: Passage
 
 def faiss_index(vectors: np.ndarray, ann_min_passages: int):
     """Exact inner-product search, or IVF once the corpus is large enough that exact search is
-    the query's main cost: ~4·√N lists (FAISS's guidance), 1/16 of them probed per question."""
+    the query's main cost (the IVF_* constants above)."""
     import faiss
 
     n, dim = vectors.shape
     if n < max(ann_min_passages, 1):
         index = faiss.IndexFlatIP(dim)
     else:
-        lists = max(1, min(int(4 * n ** 0.5), n // 39))  # FAISS wants ≥39 training points a list
+        lists = max(1, min(int(IVF_LISTS_PER_ROOT * n ** 0.5), n // IVF_MIN_POINTS_PER_LIST))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
-        index.nprobe = max(8, lists // 16)
+        index.nprobe = max(IVF_MIN_PROBES, lists // IVF_PROBED_SHARE)
     index.add(vectors)
     return index
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from qa.errors import DocumentError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
+SNIFF_BYTES = 1024  # what a file's first bytes say it is; PDF readers accept junk this long before the header
+MAX_CONTROL_SHARE = 0.01  # a text file with more control characters than this is binary
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
@@ -47,7 +49,7 @@ MAX_ZIP_MEMBERS = 5000
 
 
 def sniff_kind(head: bytes) -> str | None:
-    if b"%PDF-" in head[:1024]:  # PDF readers accept junk before the header
+    if b"%PDF-" in head[:SNIFF_BYTES]:
         return "PDF 文件"
     return next((kind for magic, kind in MAGIC if head.startswith(magic)), None)
 
@@ -124,10 +126,10 @@ def read_text(path: Path) -> str:
         raise DocumentError(f"不支持的文件类型 {suffix or '（无扩展名）'}，已跳过")
     try:
         with open(path, "rb") as handle:
-            check_kind(path, handle.read(1024))
+            check_kind(path, handle.read(SNIFF_BYTES))
         if suffix in (".txt", ".md"):
             text = _decode(path.read_bytes(), path.name)
-            if "\x00" in text or len(_CONTROL.findall(text)) > len(text) // 100:
+            if "\x00" in text or len(_CONTROL.findall(text)) > len(text) * MAX_CONTROL_SHARE:
                 raise DocumentError(f"文件含有二进制内容，不是文本文件：{path.name}")
         elif suffix == ".docx":
             text = _read_docx(path)

@@ -11,13 +11,13 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 from qa.index.index import Index
+from qa.index.vocabulary import PERIOD_NAMES
 from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
 from qa.ingest.gazetteer import Mention
 from qa.text import normalise, simplified
 
-# Five-year plans by the name questions use ("十四五"); the two-character early ones are left out,
-# since "一五" or "二五" are mostly pieces of other numbers.
-PERIODS = {name: span for name, span in FIVE_YEAR_PLAN_NAMES.items() if len(name) >= 3}
+# Five-year plans by the name questions use ("十四五"), as the index's tokenizer keeps them whole.
+PERIODS = {name: span for name, span in FIVE_YEAR_PLAN_NAMES.items() if name in PERIOD_NAMES}
 ENGLISH_PERIODS = {r"15th five[- ]year": "十五五", r"14th five[- ]year": "十四五",
                    r"13th five[- ]year": "十三五"}
 
