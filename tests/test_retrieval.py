@@ -76,3 +76,17 @@ def test_a_tokenizer_keeps_its_own_terms_whole_and_leaves_other_text_as_jieba_cu
     assert "虚构名称7号" in other.tokenize("虚构名称7号建设")
     assert "虚构名称7号" not in plain.tokenize("虚构名称7号建设")  # and never leaks back
     assert Tokenizer(["张家窝镇"]).tokenize("虚构名称7号建设") == plain.tokenize("虚构名称7号建设")
+
+
+def test_a_place_no_document_is_about_must_be_named_by_the_evidence(analyse, assistant):
+    q = analyse("辽宁的营商环境政策是什么？")
+    assert (q.places, q.other_places) == ([], ["辽宁省"])
+    assert analyse("西青区和北辰区的学校").other_places == ["北辰区"]  # as broad as the asked one
+    answer = assistant.ask("辽宁省优化营商环境有哪些举措？")
+    assert answer.abstained
+
+
+def test_a_broader_place_beside_the_asked_one_only_says_where_something_comes_from(analyse):
+    q = analyse("静海镇引进了多少个来自北京和上海的项目？")
+    assert (q.places, q.other_places) == (["静海镇"], [])
+    assert "北京" in q.retrieval_text  # kept for retrieval: it may be what the passage says

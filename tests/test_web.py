@@ -2,6 +2,7 @@
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -184,3 +185,33 @@ def test_http_api_with_gradio_client(runtime, monkeypatch):
 def replace_runtime_config(runtime, config):
     runtime.config = config
     return runtime
+
+
+def _page_load(demo) -> list:
+    """What every `demo.load` handler returns: what a browser gets when it opens the page."""
+    return [block.fn() for block in demo.fns.values() if any(t[1] == "load" for t in block.targets)]
+
+
+def test_a_page_opened_after_an_upload_shows_the_new_document(runtime, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(runtime.config.corpus_dir, corpus)
+    config = replace(runtime.config, corpus_dir=corpus, index_dir=tmp_path / "index2")
+    rt = web.Runtime(config, progress=False)
+    demo = web.build_app(rt)
+    count = len(commitments_tab.search_commitments("", "", "", "", rt))
+    town = Path(__file__).parent / "data" / "new_town" / "xidi-2025-work-report.txt"
+    assert web.upload_document(str(town), True, rt)[0].startswith("已添加")
+    chat, commitments, documents = _page_load(demo)  # the app was built before the upload
+    assert "西堤头镇" in chat[0].placeholder and any("西堤头镇" in s[0] for s in chat[1].samples)
+    place, doc, rows, records, _, status = commitments
+    assert ("西堤头镇", "西堤头镇") in place.choices and len(records) > count
+    assert f"共 {len(records)} 条" in status and len(rows) == len(records)
+    assert any(r[0] == town.name and r[4] == "天津市 › 北辰区 › 西堤头镇" for r in documents)
+
+
+def test_examples_and_placeholder_come_from_the_catalog():
+    catalog = {"a.txt": {"place": "某镇", "period": "2026-2030", "date": "2026-02"},
+               "b.txt": {"place": "某区", "period": "2023-2024", "date": "2024-01-18"}}
+    assert web.example_questions(catalog) == ["某镇十五五期间要建哪些重点项目？",
+                                              "某区2024年地区生产总值增长目标是多少？", "那2023年呢？"]
+    assert web.chat_placeholder(catalog) == "请就某镇、某区的规划文件提问。"

@@ -191,6 +191,7 @@ def example_questions(catalog: dict[str, dict]) -> list[str]:
 
     plans = {span: name for name, span in FIVE_YEAR_PLAN_NAMES.items()}
     examples: list[str] = []
+    year = None  # of the first question about a year: a follow-up asks about the one before
     for meta in sorted(catalog.values(), key=lambda m: m.get("date", ""), reverse=True):
         place, period = meta.get("place", ""), meta.get("period", "")
         if not place:
@@ -198,14 +199,13 @@ def example_questions(catalog: dict[str, dict]) -> list[str]:
         if period in plans:
             question = f"{place}{plans[period]}期间要建哪些重点项目？"
         elif period[-4:].isdigit():
+            year = year or int(period[-4:])
             question = f"{place}{period[-4:]}年地区生产总值增长目标是多少？"
         else:
             question = f"{place}的主要发展目标是什么？"
         if question not in examples:
             examples.append(question)
-    years = [e for e in examples if "年地区生产总值" in e]
-    if years:  # a follow-up, the way residents continue a conversation
-        year = int(years[0].split("年地区生产总值")[0][-4:])
+    if year:  # the way residents continue a conversation
         examples = examples[:MAX_EXAMPLES - 1] + [f"那{year - 1}年呢？"]
     return examples[:MAX_EXAMPLES]
 
@@ -308,7 +308,7 @@ def chat_tab(runtime: Runtime) -> dict:
     def on_load():
         catalog = runtime.assistant.index.catalog
         return (gr.Chatbot(placeholder=chat_placeholder(catalog)),
-                gr.Dataset(samples=[[q] for q in example_questions(catalog)]))
+                gr.Dataset(samples=[[q] for q in example_questions(catalog)], components=[box]))
     return dict(fn=on_load, outputs=[chatbot, examples.dataset])
 
 

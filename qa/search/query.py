@@ -13,7 +13,7 @@ from pathlib import Path
 from qa.index.index import Index
 from qa.index.vocabulary import PERIOD_NAMES
 from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
-from qa.ingest.gazetteer import Mention
+from qa.ingest.gazetteer import Mention, Place
 from qa.text import normalise, simplified
 
 # Five-year plans by the name questions use ("十四五"), as the index's tokenizer keeps them whole.
@@ -169,6 +169,7 @@ def _analyse_one(question: str, index: Index) -> Query:
 # Levels at which a place named beside the asked one is part of the same scope ("…区…镇") and
 # so is not searched for; a province or city name ("上海港") may be part of a project's name.
 LOCAL_LEVELS = ("区", "县", "旗", "镇", "乡", "街道")
+VILLAGE_DEPTH = 5  # province, city, county, town, village
 
 
 @dataclass
@@ -187,7 +188,7 @@ class PlaceScope:
     def of(cls, mentions: list[Mention], index: Index) -> "PlaceScope":
         gazetteer = index.gazetteer
         owned = list(gazetteer.document_places.values())
-        scope = cls()
+        scope, others = cls(), []
         for mention in mentions:
             if mention.text.isascii():
                 scope.ascii_words.add(mention.text)
@@ -202,8 +203,18 @@ class PlaceScope:
                 if any(p.level in LOCAL_LEVELS for p in mention.places):
                     scope.spoken.append(mention.text)  # "…区" around the asked "…镇"
             else:
-                name = mention.places[0].name
-                if name not in scope.other_places:
-                    scope.other_places.append(name)
-                    scope.forms[name] = tuple(dict.fromkeys((name, mention.text)))
+                others.append(mention)
+        # A broader place beside the asked one ("…镇从北京、河北引进的项目") says where something
+        # comes from, not which documents answer; a place no broader must be named by the evidence.
+        asked = max((_depth(gazetteer.document_places[p]) for p in scope.places), default=0)
+        for mention in others:
+            place = mention.places[0]
+            if _depth(place) >= asked and place.name not in scope.other_places:
+                scope.other_places.append(place.name)
+                scope.forms[place.name] = tuple(dict.fromkeys((place.name, mention.text)))
         return scope
+
+
+def _depth(place: Place) -> int:
+    """How far down the divisions a place sits (a village found by its name alone is at the bottom)."""
+    return VILLAGE_DEPTH if len(place.path) == 1 and place.level in ("村", "社区") else len(place.path)
