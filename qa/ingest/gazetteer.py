@@ -176,8 +176,26 @@ class Divisions:
 
     def short_forms_of(self, place: Place) -> list[str]:
         """The divisions' own short forms of a place ("辽宁", "…街")."""
-        key = self.PATH_SEP.join(place.path)
-        return [form for form, paths in self._by_short.items() if key in paths.split(self.PATHS_SEP)]
+        return self._forms_by_path.get(self.PATH_SEP.join(place.path), [])
+
+    @cached_property
+    def _forms_by_path(self) -> dict[str, list[str]]:
+        forms: dict[str, list[str]] = {}
+        for form, paths in self._by_short.items():
+            for path in paths.split(self.PATHS_SEP):
+                forms.setdefault(path, []).append(form)
+        return forms
+
+    @cached_property
+    def _children_by_path(self) -> dict[str, list[str]]:
+        """Each place's path → the paths of the places directly under it (above villages)."""
+        children: dict[str, list[str]] = {}
+        for paths in self._by_name.values():
+            for path in paths.split(self.PATHS_SEP):
+                parent, _, _ = path.rpartition(self.PATH_SEP)
+                if parent:
+                    children.setdefault(parent, []).append(path)
+        return children
 
     @classmethod
     @lru_cache(maxsize=1)
@@ -213,9 +231,7 @@ class Divisions:
         key = self.PATH_SEP.join(place.path)
         if key in self._villages:
             return [Place(place.path + (v,)) for v in self._villages[key].split("\n")]
-        prefix = key + self.PATH_SEP
-        return [Place(tuple(p.split(self.PATH_SEP))) for paths in self._by_name.values()
-                for p in paths.split(self.PATHS_SEP) if p.startswith(prefix) and self.PATH_SEP not in p[len(prefix):]]
+        return [Place(tuple(p.split(self.PATH_SEP))) for p in self._children_by_path.get(key, ())]
 
     def find(self, name: str) -> list[Place]:
         """Places of exactly this full name (a village only as a name without its ancestors)."""
