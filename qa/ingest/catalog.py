@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa.errors import DocumentError
-from qa.ingest.gazetteer import SEP, Divisions, Gazetteer, Place, level_of
+from qa.ingest.gazetteer import Divisions, Gazetteer, Place, level_of
 from qa.text import simplified
 
 CATALOG_NAME = "catalog.json"
@@ -26,6 +26,10 @@ KINDS_FILE = Path(__file__).resolve().parents[1] / "data" / "document_kinds.tsv"
 HEADER_LINES = 40  # non-empty lines at the top where a document's own heading and notice sit
 TAIL_LINES = 12  # and at the bottom, where a 落款 may sit
 MAX_TITLE = 80
+NOTICE_LINES = 12  # a cover notice's heading starts within these first lines…
+HEADING_SPAN = 4  # …and is broken over at most this many
+COVER_LINES = 15  # from its heading to its signature date
+OPENING_LINES = 10  # where "现将《…》印发给你们" or a 《title》 names the document printed
 OTHER_KIND = "其他"
 
 CN_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0, "○": 0, "Ｏ": 0, "O": 0}
@@ -154,9 +158,9 @@ def _is_title_line(line: str) -> bool:
 def notice(header: Header) -> tuple[str, str, int] | None:
     """(issuer, what is printed, line index) of a cover notice "…关于印发…的通知", whose heading
     may be broken over several lines."""
-    for i in range(min(len(header.top), 12)):
+    for i in range(min(len(header.top), NOTICE_LINES)):
         joined = ""
-        for j in range(i, min(i + 4, len(header.top))):
+        for j in range(i, min(i + HEADING_SPAN, len(header.top))):
             if not _is_title_line(header.top[j]):
                 break
             joined += header.top[j]
@@ -168,7 +172,7 @@ def notice(header: Header) -> tuple[str, str, int] | None:
 
 def _cover_end(header: Header, start: int) -> int:
     """Index of the first line after a cover notice: past its signature date."""
-    for i in range(start, min(start + 15, len(header.top))):
+    for i in range(start, min(start + COVER_LINES, len(header.top))):
         if DATE_LINE.match(header.top[i]):
             end = i + 1
             while end < len(header.top) and re.match(r"^[（(].{2,12}[)）]$", header.top[end]):
@@ -200,7 +204,7 @@ def infer_title(header: Header, stem: str) -> tuple[str, bool]:
     if found and not BUNDLE.search(found[1]):
         title = found[1]
     if not title:
-        for line in header.top[:8]:
+        for line in header.top[:OPENING_LINES]:
             match = PRINTED.search(line)
             if match and not BUNDLE.search(match.group("what")):
                 title = match.group("what")
@@ -209,7 +213,8 @@ def infer_title(header: Header, stem: str) -> tuple[str, bool]:
         start = _cover_end(header, found[2] + 1) if found else 0
         title = heading_block(header.top[start:])
     if not title:
-        quoted = next((m.group(1) for line in header.top[:10] for m in QUOTED_TITLE.finditer(line)), "")
+        quoted = next((m.group(1) for line in header.top[:OPENING_LINES]
+                       for m in QUOTED_TITLE.finditer(line)), "")
         title = quoted or next((line[:MAX_TITLE] for line in header.top if len(line) >= 6), stem)
     title = title.strip("《》 ")
     return title, not (PLACE_LIKE.search(title) or YEAR.search(title) or five_year_periods(title))
@@ -379,6 +384,3 @@ def national_gazetteer() -> Gazetteer:
     """The divisions alone: what inference places a document by, before an index has places."""
     return Gazetteer(divisions=Divisions.load())
 
-
-__all__ = ["CATALOG_NAME", "FIELDS", "SEP", "catalog_metadata", "infer_metadata", "load_catalog",
-           "national_gazetteer", "five_year_periods", "FIVE_YEAR_PLAN_NAMES"]
