@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa.config import PROJECT_ROOT
-from qa.ingest.gazetteer import Divisions, Gazetteer, OwnPlace, Place, level_of, short_forms
+from qa.ingest.gazetteer import Divisions, Gazetteer, OwnPlace, Place, level_of, pinyin, short_forms
 from tests.conftest import CORPUS
 
 
@@ -56,7 +56,7 @@ def test_levels_and_short_forms_are_read_off_the_name():
 
 
 def test_the_corpus_places_add_short_forms_and_pinyin_as_whole_words():
-    own = [OwnPlace(("湖北省", "武汉市", "江夏区"), ("江夏", "jiangxia"), ("plan.txt",))]
+    own = [OwnPlace(("湖北省", "武汉市", "江夏区"), ("江夏",), ("plan.txt",))]
     gazetteer = Gazetteer(own)
     assert [m.text for m in gazetteer.find("What does jiangxia plan?")] == ["jiangxia"]
     assert gazetteer.find("What does jiangxiaxyz plan?") == []
@@ -70,7 +70,8 @@ def test_the_index_holds_the_corpus_places_with_their_hierarchy(assistant):
     for name in documents:
         place = own[name]
         assert all(place.path[:i] in {p.path for p in own.values()} for i in range(1, len(place.path)))
-        assert any(f.isascii() for f in place.forms)  # pinyin, for English questions
+    english = assistant.index.gazetteer.find("what does xiqing plan for jinghai and tianjin")
+    assert [{p.name for p in m.places} for m in english] == [{"西青区"}, {"静海区", "静海镇"}, {"天津市"}]
 
 
 # qa/commitments is issue 14's to clear of place names (its extraction rules name two districts)
@@ -79,6 +80,7 @@ NOT_YET_CLEARED = ("commitments",)
 
 def test_no_python_file_under_qa_names_a_place_of_the_corpus(assistant):
     names = {n for p in assistant.index.places for n in (p.path[-1],) + p.forms if len(n) >= 2}
+    names |= {pinyin(n) for n in names}  # "…窝" is also written in pinyin in English
     offending = []
     for path in sorted((PROJECT_ROOT / "qa").rglob("*.py")):
         if path.parent.name in NOT_YET_CLEARED:

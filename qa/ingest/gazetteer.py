@@ -3,8 +3,9 @@
 The divisions (province › city › county › town or street › village or community, about 700,000
 names) are jionlp's data file, read once per process and never changed. A corpus adds its own
 places: each document's place with its ancestors, and the towns and villages under it that its
-documents name, with the short forms people write ("…窝" for "…窝镇") and their pinyin for English
-questions. Short forms of places outside the corpus count only down to county level, and a
+documents name, with the short forms people write ("…镇" without 镇), and for English questions
+the pinyin of the places documents are about and their ancestors (worked out on the first question
+written in latin letters, since the pinyin library's phrase tables take a second and 40 MB). Short forms of places outside the corpus count only down to county level, and a
 county's only when it is not also a common word (a county's short form can be "和平" or "新华").
 """
 from __future__ import annotations
@@ -266,7 +267,7 @@ class OwnPlace:
     """A place of the corpus, as an index stores it (places.json)."""
 
     path: tuple[str, ...]
-    forms: tuple[str, ...] = ()  # short forms and pinyin, besides the full name
+    forms: tuple[str, ...] = ()  # short forms, besides the full name
     documents: tuple[str, ...] = ()  # files whose place this is
 
     @property
@@ -301,7 +302,20 @@ class Gazetteer:
     def _longest(self) -> int:
         return max([MAX_NAME] + [len(f) for f in self._own_by_form])
 
+    @cached_property
+    def _pinyin(self) -> dict[str, list[Place]]:
+        """"jiangxia" → the place: the pinyin of the places documents are about, and of their
+        ancestors, written without their suffix."""
+        found: dict[str, list[Place]] = {}
+        for entry in self.own:
+            if entry.forms or entry.documents:
+                stem = next((f for f in entry.forms if not f.endswith("街")), entry.path[-1])
+                found.setdefault(pinyin(stem), []).append(entry.place)
+        return found
+
     def _lookup(self, candidate: str) -> list[Place]:
+        if candidate.isascii():
+            return self._pinyin.get(candidate, []) if candidate.isalpha() else []
         own = self._own_by_form.get(candidate)
         if own:
             return own
@@ -336,8 +350,8 @@ class Gazetteer:
         return forms
 
     def terms(self) -> set[str]:
-        """Names a tokenizer must keep whole: the corpus's places and their Chinese short forms."""
-        return {form for e in self.own for form in (e.path[-1],) + e.forms if not form.isascii()}
+        """Names a tokenizer must keep whole: the corpus's places and their short forms."""
+        return {form for e in self.own for form in (e.path[-1],) + e.forms}
 
 
 def pinyin(text: str) -> str:
@@ -348,12 +362,10 @@ def pinyin(text: str) -> str:
 
 
 def forms_of(place: Place, divisions: Divisions | None) -> tuple[str, ...]:
-    """Short forms a place is written in (the divisions' own, "…镇" without 镇) and their pinyin."""
+    """Short forms a place is written in (the divisions' own, "…镇" without 镇)."""
     forms = list(short_forms(place.name))
     if divisions is not None:
         forms += divisions.short_forms_of(place)
-    stem = next((f for f in forms if not f.endswith("街")), place.name)
-    forms.append(pinyin(stem))
     return tuple(dict.fromkeys(f for f in forms if f != place.name))
 
 
@@ -380,7 +392,7 @@ def named_places(place: Place, text: str, divisions: Divisions | None) -> list[s
 def corpus_places(documents: dict[str, dict], divisions: Divisions | None) -> list[OwnPlace]:
     """A corpus's own places from its documents' metadata (`place_path`, `named_places`): each
     document's place (with the documents it belongs to), its ancestors and the places its text
-    names, each with its short forms and pinyin."""
+    names, each with its short forms."""
     owners: dict[tuple[str, ...], list[str]] = {}
     named: set[tuple[str, ...]] = set()
     for doc, metadata in sorted(documents.items()):
