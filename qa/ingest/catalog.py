@@ -139,9 +139,9 @@ class Header:
 
     @classmethod
     def of(cls, text: str) -> "Header":
-        lines = [tidy(line) for line in text.split("\n")]
-        lines = [line for line in lines if line]
-        return cls(lines[:HEADER_LINES], lines[-TAIL_LINES:] if len(lines) > HEADER_LINES else [])
+        lines = [line for line in text.split("\n") if line.strip()]
+        tail = lines[-TAIL_LINES:] if len(lines) > HEADER_LINES + TAIL_LINES else lines[HEADER_LINES:]
+        return cls([tidy(line) for line in lines[:HEADER_LINES]], [tidy(line) for line in tail])
 
 
 def tidy(line: str) -> str:
