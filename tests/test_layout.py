@@ -19,3 +19,10 @@ def test_imports_flow_one_way_from_ingest_to_app():
                 backward.append((path.relative_to(PROJECT_ROOT).as_posix(), imported))
     assert backward == []
 
+
+def test_every_stage_says_what_comes_in_and_goes_out():
+    import importlib
+
+    for stage in STAGES + ("evaluation",):
+        doc = importlib.import_module(f"qa.{stage}").__doc__ or ""
+        assert " in" in doc and " out" in doc, stage

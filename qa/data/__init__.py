@@ -1,0 +1,1 @@
+"""Data files that apply to any Chinese government text (glossaries, vocabularies), read by loaders."""
