@@ -165,7 +165,7 @@ def test_catalog_rows(runtime):
 def test_http_api_with_gradio_client(runtime, monkeypatch):
     from gradio_client import Client
 
-    monkeypatch.setattr(commitments_tab, "search_db", lambda db, kind, place, doc, query, limit, tokenizer: [
+    monkeypatch.setattr(commitments_tab, "search_db", lambda db, kind, place, doc, query, limit, tokenizer, **_: [
         SimpleNamespace(to_json=lambda: {"kind": kind or "指标", "place": "静海镇"})])
     config = replace(runtime.config, port=free_port())
     demo = web.build_app(replace_runtime_config(runtime, config))

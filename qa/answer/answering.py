@@ -368,7 +368,7 @@ class Answerer:
         for cand in chosen:
             node = cand.node.node
             n = next((c.n for c in citations if c.text == node.get_content()), len(citations) + 1)
-            fact = self.records.table_fact(node.node_id) if self.records else None
+            fact = self.records.fact(node.node_id, cand.sentence, query) if self.records else None
             if fact:
                 text = fact
             elif query.kind == "list" and len(chosen) == 1:

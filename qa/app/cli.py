@@ -116,7 +116,7 @@ def cmd_commitments(args) -> int:
     from qa.commitments.search import format_commitments
 
     items = list_commitments(_config(args), kind=args.kind, place=args.place, doc=args.doc,
-                             query=args.query)
+                             query=args.query, status=args.status)
     print(format_commitments(items, "json" if args.json else "csv" if args.csv else "text"), end="")
     return 0
 
@@ -126,6 +126,8 @@ def cmd_eval(args) -> int:
 
     root = Path(__file__).resolve().parents[2]
     out = args.out or root / "eval" / "out"
+    if args.commitments:
+        return _eval_commitments(args, root, out)
     if args.cmrc:
         from qa.evaluation import cmrc
 
@@ -151,6 +153,35 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _eval_commitments(args, root: Path, out: Path) -> int:
+    """Precision and recall of `qa commitments --json` against a commitments gold file."""
+    from qa.app.api import list_commitments
+    from qa.evaluation import commitments as ev
+
+    gold_path = Path(args.gold[0]) if args.gold else root / "eval" / "commitments_gold.jsonl"
+    if args.train:
+        from qa.evaluation import project_training
+
+        out.mkdir(parents=True, exist_ok=True)
+        card = project_training.train(_config(args).corpus_dir, gold_path, out / "project_model.json")
+        print(project_training.format_card(card))
+        print(f"\n输出：{out / 'project_model.json'}", file=sys.stderr)
+        return 0
+    gold = ev.load_gold(gold_path)
+    predictions = [c.to_json() for c in list_commitments(_config(args))]
+    scores = ev.score(predictions, gold)
+    print(ev.format_scores(scores))
+    if args.errors:
+        print("\n" + ev.format_errors(scores, args.errors))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "commitments.json"
+    report = {kind: s.to_json() | {"misses": s.misses, "spurious": s.spurious} for kind, s in scores.items()}
+    path.write_text(json.dumps({"gold": str(gold_path), "scores": report}, ensure_ascii=False, indent=1),
+                    encoding="utf-8")
+    print(f"\n输出：{path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="规划文件问答：每个回答都注明出处。")
     parser.add_argument("--corpus", type=Path, help="语料目录（默认 corpus/，或 QA_CORPUS_DIR）")
@@ -170,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     com.add_argument("--place", help="地点（文档的地域，见 qa docs）")
     com.add_argument("--doc", help="文件名或简称")
     com.add_argument("--query", help="全文检索，如 绿色工厂")
+    com.add_argument("--status", choices=("planned", "reported", "under_construction", "completed"),
+                     help="状态：计划、已实现（目标），计划、在建、已完成（项目）")
     fmt = com.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="输出 JSON")
     fmt.add_argument("--csv", action="store_true", help="输出 CSV")
@@ -182,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--check-floor", action="store_true", help="准确率低于 eval/floor.json 时以非零状态退出")
     evl.add_argument("--cmrc", metavar="CMRC.json", help="改为运行 CMRC 2018 基准（单独建索引）")
     evl.add_argument("--limit", type=int, help="CMRC 只评前 N 个问题")
+    evl.add_argument("--commitments", action="store_true",
+                     help="改为评测承诺抽取：按类型、按字段的精确率与召回率（金标准默认 eval/commitments_gold.jsonl，可用 --gold 指定）")
+    evl.add_argument("--errors", type=int, default=0, metavar="N", help="承诺评测：每类列出前 N 条漏抽与多抽")
+    evl.add_argument("--train", action="store_true",
+                     help="承诺评测：训练学习式项目筛选器，按文档留出与规则筛选器比较（写 eval/out/project_model.json）")
     for p in (build, ask, docs, com, evl):
         p.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--index", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)

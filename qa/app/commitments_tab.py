@@ -1,86 +1,139 @@
 """The staff's commitments tab: filters, the records table, the source passage, a CSV download.
 
+Staff check what a plan promises: each row is one record with its status (计划/已实现/在建/
+已完成), 属性, baseline, target, investment and lead in columns of their own; filters narrow by
+kind, status, 属性, place, document, a year range and a keyword. The source passage beside the
+table follows the selected row, and the CSV download is named for the filters it holds.
+
 Callbacks are plain functions of plain values plus the web app's runtime (only the index it
-serves now is read), so tests call them without a browser; `commitments_tab` only wires them to components.
-Text from documents is escaped before it reaches HTML. The web app imports this module when it
-builds its tabs, so the passage highlighting of qa.app.web is shared, not copied.
+serves now is read), so tests call them without a browser; `commitments_tab` only wires them to
+components. Text from documents is escaped before it reaches HTML. The web app imports this
+module when it builds its tabs, so the passage highlighting of qa.app.web is shared, not copied.
 """
 from __future__ import annotations
 
 import csv
 import html
+import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 from qa.app.web import highlight
+from qa.commitments.models import STATUS_NAMES, STATUSES
 from qa.commitments.search import DB_NAME, KIND_NAMES, search_commitments as search_db
 from qa.errors import QAError
 
-COMMITMENT_COLUMNS = ["类型", "地域", "文档", "事项", "目标/数值", "年份", "属性/角色", "出处"]
+COMMITMENT_COLUMNS = ["类型", "状态", "事项", "基期值", "目标/数值", "年份", "属性", "投资", "牵头单位", "文档"]
+COLUMN_WIDTHS = ["7%", "7%", "24%", "9%", "10%", "8%", "7%", "9%", "9%", "10%"]
+ATTRIBUTES = ("预期性", "约束性")
+NO_SOURCE = "<p>点击表格中的一行，查看原文段落。</p>"
 
 
-def search_commitments(kind: str, place: str, doc: str, keyword: str, runtime) -> list[dict]:
+@dataclass
+class Filters:
+    """What the staff filtered by; '' or None means any."""
+
+    kind: str = ""
+    status: str = ""
+    attribute: str = ""
+    place: str = ""
+    doc: str = ""
+    year_from: int | None = None
+    year_to: int | None = None
+    keyword: str = ""
+
+    def file_name(self) -> str:
+        """'承诺_目标指标_计划_2026-2030_小学.csv': the download says what it holds."""
+        years = ""
+        if self.year_from or self.year_to:
+            years = f"{self.year_from or ''}-{self.year_to or ''}"
+        parts = [KIND_NAMES.get(self.kind, ""), STATUS_NAMES.get(self.status, ""), self.attribute,
+                 self.place, self.doc.rsplit(".", 1)[0], years, self.keyword]
+        name = "_".join(["承诺"] + [p for p in parts if p] + ([] if any(parts) else ["全部"]))
+        return re.sub(r"[^\w\u4e00-\u9fff\-]+", "_", name)[:120] + ".csv"
+
+
+def _year(value) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def search_commitments(kind: str, place: str, doc: str, keyword: str, runtime, status: str = "",
+                       attribute: str = "", year_from=None, year_to=None) -> list[dict]:
     """Records matching the filters ('' = any), all of them, as plain JSON, from the index the
     app serves now (a keyword segmented by that index's tokenizer)."""
     index = runtime.assistant.index
     found = search_db(index.directory / DB_NAME, kind or None, place or None, doc or None,
-                      keyword or None, limit=None, tokenizer=index.tokenizer)
+                      keyword or None, limit=None, tokenizer=index.tokenizer, status=status or None,
+                      attribute=attribute or None, years=(_year(year_from), _year(year_to)))
     return [r.to_json() for r in found]
 
 
+def _figure(value: str, unit: str) -> str:
+    return value + ("" if not value or unit in value else unit)
+
+
 def commitment_row(r: dict) -> list[str]:
-    f = r.get("fields") or {}
-    if r.get("value"):
-        value = r["value"] + ("" if r.get("unit", "") in r["value"] else r["unit"])
+    """One compact table row; a column a kind has no use for stays empty."""
+    kind = r.get("kind", "")
+    baseline = (f"{r['baseline']}（{r['baseline_year']}）" if r.get("baseline_year") else r.get("baseline", "")) \
+        if kind == "target" else ""
+    if kind == "project":
+        figure = r.get("scale", "")
     else:
-        value = "；".join(f"{label}{f[k]}" for k, label in (("investment", "投资"), ("scale", "规模")) if f.get(k))
-    if r.get("kind") == "responsibility":
-        role = f"{f.get('actor', '')}{f.get('role', '')}" + (f"（与{f['partner']}）" if f.get("partner") else "")
-    else:
-        role = "，".join(x for x in (f.get("attribute"), f.get("qualifier"), f.get("stance"), f.get("status")) if x)
-    return [KIND_NAMES.get(r.get("kind"), r.get("kind", "")), r.get("place", ""),
-            r.get("short_title") or r.get("doc", ""), r.get("name", ""), value, r.get("year", ""),
-            role, r.get("heading", "")]
+        figure = _figure(r.get("value", ""), r.get("unit", ""))
+    name = r.get("name", "") + (r.get("measure") or "")
+    lead = r.get("lead", "") + (f"（与{'、'.join(r['partners'])}）" if r.get("partners") else "")
+    return [KIND_NAMES.get(kind, kind), STATUS_NAMES.get(r.get("status", ""), r.get("status", "")),
+            name, baseline, figure, r.get("year", ""), r.get("attribute", ""), r.get("investment", ""),
+            lead, r.get("short_title") or r.get("doc", "")]
 
 
 def commitment_source(records: list[dict], row: int | None) -> str:
-    """The passage a record came from, its clause highlighted, plus the same item elsewhere."""
+    """The passage a record came from, its sentence highlighted, plus the same item elsewhere."""
     if not records or row is None or not 0 <= row < len(records):
-        return "<p>点击表格中的一行，查看原文段落。</p>"
+        return NO_SOURCE
     r = records[row]
-    f = r.get("fields") or {}
     head = f"{html.escape(r.get('short_title', ''))} › {html.escape(r.get('heading', ''))}"
     related = "".join(f"<li>{html.escape(x.get('short_title', ''))}：{html.escape(x.get('name', ''))} "
-                      f"{html.escape(x.get('value', '') + x.get('unit', ''))} {html.escape(x.get('year', ''))}</li>"
+                      f"{html.escape(_figure(x.get('value', ''), x.get('unit', '')))} "
+                      f"{html.escape(x.get('year', ''))} {html.escape(STATUS_NAMES.get(x.get('status', ''), ''))}</li>"
                       for x in r.get("related") or [])
     return (f'<div class="qa-source"><div class="qa-source-head">{head}</div>'
             f'<p>{html.escape(r.get("summary", ""))}</p><div class="qa-source-text">'
-            f'{highlight(r.get("text", ""), f.get("sentence") or f.get("clause") or "")}</div>'
+            f'{highlight(r.get("text", ""), r.get("sentence", ""))}</div>'
             + (f"<p>其他文件中的同一事项：</p><ul>{related}</ul>" if related else "") + "</div>")
 
 
-def commitments_csv(records: list[dict]) -> str:
-    """The shown records, table columns then source fields; UTF-8 with BOM so Excel reads Chinese."""
-    path = Path(tempfile.mkdtemp(prefix="qa-")) / "commitments.csv"
+def commitments_csv(records: list[dict], filters: Filters | None = None) -> str:
+    """The shown records, table columns then source fields; UTF-8 with BOM so Excel reads Chinese;
+    the file is named for the filters."""
+    path = Path(tempfile.mkdtemp(prefix="qa-")) / (filters or Filters()).file_name()
     with open(path, "w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(COMMITMENT_COLUMNS + ["摘要", "文件", "段落编号", "原文"])
+        writer.writerow(COMMITMENT_COLUMNS + ["地域", "摘要", "原句", "文件", "段落编号"])
         for r in records:
-            writer.writerow(commitment_row(r) + [r.get("summary", ""), r.get("doc", ""),
-                                                 r.get("node_id", ""), r.get("text", "")])
+            writer.writerow(commitment_row(r) + [r.get("place", ""), r.get("summary", ""),
+                                                 r.get("sentence", ""), r.get("doc", ""), r.get("node_id", "")])
     return str(path)
 
 
-def commitments_query(kind, place, doc, keyword, runtime):
-    """Commitments tab search → (table rows, records, CSV path, status)."""
+def commitments_query(kind, status, attribute, place, doc, year_from, year_to, keyword, runtime):
+    """Commitments tab search → (table rows, records, CSV path, status line, source panel)."""
+    filters = Filters(kind or "", status or "", attribute or "", place or "", doc or "",
+                      _year(year_from), _year(year_to), (keyword or "").strip())
     try:
-        records = search_commitments(kind, place, doc, keyword, runtime)
+        records = search_commitments(filters.kind, filters.place, filters.doc, filters.keyword, runtime,
+                                     filters.status, filters.attribute, filters.year_from, filters.year_to)
     except QAError as exc:
-        return [], [], None, str(exc)
-    return [commitment_row(r) for r in records], records, commitments_csv(records), f"共 {len(records)} 条。"
-
+        return [], [], None, str(exc), NO_SOURCE
+    return ([commitment_row(r) for r in records], records, commitments_csv(records, filters),
+            f"共 {len(records)} 条。点击一行查看原文。", NO_SOURCE)
 
 
 def filter_choices(records: list[dict]) -> tuple[list, list]:
@@ -108,28 +161,40 @@ def commitments_tab(runtime) -> dict | None:
         gr.Markdown(f"承诺库暂不可用：{exc}")
         return None
     kinds = [("全部", "")] + [(v, k) for k, v in KIND_NAMES.items()]
+    statuses = [("全部", "")] + [(STATUS_NAMES[s], s) for s in dict.fromkeys(x for v in STATUSES.values() for x in v)]
+    attributes = [("全部", "")] + [(a, a) for a in ATTRIBUTES]
     places, docs = filter_choices(every)
     records = gr.State(every)
     with gr.Row():
-        kind = gr.Dropdown(kinds, value="", label="类型")
-        place = gr.Dropdown(places, value="", label="地域")
-        doc = gr.Dropdown(docs, value="", label="文档")
-        keyword = gr.Textbox(label="关键词", placeholder="如：小学、招商引资")
-        search = gr.Button("查询", variant="primary")
-    status = gr.Markdown(f"共 {len(every)} 条。点击一行查看原文。")
-    table = gr.Dataframe([commitment_row(r) for r in every], headers=COMMITMENT_COLUMNS, interactive=False, wrap=True, max_height=420,
-                         column_widths=["8%", "7%", "15%", "22%", "14%", "8%", "12%", "14%"], elem_id="commitments")
-    download = gr.DownloadButton("下载 CSV", value=commitments_csv(every))
-    source = gr.HTML(commitment_source([], None), elem_id="commitment-source")
-    query = dict(fn=lambda *a: commitments_query(*a, runtime), inputs=[kind, place, doc, keyword],
-                 outputs=[table, records, download, status], api_visibility="undocumented")
+        kind = gr.Dropdown(kinds, value="", label="类型", min_width=100)
+        status = gr.Dropdown(statuses, value="", label="状态", min_width=100)
+        attribute = gr.Dropdown(attributes, value="", label="属性", min_width=100)
+        place = gr.Dropdown(places, value="", label="地域", min_width=100)
+        doc = gr.Dropdown(docs, value="", label="文档", min_width=160)
+    with gr.Row():
+        year_from = gr.Number(label="年份自", precision=0, minimum=1949, maximum=2100, min_width=100)
+        year_to = gr.Number(label="年份至", precision=0, minimum=1949, maximum=2100, min_width=100)
+        keyword = gr.Textbox(label="关键词", placeholder="如：小学、招商引资", scale=3)
+        search = gr.Button("查询", variant="primary", scale=1)
+    count = gr.Markdown(f"共 {len(every)} 条。点击一行查看原文。")
+    with gr.Row():
+        with gr.Column(scale=3):
+            table = gr.Dataframe([commitment_row(r) for r in every], headers=COMMITMENT_COLUMNS,
+                                 interactive=False, wrap=False, max_height=520, column_widths=COLUMN_WIDTHS,
+                                 elem_id="commitments")
+            download = gr.DownloadButton("下载 CSV", value=commitments_csv(every))
+        with gr.Column(scale=2):
+            source = gr.HTML(NO_SOURCE, elem_id="commitment-source")
+    inputs = [kind, status, attribute, place, doc, year_from, year_to, keyword]
+    query = dict(fn=lambda *a: commitments_query(*a, runtime), inputs=inputs,
+                 outputs=[table, records, download, count, source], api_visibility="undocumented")
     search.click(**query)
     keyword.submit(**query)
-    for dropdown in (kind, place, doc):
-        dropdown.change(**query)
+    for control in (kind, status, attribute, place, doc, year_from, year_to):
+        control.change(**query)
 
     def show_source(recs: list, evt: gr.SelectData) -> str:
         return commitment_source(recs, evt.index[0] if evt.index else None)
 
     table.select(show_source, inputs=[records], outputs=source, api_visibility="undocumented")
-    return dict(fn=lambda: on_page_load(runtime), outputs=[place, doc, table, records, download, status])
+    return dict(fn=lambda: on_page_load(runtime), outputs=[place, doc, table, records, download, count])

@@ -1,6 +1,6 @@
 """Commitments as data: targets, projects and responsibilities in SQLite, searchable and linked.
 
-Questions such as "张家窝镇2024年一般公共预算收入目标是多少" are answered best from a record
+Questions such as "某镇2024年一般公共预算收入目标是多少" are answered best from a record
 that holds the number exactly as printed and the passage it came from. `build_commitments`
 extracts records (qa.commitments.extract) into `commitments.sqlite` in the index folder;
 qa.commitments.search reads them back. The schema evolves through
@@ -15,16 +15,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from qa.commitments.extract import Record, extract
+from qa.commitments.extract import extract
+from qa.commitments.models import Record
+from qa.ingest.gazetteer import short_forms
 from qa.text import Tokenizer, normalise
 
 DB_NAME = "commitments.sqlite"
 KINDS = ("target", "project", "responsibility")
 KIND_NAMES = {"target": "目标指标", "project": "项目", "responsibility": "责任分工"}
-# Fields holding measured values: each must appear verbatim in the source passage.
-VALUE_FIELDS = ("value", "base_value", "target_value", "growth", "investment", "scale")
 COLUMNS = ("id", "kind", "name", "doc", "title", "short_title", "place", "period", "date", "heading",
-           "node_id", "start", "end", "text", "value", "unit", "year", "fields", "group_key")
+           "node_id", "start", "end", "text", "value", "unit", "year", "fields", "group_key", "status",
+           "sentence")
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
 
@@ -82,6 +83,17 @@ def m005_place_and_term_counts(db: sqlite3.Connection) -> None:
     """)
 
 
+@migration
+def m006_status_and_sentence(db: sqlite3.Connection) -> None:
+    # planned / reported (targets), planned / under construction / completed (projects), and the
+    # sentence a record was read from, which every name, actor and figure of it is printed in
+    db.executescript("""
+        ALTER TABLE commitments ADD COLUMN status TEXT NOT NULL DEFAULT '';
+        ALTER TABLE commitments ADD COLUMN sentence TEXT NOT NULL DEFAULT '';
+        CREATE INDEX commitments_status ON commitments(kind, status, year);
+    """)
+
+
 def place_token(place: str) -> str:
     """One full-text token per place; the bare prefix stands for a record of no known place."""
     return "p" + re.sub(r"\W", "", place or "")
@@ -107,26 +119,26 @@ def open_db(path: str | Path = ":memory:") -> sqlite3.Connection:
 
 # ---------------------------------------------------------------- building
 
-def numbers_verbatim(record: Record) -> bool:
-    """Every measured value must be printed in the passage; years may come from heading or period."""
-    values = [record.value] + [record.fields.get(k, "") for k in VALUE_FIELDS]
-    if any(v and re.search(r"\d", v) and v not in record.passage for v in values):
-        return False
-    context = record.passage + record.heading + json.dumps(record.fields, ensure_ascii=False)
-    return not record.year or record.year in context or bool(re.fullmatch(r"\d{4}-\d{4}", record.year))
+ADMIN_PREFIX = re.compile(r"^(?:[\u4e00-\u9fff]{2,4}?(?:省|市|区|县|镇|乡|街道))+")
 
 
-def group_key(kind: str, name: str) -> str:
-    """One key for the same indicator or project named in several documents."""
+def group_key(kind: str, name: str, place: str = "") -> str:
+    """One key for the same indicator or project named in several documents ("某镇第三小学
+    项目", "某第三小学项目" and "第三小学项目" are one project: the place a document is about,
+    written in full or short, and any leading division name are left out)."""
     if kind == "responsibility":
         return ""
     s = re.sub(r"[\s“”\"'《》「」]", "", normalise(name))
-    s = re.sub(r"^(?:全区|全镇|全市|全社会|全年|完成|实现|新增|培育|打造|建成|新建|推进|推动)+", "", s)
+    for form in sorted(([place] + short_forms(place)) if place else [], key=len, reverse=True):
+        if s.startswith(form) and len(s) > len(form) + 1:
+            s = s[len(form):]
+            break
+    s = re.sub(r"^(?:全区|全镇|全市|全县|全社会|全年|完成|实现|新增|培育|打造|建成|新建|推进|推动)+", "", s)
     if kind == "target":
         s = re.sub(r"(?:同比)?(?:增长率|增速|增长|增幅)$", "", s)
         s = re.sub(r"(?:品牌|数量|总数)$", "", s)
     else:
-        s = re.sub(r"^(?:天津市|西青区|静海区|张家窝镇|张家窝|静海镇|静海)", "", s)
+        s = ADMIN_PREFIX.sub("", s) or s
         s = re.sub(r"(?:建设)?(?:项目|工程)$", "", s)
     return f"{kind}:{s}" if len(s) >= 2 else ""
 
@@ -136,10 +148,10 @@ def _segment(tokenizer: Tokenizer, *parts: str) -> str:
 
 
 def _fts_body(tokenizer: Tokenizer, fields: dict, heading: str) -> str:
-    """What besides its name a record is found by: its subject, indicator, box, actors, task."""
-    return _segment(tokenizer, fields.get("subject", ""), fields.get("indicator", ""),
-                    fields.get("category", ""), fields.get("box", ""), fields.get("actor", ""),
-                    fields.get("task", ""), fields.get("partner", ""), heading.split(" › ")[-1])
+    """What besides its name a record is found by: its measure, category, box, lead, partners."""
+    return _segment(tokenizer, fields.get("measure", ""), fields.get("category", ""),
+                    fields.get("box", ""), fields.get("lead", ""), " ".join(fields.get("partners") or []),
+                    fields.get("location", ""), heading.split(" › ")[-1])
 
 
 def build_into(db: sqlite3.Connection, documents, nodes, tokenizer: Tokenizer,
@@ -156,29 +168,31 @@ def build_into(db: sqlite3.Connection, documents, nodes, tokenizer: Tokenizer,
             db.execute("DELETE FROM commitments")
             db.execute("DELETE FROM commitments_fts")
         for document in documents:
-            meta = document.metadata
-            for rec in extract(document, by_doc.get(meta["doc"], [])):
-                if not numbers_verbatim(rec):
-                    dropped += 1
-                    continue
-                assert all(v in rec.passage for v in [rec.value] if v and re.search(r"\d", v))
-                cur = db.execute(
-                    "INSERT INTO commitments (kind, name, doc, title, short_title, place, period, date,"
-                    " heading, node_id, start, \"end\", text, value, unit, year, fields, group_key)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rec.kind, rec.name, rec.doc, meta.get("title", ""), meta.get("short_title", ""),
-                     meta.get("place", ""), meta.get("period", ""), meta.get("date", ""), rec.heading,
-                     rec.node_id, rec.start, rec.end, rec.passage, rec.value, rec.unit, rec.year,
-                     json.dumps(rec.fields, ensure_ascii=False), group_key(rec.kind, rec.name)))
-                db.execute("INSERT INTO commitments_fts (rowid, name, body, place) VALUES (?, ?, ?, ?)",
-                           (cur.lastrowid, _segment(tokenizer, rec.name),
-                            _fts_body(tokenizer, rec.fields, rec.heading),
-                            place_token(meta.get("place", ""))))
+            extraction = extract(document, by_doc.get(document.metadata["doc"], []))
+            dropped += len(extraction.dropped)
+            for record in extraction.records:
+                _insert(db, record, document.metadata, tokenizer)
         _link(db)
         counts = {k: 0 for k in KINDS} | dict(db.execute("SELECT kind, COUNT(*) FROM commitments GROUP BY kind"))
         counts["dropped"] = dropped
         db.execute("INSERT OR REPLACE INTO meta VALUES ('counts', ?)", (json.dumps(counts),))
     return counts
+
+
+def _insert(db: sqlite3.Connection, record: Record, meta: dict, tokenizer: Tokenizer) -> None:
+    source, facts, place = record.source, record.facts(), meta.get("place", "")
+    cur = db.execute(
+        "INSERT INTO commitments (kind, name, doc, title, short_title, place, period, date, heading,"
+        " node_id, start, \"end\", text, value, unit, year, fields, group_key, status, sentence)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (record.kind, record.name, source.doc, meta.get("title", ""), meta.get("short_title", ""),
+         place, meta.get("period", ""), meta.get("date", ""), source.heading, source.node_id,
+         source.start, source.end, source.passage, record.value, record.unit, record.year,
+         json.dumps(facts, ensure_ascii=False), group_key(record.kind, record.name, place),
+         record.status, source.sentence))
+    db.execute("INSERT INTO commitments_fts (rowid, name, body, place) VALUES (?, ?, ?, ?)",
+               (cur.lastrowid, _segment(tokenizer, record.name), _fts_body(tokenizer, facts, source.heading),
+                place_token(meta.get("place", ""))))
 
 
 def _link(db: sqlite3.Connection) -> None:

@@ -10,11 +10,12 @@ import json
 import re
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from qa.commitments.database import COLUMNS, DB_NAME, KIND_NAMES, KINDS, place_token
+from qa.commitments.models import PLANNED, STATUS_NAMES
 from qa.errors import IndexError_
 from qa.text import Tokenizer, normalise
 
@@ -45,28 +46,35 @@ class Commitment:
     year: str
     fields: dict = field(default_factory=dict)
     group_key: str = ""
+    status: str = ""
+    sentence: str = ""
     related: list[dict] = field(default_factory=list)
     score: float = 0.0
 
     def summary(self) -> str:
-        """One Chinese line: what, how much, when, with the qualifier or 属性."""
-        f = self.fields
+        """One Chinese line: what, how much, when, its status, with the qualifier or 属性."""
+        f, status = self.fields, STATUS_NAMES.get(self.status, self.status)
         if self.kind == "responsibility":
-            partner = f"（配合{f['partner']}）" if f.get("partner") else ""
-            return f"{f.get('actor', '')}{partner}｜{f.get('role', '')}｜{f.get('task', '')}"
+            partners = f"（与{'、'.join(f['partners'])}）" if f.get("partners") else ""
+            return f"{f.get('lead', '')}{partners}｜{f.get('verb', '')}｜{f.get('task', '')}"
         if self.kind == "project":
             facts = [f"{k}：{f[key]}" for k, key in (("投资", "investment"), ("规模", "scale"),
-                                                     ("位置", "location"), ("进度", "status")) if f.get(key)]
-            return "｜".join([self.name] + facts)
+                                                     ("位置", "location"), ("进度", "progress")) if f.get(key)]
+            return "｜".join([self.name, status] + facts)
         value = self.value + (self.unit if re.search(r"\d", self.value) and not self.value.endswith(self.unit)
                               else "")
-        extra = [x for x in (f.get("qualifier"), f.get("attribute"), f.get("value_note"), f.get("stance"))
-                 if x]
+        extra = [x for x in (f.get("qualifier"), f.get("attribute"), f.get("value_note"), status) if x]
         when = f"{self.year}年" if self.year.isdigit() else self.year
-        return f"{self.name}：{when} {value}" + (f"（{'，'.join(extra)}）" if extra else "")
+        return f"{self.name}{f.get('measure', '')}：{when} {value}" + (f"（{'，'.join(extra)}）" if extra else "")
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        """The `qa commitments --json` record: kind, doc, name, status, value, unit, year, the
+        kind's own fields and the sentence at the top level, then where it came from."""
+        data = {k: getattr(self, k) for k in ("kind", "doc", "name", "status", "value", "unit", "year")}
+        data |= self.fields | {"sentence": self.sentence}
+        data |= {k: getattr(self, k) for k in ("id", "title", "short_title", "place", "period", "date",
+                                               "heading", "node_id", "start", "end", "text", "group_key",
+                                               "related")}
         data["summary"] = self.summary()
         return data
 
@@ -187,16 +195,19 @@ def _related(conn: sqlite3.Connection, item: Commitment) -> list[dict]:
         (item.group_key, RELATED_LIMIT + 1)).fetchall() if item.group_key else []
     return [{"id": r["id"], "doc": r["doc"], "short_title": r["short_title"], "date": r["date"],
              "place": r["place"], "name": r["name"], "value": r["value"], "unit": r["unit"],
-             "year": r["year"], "node_id": r["node_id"],
-             "stance": json.loads(r["fields"]).get("stance", "")} for r in rows if r["id"] != item.id]
+             "year": r["year"], "node_id": r["node_id"], "status": r["status"]}
+            for r in rows if r["id"] != item.id]
 
 
 def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = None,
                        place: str | None = None, doc: str | None = None, query: str | None = None,
                        limit: int | None = 100, with_related: bool = True,
-                       tokenizer: Tokenizer | None = None) -> list[Commitment]:
-    """Records filtered by kind/place/doc, ranked by a Chinese full-text query when given (the
-    query segmented by the index's `tokenizer`, which a query needs).
+                       tokenizer: Tokenizer | None = None, status: str | None = None,
+                       attribute: str | None = None,
+                       years: tuple[int | None, int | None] | None = None) -> list[Commitment]:
+    """Records filtered by kind/place/doc/status/属性 and a year range (a record's year or span
+    overlapping it), ranked by a Chinese full-text query when given (the query segmented by the
+    index's `tokenizer`, which a query needs).
     `with_related=False` skips the cross-document links (one query per record)."""
     with _connection(db) as conn:
         where, params = [], []
@@ -209,8 +220,16 @@ def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = N
         if doc:
             where.append("(doc = ? OR instr(doc, ?) > 0 OR instr(short_title, ?) > 0)")
             params += [doc, doc, doc]
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if attribute:
+            where.append("instr(coalesce(json_extract(fields, '$.attribute'), ''), ?) > 0")
+            params.append(attribute)
         sql = "SELECT * FROM commitments" + (" WHERE " + " AND ".join(where) if where else "")
         items = [_row(r) for r in conn.execute(sql + " ORDER BY doc, start, id", params)]
+        if years and any(y is not None for y in years):
+            items = [c for c in items if _overlaps(c.year, *years)]
         if query:
             if tokenizer is None:
                 raise ValueError("a full-text query needs the index's tokenizer")
@@ -224,6 +243,14 @@ def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = N
             items.sort(key=lambda c: -c.score)
         items = items[:limit] if limit else items
         return _with_related(conn, items) if with_related else items
+
+
+def _overlaps(year: str, first: int | None, last: int | None) -> bool:
+    """Whether '2024' or '2026-2030' falls in [first, last] (either end open)."""
+    found = [int(y) for y in re.findall(r"(?:19|20)\d{2}", year or "")]
+    if not found:
+        return False
+    return (first is None or max(found) >= first) and (last is None or min(found) <= last)
 
 
 def match_for_question(db: str | Path | sqlite3.Connection, tokenizer: Tokenizer,
@@ -247,12 +274,12 @@ def match_for_question(db: str | Path | sqlite3.Connection, tokenizer: Tokenizer
         marks = ",".join("?" * len(scores))
         # rank on the few columns scoring needs; whole records only for the winners
         rows = conn.execute(
-            "SELECT id, kind, place, year, name || coalesce(json_extract(fields, '$.subject'), '')"
-            " || coalesce(json_extract(fields, '$.task'), ''), json_extract(fields, '$.stance')"
+            "SELECT id, kind, place, year, name || coalesce(json_extract(fields, '$.measure'), '')"
+            " || coalesce(json_extract(fields, '$.lead'), ''), status"
             f" FROM commitments WHERE id IN ({marks})", list(scores)).fetchall()
         wanted = [normalise(t) for t in terms]
         ranked = []
-        for rid, kind, place, year, label, stance in rows:
+        for rid, kind, place, year, label, status in rows:
             place, year = place or "", year or ""
             if kind_hint and kind != kind_hint:
                 continue
@@ -264,7 +291,7 @@ def match_for_question(db: str | Path | sqlite3.Connection, tokenizer: Tokenizer
                 continue
             year_match = any(y == year or y in year.split("-") for y in years)
             ranked.append((scores[rid] * (0.5 + coverage) * (1.5 if year_match else 1.0)
-                           * (1.2 if kind == "target" and stance == "目标" else 1.0), rid))
+                           * (1.2 if kind == "target" and status == PLANNED else 1.0), rid))
         ranked.sort(reverse=True)
         results = []
         for score, rid in ranked[:limit]:
@@ -276,8 +303,16 @@ def match_for_question(db: str | Path | sqlite3.Connection, tokenizer: Tokenizer
 
 # ---------------------------------------------------------------- CLI support
 
-CSV_COLUMNS = ("kind", "place", "short_title", "name", "value", "unit", "year", "summary", "heading",
-               "node_id", "doc", "start", "end", "text")
+CSV_COLUMNS = ("kind", "status", "place", "short_title", "name", "measure", "value", "unit", "year",
+               "baseline", "baseline_year", "attribute", "investment", "location", "scale", "lead",
+               "partners", "task", "verb", "summary", "heading", "sentence", "doc", "node_id", "start",
+               "end")
+
+
+def _cell(value) -> str:
+    if isinstance(value, list):
+        return "、".join(v if isinstance(v, str) else f"{v['label']}{v['value']}" for v in value)
+    return str(value)
 
 
 def format_commitments(items: list[Commitment], style: str = "text") -> str:
@@ -293,7 +328,7 @@ def format_commitments(items: list[Commitment], style: str = "text") -> str:
         writer.writerow(CSV_COLUMNS)
         for c in items:
             data = c.to_json()
-            writer.writerow([data[k] for k in CSV_COLUMNS])
+            writer.writerow([_cell(data.get(k, "")) for k in CSV_COLUMNS])
         return out.getvalue()
     if not items:
         return "没有找到符合条件的记录。\n"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.commitments.extract import EXTRACTOR_VERSION
 from qa.config import Config
 from qa.errors import QAError
 from qa.index.store import MANIFEST
@@ -52,7 +53,7 @@ def expected_state(config: Config) -> dict:
     from qa.ingest.chunking import CHUNKER_VERSION
     from qa.index.embeddings import make_embedder
 
-    return {"format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
+    return {"format": INDEX_FORMAT, "chunker": CHUNKER_VERSION, "extractor": EXTRACTOR_VERSION,
             "embedder": make_embedder(config.embed_model, config.lsa_dim).id,
             "chunk_chars": [config.chunk_max_chars, config.chunk_min_chars],
             "files": corpus_fingerprint(config.corpus_dir)}
@@ -73,6 +74,8 @@ def stale_reason(config: Config) -> str | None:
     state = expected_state(config)
     if manifest.get("format") != state["format"] or manifest.get("chunker") != state["chunker"]:
         return "索引格式或分块规则已更新"
+    if manifest.get("extractor") != state["extractor"]:
+        return "承诺抽取规则已更新"
     if manifest.get("embedder", {}).get("id") != state["embedder"]:
         return "向量模型已更换"
     if manifest.get("chunk_chars") != state["chunk_chars"]:
@@ -186,6 +189,7 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
     from qa.ingest.chunking import CHUNKER_VERSION
 
     return (manifest.get("format") != INDEX_FORMAT or manifest.get("chunker") != CHUNKER_VERSION
+            or manifest.get("extractor") != EXTRACTOR_VERSION
             or manifest.get("chunk_chars") != [config.chunk_max_chars, config.chunk_min_chars])
 
 
@@ -243,7 +247,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
                           tokenizer=tokenizer)
         artifacts = [p.relative_to(tmp).as_posix() for p in sorted(tmp.rglob("*")) if p.is_file()]
         manifest = {
-            "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION,
+            "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION, "extractor": EXTRACTOR_VERSION,
             "embedder": embedder_record(embedder),
             "chunk_chars": [config.chunk_max_chars, config.chunk_min_chars],
             "files": files,
