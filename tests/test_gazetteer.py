@@ -74,17 +74,11 @@ def test_the_index_holds_the_corpus_places_with_their_hierarchy(assistant):
     assert [{p.name for p in m.places} for m in english] == [{"西青区"}, {"静海区", "静海镇"}, {"天津市"}]
 
 
-# qa/commitments is issue 14's to clear of place names (its extraction rules name two districts)
-NOT_YET_CLEARED = ("commitments",)
-
-
 def test_no_python_file_under_qa_names_a_place_of_the_corpus(assistant):
     names = {n for p in assistant.index.places for n in (p.path[-1],) + p.forms if len(n) >= 2}
     names |= {pinyin(n) for n in names}  # "…窝" is also written in pinyin in English
     offending = []
     for path in sorted((PROJECT_ROOT / "qa").rglob("*.py")):
-        if path.parent.name in NOT_YET_CLEARED:
-            continue
         text = path.read_text(encoding="utf-8")
         lowered = text.lower()
         for name in names:
