@@ -6,7 +6,7 @@ import json
 import pytest
 
 from qa.errors import InputError
-from qa.evaluation.commitments import char_f1, load_gold, same_value, score
+from qa.evaluation.commitments import char_f1, load_gold, load_golds, same_value, score
 
 SENTENCE = "全年实现一般公共预算收入70亿元，同比增长4.2%。"
 GOLD = [
@@ -61,12 +61,29 @@ def test_a_bad_gold_line_is_a_clear_message(tmp_path):
         load_gold(path)
 
 
-def test_the_teams_gold_is_well_formed_and_verbatim():
-    """eval/commitments_gold.jsonl: every name, actor and figure printed in its gold sentence."""
+def test_a_sentence_scope_can_name_the_kinds_annotated_in_it(tmp_path):
+    """Held-out sentences annotated for targets and projects only: a responsibility read from
+    them is not counted (its gold is elsewhere), a target is; two files score as one."""
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps({"scope": "sentence", "doc": "a.txt", "sentence": SENTENCE,
+                                 "kinds": ["target", "project"]}, ensure_ascii=False), encoding="utf-8")
+    second.write_text(json.dumps(GOLD[1], ensure_ascii=False), encoding="utf-8")
+    gold = load_golds([first, second])
+    duty = {"kind": "responsibility", "doc": "a.txt", "sentence": SENTENCE, "lead": "区政府", "task": "收入"}
+    scores = score([target(name="一般公共预算收入", value="70亿元"), duty], gold)
+    assert (scores["target"].predicted, scores["responsibility"].predicted) == (1, 0)
+    assert gold.documents == {"b.txt": {"responsibility"}}
+
+
+@pytest.mark.parametrize("name", ["commitments_gold.jsonl", "commitments_heldout.jsonl",
+                                  "commitments_heldout_b.jsonl", "commitments_heldout_c.jsonl"])
+def test_the_teams_gold_is_well_formed_and_verbatim(name):
+    """eval/commitments_*.jsonl: every name, actor and figure printed in its gold sentence."""
     from qa.config import PROJECT_ROOT
 
-    gold = load_gold(PROJECT_ROOT / "eval" / "commitments_gold.jsonl")
-    assert len(gold.records) > 500 and len(gold.documents) == 5
+    gold = load_gold(PROJECT_ROOT / "eval" / name)
+    if name == "commitments_gold.jsonl":
+        assert len(gold.records) > 500 and len(gold.documents) == 5
     for g in gold.records:
         quoted = [g.get("name"), g.get("value"), g.get("lead"), g.get("task"), *g.get("partners", [])]
         assert all(q in g["sentence"] for q in quoted if q), g

@@ -158,7 +158,9 @@ def _eval_commitments(args, root: Path, out: Path) -> int:
     from qa.app.api import list_commitments
     from qa.evaluation import commitments as ev
 
-    gold_path = Path(args.gold[0]) if args.gold else root / "eval" / "commitments_gold.jsonl"
+    gold_paths = [Path(g) for g in args.gold] or (sorted((root / "eval").glob("commitments_heldout*.jsonl"))
+                                                  if args.heldout else [root / "eval" / "commitments_gold.jsonl"])
+    gold_path = gold_paths[0]
     if args.train:
         from qa.evaluation import project_training
 
@@ -167,7 +169,7 @@ def _eval_commitments(args, root: Path, out: Path) -> int:
         print(project_training.format_card(card))
         print(f"\n输出：{out / 'project_model.json'}", file=sys.stderr)
         return 0
-    gold = ev.load_gold(gold_path)
+    gold = ev.load_golds(gold_paths)
     predictions = [c.to_json() for c in list_commitments(_config(args))]
     scores = ev.score(predictions, gold)
     print(ev.format_scores(scores))
@@ -176,7 +178,7 @@ def _eval_commitments(args, root: Path, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "commitments.json"
     report = {kind: s.to_json() | {"misses": s.misses, "spurious": s.spurious} for kind, s in scores.items()}
-    path.write_text(json.dumps({"gold": str(gold_path), "scores": report}, ensure_ascii=False, indent=1),
+    path.write_text(json.dumps({"gold": [str(p) for p in gold_paths], "scores": report}, ensure_ascii=False, indent=1),
                     encoding="utf-8")
     print(f"\n输出：{path}", file=sys.stderr)
     return 0
@@ -217,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--limit", type=int, help="CMRC 只评前 N 个问题")
     evl.add_argument("--commitments", action="store_true",
                      help="改为评测承诺抽取：按类型、按字段的精确率与召回率（金标准默认 eval/commitments_gold.jsonl，可用 --gold 指定）")
+    evl.add_argument("--heldout", action="store_true",
+                     help="承诺评测：改用全部留出样本 eval/commitments_heldout*.jsonl（规则定稿前标注）")
     evl.add_argument("--errors", type=int, default=0, metavar="N", help="承诺评测：每类列出前 N 条漏抽与多抽")
     evl.add_argument("--train", action="store_true",
                      help="承诺评测：训练学习式项目筛选器，按文档留出与规则筛选器比较（写 eval/out/project_model.json）")

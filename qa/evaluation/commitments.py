@@ -73,7 +73,7 @@ def filled(value) -> bool:
 class Gold:
     records: list[dict]
     documents: dict[str, set[str]]  # doc → kinds wholly annotated
-    sentences: dict[str, list[str]]  # doc → sentences annotated
+    sentences: dict[str, list[tuple[str, tuple[str, ...]]]]  # doc → (sentence, kinds annotated in it)
 
 
 def load_gold(path: Path) -> Gold:
@@ -92,12 +92,25 @@ def load_gold(path: Path) -> Gold:
         if row.get("scope") == "document":
             documents[row["doc"]].update(row.get("kinds") or KINDS)
         elif row.get("scope") == "sentence":
-            sentences[row["doc"]].append(norm(row["sentence"]))
+            sentences[row["doc"]].append((norm(row["sentence"]), tuple(row.get("kinds") or KINDS)))
         elif row.get("kind") in KINDS:
             records.append(row)
         else:
             raise InputError(f"承诺金标准第 {number} 行既不是范围也不是记录")
     return Gold(records, dict(documents), dict(sentences))
+
+
+def load_golds(paths: list[Path]) -> Gold:
+    """Several gold files scored as one (their scopes must not overlap)."""
+    merged = Gold([], {}, {})
+    for path in paths:
+        gold = load_gold(path)
+        merged.records += gold.records
+        for doc, kinds in gold.documents.items():
+            merged.documents[doc] = merged.documents.get(doc, set()) | kinds
+        for doc, sentences in gold.sentences.items():
+            merged.sentences[doc] = merged.sentences.get(doc, []) + sentences
+    return merged
 
 
 def overlap(a: str, b: str) -> bool:
@@ -110,7 +123,8 @@ def in_scope(gold: Gold, record: dict) -> bool:
     doc = record.get("doc", "")
     if record.get("kind") in gold.documents.get(doc, ()):
         return True
-    return any(overlap(s, record.get("sentence", "")) for s in gold.sentences.get(doc, ()))
+    return any(record.get("kind") in kinds and overlap(s, record.get("sentence", ""))
+               for s, kinds in gold.sentences.get(doc, ()))
 
 
 def identity(kind: str, pred: dict, gold: dict) -> float:
