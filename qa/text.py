@@ -55,11 +55,17 @@ def valid_terms(terms: Iterable[str]) -> set[str]:
 
 
 @lru_cache(maxsize=1)
-def _jieba_dictionary() -> tuple[dict, int]:
-    """jieba's own dictionary (word frequencies and their total), read once per process and
-    never changed: every Tokenizer starts from a copy of it."""
+def jieba_base() -> jieba.Tokenizer:
+    """A `jieba.Tokenizer` on jieba's own dictionary, read once per process and never changed:
+    every Tokenizer starts from a copy of its frequencies, and the part-of-speech tagger reads it."""
     base = jieba.Tokenizer()
     base.check_initialized()
+    return base
+
+
+def _jieba_dictionary() -> tuple[dict, int]:
+    """jieba's own word frequencies and their total (read-only)."""
+    base = jieba_base()
     return base.FREQ, base.total
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from qa.text import jieba_base
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 NUMBER = r"\d+(?:\.\d+)?(?:\s*[-—~～至到]\s*\d+(?:\.\d+)?)?"
 
@@ -51,10 +53,9 @@ def _value_pattern(units: tuple[str, ...]) -> re.Pattern:
 def pos_tagger():
     """A private part-of-speech tagger on jieba's own dictionary: its tags never depend on the
     corpus terms an index teaches the shared tokenizer."""
-    import jieba
     import jieba.posseg
 
-    return jieba.posseg.POSTokenizer(jieba.Tokenizer())
+    return jieba.posseg.POSTokenizer(jieba_base())
 
 
 def ends_with_any(text: str, words: tuple[str, ...]) -> str:

@@ -353,13 +353,16 @@ def infer_metadata(text: str, stem: str, gazetteer: Gazetteer) -> dict:
 def catalog_metadata(text: str, stem: str, entry: dict, gazetteer: Gazetteer) -> dict:
     """The catalog's fields where it has them, inferred ones elsewhere, and `inferred` naming the
     fields that were inferred (space-separated)."""
-    inferred = infer_metadata(text, stem, gazetteer)
+    # a catalog entry that names its place lacks at most the hierarchy and level, which follow
+    # from that place: reading the whole header would be wasted at every build
+    complete = all(entry.get(key) for key in INFERRED if key not in ("place_path", "level"))
+    inferred = {} if complete else infer_metadata(text, stem, gazetteer)
     metadata, guessed = {}, []
     for key in INFERRED:
         if entry.get(key):
             metadata[key] = entry[key]
         else:
-            metadata[key] = inferred[key]
+            metadata[key] = inferred.get(key, "")
             guessed.append(key)
     if entry.get("place") and not entry.get("place_path"):
         metadata["place_path"] = _path_of(entry["place"], text, gazetteer) or entry["place"]
