@@ -54,6 +54,16 @@ class Config:
     admin_password: str = field(default="", repr=False)
     # QA_QUEUE_CONCURRENCY: questions the web app answers at the same time
     queue_concurrency: int = 4
+    # QA_SEARCH_BACKEND: "embedded" (FAISS + bm25s files in the index folder) or "milvus"
+    search_backend: str = "embedded"
+    # QA_MILVUS_URI: a local .db path (embedded Milvus Lite) or http://host:19530 (a server)
+    milvus_uri: str = str(PROJECT_ROOT / "data" / "milvus.db")
+    # QA_MILVUS_COLLECTION: the alias readers search; each build publishes <alias>_v<time>
+    milvus_collection: str = "qa_passages"
+    # QA_MILVUS_ANALYZER: what Milvus's BM25 reads: "segmented" (our jieba tokens) or "jieba"
+    milvus_analyzer: str = "segmented"
+    # QA_DATABASE_URL: postgresql://… keeps feedback in PostgreSQL; empty = QA_FEEDBACK_DB (SQLite)
+    database_url: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":

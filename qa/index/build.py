@@ -88,7 +88,9 @@ def stale_reason(config: Config) -> str | None:
             return f"索引文件缺失：{name}"
         if sha256_file(path) != digest:
             return f"索引文件损坏：{name}"
-    return None
+    from qa.index.milvus import stale_reason as milvus_stale
+
+    return milvus_stale(config, manifest)
 
 
 @contextmanager
@@ -234,6 +236,11 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
         embedder.save(tmp)
         write_passages(tmp / PASSAGES, list(entries.values()), passages)
         write_vectors(tmp, vectors, passages.tokens, config.ann_min_passages)
+        published = None
+        if config.search_backend == "milvus":  # a new collection version, behind the alias below
+            from qa.index.milvus import publish_passages, switch_alias
+
+            published = publish_passages(config, passages, vectors)
         (tmp / TERMS).write_text(json.dumps({"terms": terms, "names": sorted(names)}, ensure_ascii=False),
                                  encoding="utf-8")
         (tmp / PLACES).write_text(json.dumps([p.to_json() for p in places], ensure_ascii=False),
@@ -258,9 +265,13 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "artifacts": {name: sha256_file(tmp / name) for name in artifacts},
         }
+        if published is not None:
+            manifest["milvus"] = {"uri": config.milvus_uri, **published.record()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
                                     encoding="utf-8")
         _swap(tmp, config.index_dir)
+        if published is not None:
+            switch_alias(config.milvus_uri, published)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return BuildReport(rebuilt=True, reason=reason, seconds=time.perf_counter() - started,

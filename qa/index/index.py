@@ -62,7 +62,7 @@ class Index:
 
     def __init__(self, directory: Path, manifest: dict, tokenizer: Tokenizer, places: list[OwnPlace],
                  passages: PassageStore, vector_store, vectors: np.ndarray, bm25, embedder: Embedder,
-                 commitments: sqlite3.Connection | None):
+                 commitments: sqlite3.Connection | None, milvus=None):
         self.directory = Path(directory)
         self.manifest = manifest
         self.tokenizer = tokenizer
@@ -74,6 +74,7 @@ class Index:
         self.embedder = embedder
         self.stats = TermStatistics.of(bm25, len(passages))
         self.commitments = commitments  # read-only; None for an index without commitments
+        self.milvus = milvus  # a pymilvus client when QA_SEARCH_BACKEND=milvus (qa.index.milvus)
         self.commitment_counts = None
         if commitments is not None:
             from qa.commitments.search import TermCounts
@@ -96,8 +97,16 @@ class Index:
             places = [OwnPlace.from_json(p) for p in
                       json.loads((directory / PLACES).read_text(encoding="utf-8"))]
             embedder = restore_embedder(manifest["embedder"], directory, tokenizer.tokenize)
-            vector_store = FaissVectorStore.from_persist_dir(str(directory))
-            faiss.omp_set_num_threads(max(1, config.search_threads))
+            milvus = vector_store = None
+            if config.search_backend == "milvus":
+                from qa.index.milvus import connect
+
+                if "milvus" not in manifest:
+                    raise IndexError_("索引没有发布到 Milvus：请以 QA_SEARCH_BACKEND=milvus 运行 qa build。")
+                milvus = connect(config.milvus_uri)
+            else:  # Milvus serves dense search itself: the FAISS file is not loaded
+                vector_store = FaissVectorStore.from_persist_dir(str(directory))
+                faiss.omp_set_num_threads(max(1, config.search_threads))
             passages = PassageStore(directory / PASSAGES)
             vectors = np.load(directory / VECTORS, mmap_mode="r")
             bm25 = bm25s.BM25.load(str(directory / BM25_DIR))
@@ -107,7 +116,7 @@ class Index:
                                               check_same_thread=False)
                 commitments.row_factory = sqlite3.Row
             return cls(directory, manifest, tokenizer, places, passages, vector_store, vectors, bm25,
-                       embedder, commitments)
+                       embedder, commitments, milvus)
         except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
             raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
 

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: jieba BM25 and dense FAISS search fused by reciprocal rank, then scoped.
+"""Hybrid retrieval: jieba BM25 and dense search fused by reciprocal rank (by a back end of
+qa.search.backends: embedded FAISS + bm25s, or Milvus), then scoped.
 
 Scoping uses the catalog: a question naming a document's place (or its short form), a
 five-year plan or a year favours passages of matching documents and headings instead of
@@ -7,77 +8,23 @@ filtering them out, because a later report often speaks about an earlier plan's 
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
 from functools import lru_cache
-from typing import Iterable
 
-import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.retrievers.bm25 import BM25Retriever
 
 from qa.index.index import Index
+from qa.search.backends import (CANDIDATES, JiebaBM25Retriever, merge_ranked, rrf,  # noqa: F401
+                                search_backend, top_rows)
 from qa.search.query import YEAR, Query, analyse
 from qa.text import simplified
 
-# Candidates each retriever contributes before fusion.
-CANDIDATES = 40
 # Below this share of all passages, a place's documents are also searched on their own.
 SCOPED_SEARCH_SHARE = 0.1
 # Multipliers on the fused score; 1.0 = neutral.
 PLACE_MATCH, PLACE_MISMATCH = 1.6, 0.35
 PERIOD_MATCH, PERIOD_MISMATCH = 1.3, 0.7
 YEAR_MATCH = 1.25
-
-
-def rrf(rankings: Iterable[list], k: int = 60) -> dict:
-    """Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): sum of 1/(k + rank)."""
-    scores: dict = defaultdict(float)
-    for ranking in rankings:
-        for rank, key in enumerate(ranking, start=1):
-            scores[key] += 1.0 / (k + rank)
-    return dict(scores)
-
-
-def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores, highest first: partial selection, then a sort of only
-    those (O(N + k log k), not O(N log N))."""
-    top = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(len(scores))
-    return top[np.argsort(-scores[top], kind="stable")]
-
-
-def merge_ranked(*rankings: tuple[np.ndarray, np.ndarray]) -> list[int]:
-    """Rows of several (rows, scores) rankings, each row once, best score first (ties keep
-    the order given: the overall ranking before the scoped one)."""
-    best: dict[int, float] = {}
-    for rows, scores in rankings:
-        best.update(zip(rows.tolist(), scores.tolist()))
-    return sorted(best, key=lambda row: -best[row])
-
-
-class JiebaBM25Retriever(BM25Retriever):
-    """The stock BM25 retriever, fed jieba tokens instead of its English stemmer."""
-
-    def __init__(self, index: Index, similarity_top_k: int = CANDIDATES):
-        self._index = index
-        super().__init__(existing_bm25=index.bm25, similarity_top_k=similarity_top_k,
-                         skip_stemming=True)
-
-    def ranked(self, tokens: list[str], within: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(row, score) of the best-scoring passages, best first (positive scores only); with
-        `within`, the best of those rows join the overall best."""
-        if not tokens:
-            return []
-        scores = self.bm25.get_scores(tokens)
-        top = top_rows(scores, self.similarity_top_k)
-        if within is not None:
-            scoped = within[top_rows(scores[within], self.similarity_top_k)]
-            top = merge_ranked((top, scores[top]), (scoped, scores[scoped]))
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
-
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [NodeWithScore(node=self._index.passages.at(row), score=score)
-                for row, score in self.ranked(self._index.tokenize(query_bundle.query_str))]
 
 
 class Scope:
@@ -153,50 +100,31 @@ class HybridRetriever(BaseRetriever):
         self.top_k = top_k
         self.rrf_k = rrf_k
         self.mode = mode
-        self.bm25 = JiebaBM25Retriever(index)
+        self.backend = search_backend(index)  # embedded FAISS + bm25s, or Milvus
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return self.retrieve_query(analyse(query_bundle.query_str, self.index))
 
-    def _dense_rows(self, text: str, within: np.ndarray | None = None) -> list[int]:
-        """The dense ranking from the FAISS index of llama-index's FAISS store (its `client`);
-        FAISS ids are passage rows. Its query() would turn the vector into a Python list and
-        back and wrap the ids in objects: a third of a dense search at 1×. With `within`, the
-        nearest of those rows (exact, from the stored vectors) join the overall nearest."""
-        vector = self.index.embedder.embed([text])
-        similarities, ids = self.index.vector_store.client.search(vector, CANDIDATES)
-        found = ids[0] >= 0
-        if within is None:
-            return ids[0][found].tolist()
-        near = np.asarray(self.index.vectors[within]) @ vector[0]
-        best = top_rows(near, CANDIDATES)
-        return merge_ranked((ids[0][found], similarities[0][found]), (within[best], near[best]))
-
-    def _place_rows(self, query: Query) -> np.ndarray | None:
-        """Rows of the documents about the places asked: searched on their own as well, so a
+    def _scoped_places(self, query: Query) -> list[str] | None:
+        """The places asked, when their documents are to be searched on their own as well, so a
         town's own plans are not crowded out by hundreds of other towns' look-alike passages."""
         if not query.places:
             return None
-        rows = np.concatenate([self.index.passages.rows_of_place(p) for p in query.places])
-        if not len(rows) or len(rows) >= SCOPED_SEARCH_SHARE * len(self.index.passages):
+        rows = sum(len(self.index.passages.rows_of_place(p)) for p in query.places)
+        if not rows or rows >= SCOPED_SEARCH_SHARE * len(self.index.passages):
             return None  # a place with this share of the corpus holds its own in the overall top
-        return rows
+        return list(query.places)
 
     def retrieve_query(self, query: Query) -> list[NodeWithScore]:
         text = (query.retrieval_text or query.search_text or query.text).strip()
         if not text:
             return []
-        rankings = []
-        within = self._place_rows(query)
-        if self.mode in ("hybrid", "bm25"):
-            rankings.append([row for row, _ in self.bm25.ranked(self.index.tokenize(text), within)])
-        if self.mode in ("hybrid", "dense"):
-            rankings.append(self._dense_rows(text, within))
+        fused = self.backend.fused(text, self.index.tokenize(text), self._scoped_places(query),
+                                   self.mode, self.rrf_k)
         passages = self.index.passages
         scope = Scope(query)
         best: list[float] = []  # min-heap of the top_k scoped scores so far
         scored = []
-        fused = sorted(rrf(rankings, self.rrf_k).items(), key=lambda pair: -pair[1])
         for order, (row, score) in enumerate(fused):
             if len(best) == self.top_k and score * scope.ceiling < best[0]:
                 break  # no later passage, however well scoped, can reach the top_k

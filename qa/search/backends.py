@@ -1,0 +1,203 @@
+"""Search back ends behind one interface: a question's text and tokens in, passage rows with
+fused reciprocal-rank scores out.
+
+- `EmbeddedBackend` (QA_SEARCH_BACKEND=embedded, the default): jieba BM25 (bm25s) and dense
+  FAISS search over the index folder's files, fused here by RRF.
+- `MilvusBackend` (QA_SEARCH_BACKEND=milvus): one Milvus `hybrid_search` over the index
+  version's collection alias, a BM25 request (Milvus's full-text function) and a dense one,
+  fused by Milvus's RRF ranker; a place-scoped search adds the same two requests each filtered
+  by a per-request `expr` (Milvus Lite ignores `hybrid_search(filter=...)`).
+
+Both search a place with a small share of the corpus on its own as well, so a town's own
+documents are not crowded out by many look-alike towns.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Protocol
+
+import numpy as np
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.retrievers.bm25 import BM25Retriever
+
+from qa.index.index import Index
+from qa.index.milvus import OUTPUT_FIELDS, expression, segmented
+from qa.text import normalise
+
+# Candidates each ranking contributes before fusion.
+CANDIDATES = 40
+
+
+def rrf(rankings: Iterable[list], k: int = 60) -> dict:
+    """Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): sum of 1/(k + rank)."""
+    scores: dict = defaultdict(float)
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            scores[key] += 1.0 / (k + rank)
+    return dict(scores)
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, highest first: partial selection, then a sort of only
+    those (O(N + k log k), not O(N log N))."""
+    top = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(len(scores))
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def merge_ranked(*rankings: tuple[np.ndarray, np.ndarray]) -> list[int]:
+    """Rows of several (rows, scores) rankings, each row once, best score first (ties keep
+    the order given: the overall ranking before the scoped one)."""
+    best: dict[int, float] = {}
+    for rows, scores in rankings:
+        best.update(zip(rows.tolist(), scores.tolist()))
+    return sorted(best, key=lambda row: -best[row])
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    def fused(self, text: str, tokens: list[str], places: list[str] | None, mode: str,
+              rrf_k: int) -> list[tuple[int, float]]:
+        """(row, fused score) best first; `places` also searched on their own when given;
+        `mode` is "hybrid", "bm25" or "dense"."""
+
+
+class JiebaBM25Retriever(BM25Retriever):
+    """The stock BM25 retriever, fed jieba tokens instead of its English stemmer."""
+
+    def __init__(self, index: Index, similarity_top_k: int = CANDIDATES):
+        self._index = index
+        super().__init__(existing_bm25=index.bm25, similarity_top_k=similarity_top_k,
+                         skip_stemming=True)
+
+    def ranked(self, tokens: list[str], within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(row, score) of the best-scoring passages, best first (positive scores only); with
+        `within`, the best of those rows join the overall best."""
+        if not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        top = top_rows(scores, self.similarity_top_k)
+        if within is not None:
+            scoped = within[top_rows(scores[within], self.similarity_top_k)]
+            top = merge_ranked((top, scores[top]), (scoped, scores[scoped]))
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [NodeWithScore(node=self._index.passages.at(row), score=score)
+                for row, score in self.ranked(self._index.tokenize(query_bundle.query_str))]
+
+
+class EmbeddedBackend:
+    """bm25s and FAISS files of the index folder, fused by RRF in this process."""
+
+    name = "embedded"
+
+    def __init__(self, index: Index):
+        self.index = index
+        self.bm25 = JiebaBM25Retriever(index)
+
+    def dense_rows(self, text: str, within: np.ndarray | None = None) -> list[int]:
+        """The dense ranking from the FAISS index of llama-index's FAISS store (its `client`);
+        FAISS ids are passage rows. Its query() would turn the vector into a Python list and
+        back and wrap the ids in objects: a third of a dense search at 1×. With `within`, the
+        nearest of those rows (exact, from the stored vectors) join the overall nearest."""
+        vector = self.index.embedder.embed([text])
+        similarities, ids = self.index.vector_store.client.search(vector, CANDIDATES)
+        found = ids[0] >= 0
+        if within is None:
+            return ids[0][found].tolist()
+        near = np.asarray(self.index.vectors[within]) @ vector[0]
+        best = top_rows(near, CANDIDATES)
+        return merge_ranked((ids[0][found], similarities[0][found]), (within[best], near[best]))
+
+    def fused(self, text, tokens, places, mode, rrf_k):
+        within = (np.concatenate([self.index.passages.rows_of_place(p) for p in places])
+                  if places else None)
+        rankings = []
+        if mode in ("hybrid", "bm25"):
+            rankings.append([row for row, _ in self.bm25.ranked(tokens, within)])
+        if mode in ("hybrid", "dense"):
+            rankings.append(self.dense_rows(text, within))
+        return sorted(rrf(rankings, rrf_k).items(), key=lambda pair: -pair[1])
+
+
+class MilvusBackend:
+    """Milvus hybrid search (BM25 function + dense) with RRF over the index's collection alias."""
+
+    name = "milvus"
+
+    def __init__(self, index: Index):
+        self.index = index
+        self.client = index.milvus
+        self.record = index.manifest["milvus"]
+        self.client.load_collection(self.record["alias"])  # a no-op when the engine has it loaded
+
+    def requests(self, text: str, tokens: list[str], places: list[str] | None, mode: str) -> list:
+        from pymilvus import AnnSearchRequest
+
+        query = segmented(tokens) if self.record["analyzer"] == "segmented" else normalise(text)
+        vector = self.index.embedder.embed([text])[0].tolist() if mode in ("hybrid", "dense") else None
+        requests = []
+        for expr in [""] + ([expression(places=places)] if places else []):
+            if mode in ("hybrid", "bm25") and query.strip():
+                requests.append(AnnSearchRequest(data=[query], anns_field="sparse", limit=CANDIDATES,
+                                                 param={"metric_type": "BM25"}, expr=expr))
+            if vector is not None:
+                requests.append(AnnSearchRequest(
+                    data=[vector], anns_field="dense", limit=CANDIDATES, expr=expr,
+                    param={"metric_type": "IP", "params": self.record.get("dense_search") or {}}))
+        return requests
+
+    def fused(self, text, tokens, places, mode, rrf_k):
+        from pymilvus import MilvusException
+
+        requests = self.requests(text, tokens, places, mode)
+        if not requests:
+            return []
+        try:
+            hits = self._search(requests, rrf_k)
+        except MilvusException as exc:
+            if "load" not in str(exc):
+                raise
+            # a version published by another process (or an embedded Lite file opened anew) is
+            # searchable once loaded into this client's engine
+            self.client.load_collection(self.record["alias"])
+            hits = self._search(requests, rrf_k)
+        out = []
+        for hit, score in hits:
+            row = self.local_row(hit["entity"])
+            if row is not None:
+                out.append((row, score))
+        return out
+
+    def _search(self, requests: list, rrf_k: int) -> list[tuple[dict, float]]:
+        from pymilvus import RRFRanker
+
+        alias = self.record["alias"]
+        if len(requests) == 1:  # one ranking: its RRF scores are 1/(k + rank)
+            r = requests[0]
+            found = self.client.search(alias, data=r.data, anns_field=r.anns_field, limit=r.limit,
+                                       search_params=r.param, output_fields=OUTPUT_FIELDS)[0]
+            hits = [(hit, 1.0 / (rrf_k + rank)) for rank, hit in enumerate(found, start=1)]
+        else:
+            found = self.client.hybrid_search(alias, requests, RRFRanker(rrf_k),
+                                              limit=CANDIDATES * len(requests),
+                                              output_fields=OUTPUT_FIELDS)[0]
+            hits = [(hit, float(hit["distance"])) for hit in found]
+        return hits
+
+    def local_row(self, entity: dict) -> int | None:
+        """The loaded index's row of a hit. While a re-index is being published the alias may
+        point to a newer version than the one this process loaded (or an older one): a row
+        holding other text is found by its text hash, and a passage this index lacks is left out."""
+        row, key = int(entity["row"]), entity["text_hash"]
+        passages = self.index.passages
+        if 0 <= row < len(passages) and passages.at(row).metadata.get("text_hash") == key:
+            return row
+        known = passages.rows_by_hash([key])
+        return known[key][0] if key in known else None
+
+
+def search_backend(index: Index) -> SearchBackend:
+    """The back end the index was opened with (Index.open reads QA_SEARCH_BACKEND)."""
+    return MilvusBackend(index) if getattr(index, "milvus", None) is not None else EmbeddedBackend(index)
