@@ -119,3 +119,35 @@ def test_encouragements_slogans_and_people_are_not_responsibilities():
     assert duties("鼓励企业开展节能改造与数字化转型。") == []
     assert duties("形成“政府负责、社会协同、村民自治”的治理格局。") == []
     assert duties("邀请群众与企业负责人提出意见建议。") == []
+
+
+def test_a_rate_from_now_to_its_target_and_a_share_of_a_total():
+    """'由现在的65.8%增至85%': the first figure is today's (reported, the year before the plan),
+    the second the target; '达到全镇总人口的48%' is a share of the subject; '11家日间…' is a count."""
+    text = "到2025年，体育人口达到全镇总人口的48%，健身路径覆盖率由现在的65.8%增至85%。"
+    assert [(t[0], t[2], t[4], t[5]) for t in targets(text, period="2021-2025")] == [
+        ("体育人口", "48%", "2025", "planned"), ("健身路径覆盖率", "65.8%", "2020", "reported"),
+        ("健身路径覆盖率", "85%", "2025", "planned")]
+    assert [t[:3] for t in targets("拥有11家日间照料中心，从业人员100％取得健康证。")] == [
+        ("日间照料中心", "", "11家"), ("从业人员", "", "100％")]
+    assert [t[:3] for t in targets("全镇生产总值达到78.6亿元，年平均增长率7%。")] == [
+        ("生产总值", "", "78.6亿元"), ("生产总值", "年平均增长率", "7%")]
+
+
+def test_firms_projects_listed_with_phases_and_the_last_item_after_and():
+    text = "有序推进丙丁机器人二期三期、戊己铝型材项目及庚辛汽车控制器产线升级改造等项目建设。"
+    assert sorted(projects(text)) == [("丙丁机器人二期三期", "under_construction"), ("庚辛汽车控制器产线", "under_construction"),
+                                      ("戊己铝型材项目", "under_construction")]
+    assert specific("某地三期") and accept_name("某地三期") and not accept_name("二期工程")
+    assert projects("吸引社会资本参与龙湾集疏运道路、人才公寓等重大项目建设。") == [("龙湾集疏运道路", "planned")]
+
+
+def test_a_clause_that_governs_a_place_is_not_a_project_name():
+    assert projects("在产业园区新建供水加压站，满足企业生产用水需求。") == []
+    assert projects("针对某某南站等重点区域进行提升改造。") == []
+    assert projects("推进城市更新项目建设。") == []
+
+
+def accept_name(name: str) -> bool:
+    from qa.commitments.projects import Candidate
+    return accept(Candidate(name, "named", f"建设{name}", statement(f"建设{name}。"), f"建设{name}。"))

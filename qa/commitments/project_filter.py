@@ -16,12 +16,15 @@ from qa.commitments.projects import COUNT_FIGURE, Candidate, facility
 NOT_A_NAME = re.compile(r"的|负责|需求|形成|体系|机制|政策|活动|行动|计划|方案|品牌|模式|包括|主要|标准|能力|水平|类|"
                         r"之城|明珠|活力新城|示范区$|试点项目$|村$|^[\u4e00-\u9fff]{2,3}(?:镇|乡|区|县|市)$|"
                         r"^[东西南北]至|\d{4}年|\d+月|^(?:本|该|此)?项目|"
-                        r"^(?:各类|一批|相关|新一轮|重点|全区|全镇|全市|区域|城乡|农村|乡村)")
+                        r"^(?:各类|一批|相关|新一轮|重点|全区|全镇|全市|区域|城乡|农村|乡村)|"
+                        r"企业|渠道$|覆盖|^[一二三四五六七八九十\d]+期(?:工程|项目)?$|[^（(]至|\d+(?:\.\d+)?(?:万|亿)?元")
+# a phrase that governs or promotes something ("在某园区新建…", "吸引社会资本参与…") is a clause, not a name
+GOVERNS = re.compile(r"^(?:在|针对|加强|成为|吸引|紧紧|推广|进)|推进|推动|推广|参与|抓住")
 # what a clause does to a place that is not building it: titles, checks, reuse, zoning
 STARTS_WITH_FIGURE = re.compile(r"^\d+(?:\.\d+)?(?:万|亿)?(?:亩|平方米|平方公里|公顷|公里|米|个|处)")
 NOT_BUILDING = re.compile(r"创建|申报|验收|复测|复核|入选|获评|荣获|盘活|控规|包括|涉及|建设内容")
 LEANS_ON = re.compile(r"(?:依托|借助|用好|利用|发挥|围绕|立足|联动|学习|位于|竞拍|"
-                      r"以(?=[^，。；、]{1,20}为(?:依托|基础|龙头|核心|支撑|载体|牵引|引领|抓手|主线|中心)))[^，。；]*$")
+                      r"以(?=[^，。；、]{1,20}为(?:依托|基础|龙头|核心|支撑|载体|牵引|引领|抓手|主线|中心|定位|目标|方向)))[^，。；]*$")
 AGGREGATE = re.compile(r"^\d+(?:余|多)?(?:个|家|项)")  # "北京项目100个": a count of projects
 LEANING = re.compile(r"^(?:依托|借助|用好|利用|发挥|围绕|立足|联动|学习)")
 PROPER_POS = frozenset({"ns", "nz", "nt", "eng"})
@@ -47,7 +50,7 @@ def specific(name: str) -> bool:
     number, a place-like head ("某某道", "某某镇…"), a proper noun or a word the dictionary
     does not know — planning words (qa/data/generic_words.tsv) and kinds of facility never count."""
     core = re.sub(r"“[^”]*”", "", name)  # a quoted slogan names a programme, not a project
-    if re.search(r"第[一二三四五六七八九十百\d]+|\d", core):
+    if re.search(r"第[一二三四五六七八九十百\d]+|\d|[一二三四五六七八九十]期", core):
         return True
     generic = generic_words() | set(lexicon().facility_words)
     for m in PLACE_NAMED.finditer(core):
@@ -77,6 +80,9 @@ def accept(c: Candidate) -> bool:
     at = c.clause.find(c.name)
     before, after = (c.clause[:at], c.clause[at + len(c.name):]) if at >= 0 else ("", "")
     bare = re.sub(r"“[^”]*”", "", c.name)
+    first = pos_tagger().lcut(bare)[:1]
+    if GOVERNS.search(bare) or (first and first[0].flag in ("p", "k", "u", "c")):
+        return False
     return (not NOT_A_NAME.search(bare) and not COUNT_FIGURE.search(c.name) and not LEANING.match(c.name)
             and not LEANS_ON.search(before) and not AGGREGATE.match(after) and not STARTS_WITH_FIGURE.match(c.name)
             and (c.pattern == "item" or not NOT_BUILDING.search(c.clause)) and (specific(c.name) or c.pattern == "plots" and bool(PLOT.search(c.name)))

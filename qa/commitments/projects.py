@@ -35,6 +35,7 @@ COUNT_FIGURE = re.compile(r"\d+(?:余|多)?(?:个|家|所|座|条|处|项|栋|�
 ACTION = re.compile(r"新建|建设|建成|改造|改扩建|扩建|整修|维修|重修|开工|竣工|投用|投入运营|运营|开业|纳客|通车|完工|"
                     r"落地|落户|签约|开园|开诊|开放|通水|交付|治理|拓宽|修复|实施|推进|推动|启动|谋划|打造|开发|"
                     r"引进|完成|投产|招商|前期|跟进|对接")
+JOINS = re.compile(r"参与|助力|支持")  # "吸引社会资本参与某某道路建设": the name follows
 LEAD_WORDS = re.compile(r"^(?:全力|积极|加快|有序|重点|持续|继续|稳步|优先|主动|着力|大力|深入|扎实|全面|同步|全速|高标准|"
                         r"力争|协同|推进|推动|实施|建设|启动|谋划|开展|完成|做好|对接|落实|支持|配合|打造|抓好|组织|"
                         r"开工|新建|新增|改造|提升|跟进|紧盯|引进|引入|促进|加速|争取|确保|提前|实现|抓实|服务|涉及|"
@@ -99,7 +100,8 @@ def items_of(text: str, split_and: bool = True) -> list[str]:
     items, start = [], 0
     for m in re.finditer(r"、|和|及", text):
         digits = text[m.start() - 1:m.start()].isdigit() and text[m.end():m.end() + 1].isdigit()
-        if digits or (m.group() != "、" and (not split_and or not facility(clean(text[start:m.start()])))):
+        listing = "、" in text[:m.start()]  # "甲、乙及丙": the last item of a list
+        if digits or (m.group() != "、" and (not split_and or not (listing or facility(clean(text[start:m.start()]))))):
             continue
         items.append(text[start:m.start()])
         start = m.end()
@@ -157,7 +159,7 @@ def candidates(statement: Statement, box: str = "") -> list[Candidate]:
 
 def _names_in(item: str) -> list[str]:
     """The item, and what follows its last construction verb ("举全区之力规划建设某某园")."""
-    cut = [m.end() for m in ACTION.finditer(item) if m.end() < len(item) - 1]
+    cut = [m.end() for m in re.finditer(f"{ACTION.pattern}|{JOINS.pattern}", item) if m.end() < len(item) - 1]
     return [item[cut[-1]:], item] if cut else [item]
 
 

@@ -15,11 +15,13 @@ from qa.commitments.models import PLANNED, REPORTED, Source
 
 SENTENCE = re.compile(r"[^。；;！？!?\n]+[。；;！？!?]?")
 YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?:年|—|-|－)")
+CHANGED_TO = re.compile(r"\d[^，,]*?(?:增至|增加到|增加至|提高到|提高至|提升到|提升至|增长到|达到|降至|降低到|下降到|减少到|扩大到)")
+TARGET_YEAR = re.compile(r"(?:到|至)\s*$")
 FIVE_YEAR = re.compile(r"[“\"]?十([一二三四五六七八九])五[”\"]?")
 CN_DIGITS = "一二三四五六七八九"
 RETROSPECTIVE = re.compile(r"执行情况|回顾|发展基础|发展成就|主要成就|取得的成绩|工作成效|过去[一五]年")
 PROSPECTIVE = re.compile(r"目标|任务|安排|环境|趋势|展望|远景|要求|指导|思路|重点")
-PAST_CLAUSE = re.compile(r"现有|已经|已(?!有)|目前|截至|截止|前期已|上年|去年")
+PAST_CLAUSE = re.compile(r"现有|由现在|由现状|已经|已(?!有)|目前|截至|截止|前期已|上年|去年")
 FUTURE_CLAUSE = re.compile(r"(?:到|至)\s*(?:19|20)\d{2}年|力争|争取|确保|预期|目标|计划|将|拟|新增|新建|再增加")
 
 
@@ -91,8 +93,9 @@ class Statement:
     def status_at(self, position: int) -> str:
         """Planned or reported, for a figure at `position` of the sentence."""
         clause = re.split(r"[，,：:]", self.text[:position])[-1]
-        if PAST_CLAUSE.search(clause):
-            return REPORTED
+        past = list(PAST_CLAUSE.finditer(clause))
+        if past and not CHANGED_TO.search(clause[past[-1].end():]):
+            return REPORTED  # "由现在的65.8%" is reported; "…增至85%" after it is not
         if self.section.retrospective:
             explicit = self.year_before(position)
             span = _span(self.period)
@@ -100,15 +103,17 @@ class Statement:
             return PLANNED if later and FUTURE_CLAUSE.search(self.text[:position]) else REPORTED
         return PLANNED
 
-    def year_before(self, position: int) -> str:
-        """The year (or five-year span) printed last before `position`, or ''."""
+    def year_before(self, position: int, status: str = PLANNED) -> str:
+        """The year (or five-year span) printed last before `position`, or ''; a reported
+        figure does not take a target year ("到2025年…由现在的65.8%")."""
         before = self.text[:position]
-        found = [(m.start(), m.group(1)) for m in YEAR.finditer(before)]
+        found = [(m.start(), m.group(1)) for m in YEAR.finditer(before)
+                 if status != REPORTED or not TARGET_YEAR.search(before[:m.start()])]
         found += [(m.start(), five_year_span(m.group(1))) for m in FIVE_YEAR.finditer(before)]
         return max(found)[1] if found else ""
 
     def year_at(self, position: int, status: str) -> str:
-        return self.year_before(position) or self.default_year(status)
+        return self.year_before(position, status) or self.default_year(status)
 
     def source(self, start: int = 0, end: int | None = None) -> Source:
         """The source of a record read from text[start:end] of this sentence (all of it by default)."""

@@ -17,18 +17,21 @@ from qa.ingest.tables import find_tables
 
 CLAUSE = re.compile(r"[^，,；;：:]+")
 QUOTED = re.compile(r"“[^”]*”|《[^》]*》|\"[^\"]*\"")
-NOT_A_FIGURE_AFTER = re.compile(r"^(?:年|月|日|号|届|周年|英寸|分钟|小时|级|期|代|类)")
+NOT_A_FIGURE_AFTER = re.compile(r"^(?:年|月|日(?!间)|号|届|周年|英寸|分钟|小时|级|期|代|类)")
 LEAD = re.compile(r"^(?:(?:到|至|在|截至)?\s*(?:19|20)\d{2}年(?:底|末|前|内|全年)?|全年|今年|年内|当年|五年内|"
                   r"[\u4e00-\u9fff]{2,4}(?:区|镇|市|县)(?=实现|完成|达到)|"
                   r"预计|力争|争取|确保|计划|累计|共计?|总计|实现了?|完成了?|其中|并|还|要|将|同时|已|"
                   r"推动|推进|帮助|为|向|对|给|带动|使|让|全力|持续|积极|努力|全镇|全区|全市|全县|在?现有)+")
 TRAIL = re.compile(r"(?:分别)?(?:达到|达|为|是|突破|超过|超|不少于|不低于|不超过|不高于|控制在|保持在|稳定在|"
-                   r"提高到|提升到|提高至|提升至|增长到|增加到|下降到|下降至|降至|降到|至|到|约|近|共|累计|投入|实现|在?现有)+$")
+                   r"提高到|提升到|提高至|提升至|增长到|增加到|增长至|增加至|增至|下降到|下降至|降至|降到|减至|减少到|减少至|"
+                   r"降低到|降低至|扩大到|扩大至|至|到|约|近|共|累计|投入|实现|在?现有)+$")
+FROM_NOW = re.compile(r"由(?:现在|现状|目前|当前|基期)?的?$")
+REACHES_SHARE = re.compile(r"^(.+?)(?:达到|达|占)[^，,、]{2,12}的$")
 COUNTED_TRAIL = re.compile(r"(?:完成|实现|达到|达|为)$")
 RELATIONAL = ("基础", "以上", "以下", "左右", "方面")
 QUALIFIER_BEFORE = ("不少于", "不低于", "不超过", "不高于", "超过", "突破", "控制在", "力争", "争取", "确保")
 QUALIFIER_AFTER = re.compile(r"^(以上|以内|以下|左右|上下)")
-CHANGE = re.compile(r"(?:同比|较上一?年|比上年|较去年|年均)?(?:增长|下降|提高|降低|增加|减少|增幅|增速)(?:率)?$")
+CHANGE = re.compile(r"(?:同比|较上一?年|比上年|较去年|年均|年平均)?(?:增长|下降|提高|降低|增加|减少|增幅|增速)(?:率)?$")
 SHARE = re.compile(r"^(?:增加值)?占[^，]*?(?:比重|比例)$")
 LIST_SPLIT = re.compile(r"[、和及与]")
 PLACE_PREFIX = re.compile(r"^[\u4e00-\u9fff]{1,3}[省市]")
@@ -99,6 +102,9 @@ def _clean_before(text: str) -> tuple[str, str]:
     text = text.strip("、，,。 ")
     qualifier = "/".join(q for q in QUALIFIER_BEFORE if q in text)
     text = TRAIL.sub("", LEAD.sub("", text)).strip("、，,。 ")
+    text = FROM_NOW.sub("", text)  # "覆盖率由现在的65.8%": the figure's subject is the rate
+    if (reached := REACHES_SHARE.match(text)) and len(reached.group(1)) >= 2:
+        text = reached.group(1)  # "体育人口达到全镇总人口的48%": the share is of the subject
     if "的" in text and len(text.rsplit("的", 1)[1]) >= 3:
         text = text.rsplit("的", 1)[1]
     head, _, tail = text.rpartition("等")
