@@ -64,6 +64,24 @@ class Config:
     milvus_analyzer: str = "segmented"
     # QA_DATABASE_URL: postgresql://… keeps feedback in PostgreSQL; empty = QA_FEEDBACK_DB (SQLite)
     database_url: str = field(default="", repr=False)
+    # QA_QUEUE_MAX_SIZE: events waiting in the web app's queue; a visitor beyond it is told the
+    # service is busy (Gradio's own pending-message table holds 2 000 sessions: stay well below)
+    queue_max_size: int = 256
+    # QA_SESSION_CAPACITY / QA_SESSION_TTL_S: browser sessions whose state the web app keeps, and
+    # seconds a session's state lives after its last change
+    session_capacity: int = 500
+    session_ttl_s: int = 1800
+    # QA_RATE_PER_MINUTE / QA_RATE_BURST: questions one visitor (client address) may ask per
+    # minute, and at once; 0 turns the limit off
+    rate_per_minute: int = 30
+    rate_burst: int = 20
+    # QA_TRUST_FORWARDED: behind a reverse proxy, take the visitor from X-Forwarded-For
+    trust_forwarded: bool = False
+    # QA_ADMIN_SESSION_MINUTES: an admin login lasts this long without use
+    admin_session_minutes: int = 30
+    # QA_CACHE_SWEEP_S: every this many seconds, files the web app handed out (downloads, Gradio's
+    # copies of them and of uploads) older than twice this are deleted
+    cache_sweep_s: int = 300
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":

@@ -15,3 +15,16 @@ class InputError(QAError):
 
 class IndexError_(QAError):
     """The index is missing, corrupt or built by another process."""
+
+
+DISK_FULL = "磁盘空间不足"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An OSError (ENOSPC, EDQUOT) or a library's error saying the disk or database is full."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "no space left" in text or "disk is full" in text or "disk quota" in text

@@ -70,8 +70,9 @@ def live_app(corpus_config, assistant, tmp_path_factory):
     from dataclasses import replace
 
     web = pytest.importorskip("qa.app.web")
+    # one loopback visitor asks every question of a module: no per-visitor rate limit
     config = replace(corpus_config, host="127.0.0.1", port=free_port(),
-                     feedback_db=tmp_path_factory.mktemp("fb") / "feedback.sqlite")
+                     feedback_db=tmp_path_factory.mktemp("fb") / "feedback.sqlite", rate_per_minute=0)
     runtime = web.Runtime(config, assistant=assistant)
     demo = web.build_app(runtime)
     web.launch(demo, config, prevent_thread_lock=True, quiet=True)

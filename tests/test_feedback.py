@@ -50,7 +50,8 @@ def test_add_and_export_gold_format(tmp_path):
     assert rows[1]["asked"] == "那呢？" and rows[1]["abstained"] == 1
     path = store.write_eval_jsonl(tmp_path / "out" / "cases.jsonl")
     cases = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert set(cases[0]) == {"id", "question", "answer", "must_include", "evidence"}
+    assert {"id", "question", "answer", "must_include", "evidence"} <= set(cases[0])
+    assert cases[0]["comment"] == "很好" and cases[1]["asked"] == "那呢？" and cases[1]["abstained"]
     assert cases[0]["evidence"] == "支持句。" and cases[0]["must_include"] == []
     assert cases[1]["id"].endswith("-down") and cases[1]["evidence"] == ""
 

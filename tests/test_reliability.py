@@ -316,10 +316,10 @@ def admin_runtime(corpus_config, assistant, tmp_path):
     ("STAFF", "s3cret", False), ("staff", "s3cret ", False), ("staff' OR '1'='1", "x", False)])
 def test_admin_login_requires_configured_credentials(admin_runtime, user, password, ok):
     web, runtime = admin_runtime
-    assert web.admin_login(user, password, runtime)[0] is ok
+    assert bool(web.admin_login(user, password, runtime)[0]) is ok
     closed = web.Runtime(replace(runtime.config, admin_user="", admin_password=""), assistant=runtime.assistant)
-    allowed, message = web.admin_login(user, password, closed)
-    assert not allowed and "未启用" in message
+    token, message = web.admin_login(user, password, closed)
+    assert token is None and "未启用" in message
 
 
 @pytest.mark.parametrize("name, make, expected", BROKEN, ids=[f[0] for f in BROKEN])
@@ -331,7 +331,7 @@ def test_upload_refuses_bad_files_and_keeps_corpus(admin_runtime, tmp_path, name
     make(source)
     if source.stat().st_size > runtime.config.max_upload_mb * 1024 * 1024:
         pytest.skip("larger than the upload limit; refused for size")
-    message, rows = web.upload_document(str(source), True, runtime)
+    message, rows = web.upload_document(str(source), web.admin_login("staff", "s3cret", runtime)[0], runtime)
     assert message.startswith("上传失败："), message
     assert sorted(p.name for p in runtime.config.corpus_dir.iterdir()) == before
     assert len(rows) == len(web.catalog_rows(runtime))
@@ -343,11 +343,11 @@ def test_upload_requires_login_limits_size_and_uses_safe_names(admin_runtime, tm
     source = tmp_path / "up" / "..\\..\\etc\\passwd.txt"  # a legal Linux file name full of traversal
     source.parent.mkdir()
     source.write_bytes(GBK_TEXT.encode("gbk"))
-    assert "先以管理员" in web.upload_document(str(source), False, runtime)[0]
+    assert "先以管理员" in web.upload_document(str(source), None, runtime)[0]
     assert not (corpus / "passwd.txt").exists()
     big = tmp_path / "up" / "big.txt"
     big.write_bytes("字".encode() * 400_000)
-    assert "过大" in web.upload_document(str(big), True, runtime)[0]
+    assert "过大" in web.upload_document(str(big), web.admin_login("staff", "s3cret", runtime)[0], runtime)[0]
     for bad in ("../../etc/passwd", "a.txt.sh", "catalog.json", ".bashrc", "x.PHP"):
         with pytest.raises(QAError):
             web.safe_filename(bad)

@@ -121,8 +121,8 @@ def test_admin_login(runtime):
     assert web.admin_login("staff", "s3cret", runtime)[0]
     assert not web.admin_login("staff", "wrong", runtime)[0]
     closed = web.Runtime(replace(runtime.config, admin_password=""), assistant=runtime.assistant)
-    ok, message = web.admin_login("staff", "", closed)
-    assert not ok and "未启用" in message
+    token, message = web.admin_login("staff", "", closed)
+    assert token is None and "未启用" in message
 
 
 def test_upload_checks_and_reindexes(runtime, tmp_path):
@@ -132,29 +132,36 @@ def test_upload_checks_and_reindexes(runtime, tmp_path):
     rt = web.Runtime(config, progress=False)
     doc = tmp_path / "upload" / "..新闻<稿>.txt"
     doc.parent.mkdir()
-    doc.write_text("测试镇2025年工作安排\n一、重点任务\n测试镇2025年将新建<b>星光</b>图书馆一座，总投资3000万元。\n",
-                   encoding="utf-8")
-    assert "先以管理员" in web.upload_document(str(doc), False, rt)[0]
-    message, rows = web.upload_document(str(doc), True, rt)
+    text = "测试镇2025年工作安排\n一、重点任务\n测试镇2025年将新建<b>星光</b>图书馆一座，总投资3000万元。\n"
+    doc.write_text(text, encoding="utf-8")
+    assert "先以管理员" in web.upload_document(str(doc), None, rt)[0]
+    assert "先以管理员" in web.upload_document(str(doc), "forged-token", rt)[0]
+    admin, _ = web.admin_login("staff", "s3cret", rt)
+    message, rows = web.upload_document(str(doc), admin, rt)
     assert message.startswith("已添加"), message
     assert (corpus / "新闻_稿.txt").exists() and any(r[0] == "新闻_稿.txt" for r in rows)
     answer = rt.assistant.ask("星光图书馆总投资多少？")
     assert "3000万元" in answer.answer
     assert "<b>" not in web.render_sources(answer) and "&lt;b&gt;星光" in web.render_sources(answer)
-    assert "同名" in web.upload_document(str(doc), True, rt)[0]
+    doc.write_text(text, encoding="utf-8")
+    assert "同名" in web.upload_document(str(doc), admin, rt)[0]
     big = tmp_path / "upload" / "big.txt"
     big.write_bytes("字".encode() * 400_000)
-    assert "过大" in web.upload_document(str(big), True, rt)[0]
-    assert "不支持" in web.upload_document(str(tmp_path / "upload" / "x.exe"), True, rt)[0]
+    assert "过大" in web.upload_document(str(big), admin, rt)[0]
+    assert "不支持" in web.upload_document(str(tmp_path / "upload" / "x.exe"), admin, rt)[0]
+    rt.admin.logout(admin)
+    assert "先以管理员" in web.upload_document(str(doc), admin, rt)[0]
 
 
 def test_export_feedback(runtime):
     _, _, session, _ = turn(runtime, TARGET)
-    web.rate("up", "", session, runtime)
-    assert web.export_feedback(False, runtime)[0] is None
-    path, message = web.export_feedback(True, runtime)
-    case = json.loads(open(path, encoding="utf-8").readline())
+    web.rate("up", "清楚", session, runtime)
+    assert "先以管理员" in web.export_feedback(None, runtime)
+    admin, _ = web.admin_login("staff", "s3cret", runtime)
+    assert "feedback_eval_cases.jsonl" in web.export_feedback(admin, runtime)
+    case = json.loads(runtime.feedback.eval_jsonl().splitlines()[-1])
     assert case["question"] == TARGET and case["must_include"] == [] and case["evidence"]
+    assert case["comment"] == "清楚" and case["rating"] == "up"
 
 
 def test_catalog_rows(runtime):
@@ -200,7 +207,8 @@ def test_a_page_opened_after_an_upload_shows_the_new_document(runtime, tmp_path)
     demo = web.build_app(rt)
     count = len(commitments_tab.search_commitments("", "", "", "", rt))
     town = Path(__file__).parent / "data" / "new_town" / "xidi-2025-work-report.txt"
-    assert web.upload_document(str(town), True, rt)[0].startswith("已添加")
+    assert web.upload_document(str(town), web.admin_login("staff", "s3cret", rt)[0], rt)[0].startswith("已添加")
+    assert town.exists()  # a file outside Gradio's upload folder is never deleted
     chat, commitments, documents = _page_load(demo)  # the app was built before the upload
     assert "西堤头镇" in chat[0].placeholder and any("西堤头镇" in s[0] for s in chat[1].samples)
     place, doc, rows, records, _, status = commitments

@@ -12,18 +12,19 @@ module when it builds its tabs, so the passage highlighting of qa.app.web is sha
 """
 from __future__ import annotations
 
-import csv
 import html
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
+from qa.app.exports import ExportFolder
+from qa.app.limits import MAX_KEYWORD_CHARS, MAX_NAME_CHARS, text_param
 from qa.app.web import highlight
 from qa.commitments.models import STATUS_NAMES, STATUSES
 from qa.commitments.search import DB_NAME, KIND_NAMES, search_commitments as search_db
+from qa.csvsafe import csv_text
 from qa.errors import QAError
 
 COMMITMENT_COLUMNS = ["类型", "状态", "事项", "基期值", "目标/数值", "年份", "属性", "投资", "牵头单位", "文档"]
@@ -66,7 +67,11 @@ def _year(value) -> int | None:
 def search_commitments(kind: str, place: str, doc: str, keyword: str, runtime, status: str = "",
                        attribute: str = "", year_from=None, year_to=None) -> list[dict]:
     """Records matching the filters ('' = any), all of them, as plain JSON, from the index the
-    app serves now (a keyword segmented by that index's tokenizer)."""
+    app serves now (a keyword segmented by that index's tokenizer); a parameter of the wrong
+    type or length is refused (QAError) before anything is searched."""
+    kind, place, doc, status, attribute = (text_param(v, f, MAX_NAME_CHARS) for v, f in (
+        (kind, "kind"), (place, "place"), (doc, "doc"), (status, "status"), (attribute, "attribute")))
+    keyword = text_param(keyword, "keyword", MAX_KEYWORD_CHARS).strip()
     index = runtime.assistant.index
     found = search_db(index.directory / DB_NAME, kind or None, place or None, doc or None,
                       keyword or None, limit=None, tokenizer=index.tokenizer, status=status or None,
@@ -110,17 +115,15 @@ def commitment_source(records: list[dict], row: int | None) -> str:
             + (f"<p>其他文件中的同一事项：</p><ul>{related}</ul>" if related else "") + "</div>")
 
 
-def commitments_csv(records: list[dict], filters: Filters | None = None) -> str:
+def commitments_csv(records: list[dict], filters: Filters | None, folder: ExportFolder) -> str:
     """The shown records, table columns then source fields; UTF-8 with BOM so Excel reads Chinese;
-    the file is named for the filters."""
-    path = Path(tempfile.mkdtemp(prefix="qa-")) / (filters or Filters()).file_name()
-    with open(path, "w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(COMMITMENT_COLUMNS + ["地域", "摘要", "原句", "文件", "段落编号"])
-        for r in records:
-            writer.writerow(commitment_row(r) + [r.get("place", ""), r.get("summary", ""),
-                                                 r.get("sentence", ""), r.get("doc", ""), r.get("node_id", "")])
-    return str(path)
+    no cell starts a formula (qa.csvsafe). The file is named for the filters and written to the
+    app's bounded export folder (`folder`, a qa.app.exports.ExportFolder), so the same filters
+    reuse one file."""
+    rows = (commitment_row(r) + [r.get("place", ""), r.get("summary", ""), r.get("sentence", ""),
+                                 r.get("doc", ""), r.get("node_id", "")] for r in records)
+    text = csv_text(COMMITMENT_COLUMNS + ["地域", "摘要", "原句", "文件", "段落编号"], rows)
+    return str(folder.write((filters or Filters()).file_name(), text))
 
 
 def commitments_query(kind, status, attribute, place, doc, year_from, year_to, keyword, runtime):
@@ -132,7 +135,7 @@ def commitments_query(kind, status, attribute, place, doc, year_from, year_to, k
                                      filters.status, filters.attribute, filters.year_from, filters.year_to)
     except QAError as exc:
         return [], [], None, str(exc), NO_SOURCE
-    return ([commitment_row(r) for r in records], records, commitments_csv(records, filters),
+    return ([commitment_row(r) for r in records], records, commitments_csv(records, filters, runtime.exports),
             f"共 {len(records)} 条。点击一行查看原文。", NO_SOURCE)
 
 
@@ -149,7 +152,7 @@ def on_page_load(runtime) -> tuple:
     every = search_commitments("", "", "", "", runtime)
     places, docs = filter_choices(every)
     return (gr.Dropdown(choices=places, value=""), gr.Dropdown(choices=docs, value=""),
-            [commitment_row(r) for r in every], every, commitments_csv(every),
+            [commitment_row(r) for r in every], every, commitments_csv(every, None, runtime.exports),
             f"共 {len(every)} 条。点击一行查看原文。")
 
 
@@ -182,7 +185,7 @@ def commitments_tab(runtime) -> dict | None:
             table = gr.Dataframe([commitment_row(r) for r in every], headers=COMMITMENT_COLUMNS,
                                  interactive=False, wrap=False, max_height=520, column_widths=COLUMN_WIDTHS,
                                  elem_id="commitments")
-            download = gr.DownloadButton("下载 CSV", value=commitments_csv(every))
+            download = gr.DownloadButton("下载 CSV", value=commitments_csv(every, None, runtime.exports))
         with gr.Column(scale=2):
             source = gr.HTML(NO_SOURCE, elem_id="commitment-source")
     inputs = [kind, status, attribute, place, doc, year_from, year_to, keyword]

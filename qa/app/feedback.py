@@ -2,18 +2,26 @@
 
 WAL mode lets the web app's worker threads write while staff export; numbered migrations let
 the schema grow without losing what residents already said. One short-lived connection per
-call keeps threads from sharing a connection.
+call keeps threads from sharing a connection. A database file that is not SQLite or is damaged
+is moved aside (kept for staff, with a warning) and a new one started, so the chat still runs;
+a full disk is a Chinese message, not a crash. The export holds every rating with its comment;
+a file it is written to is readable by its owner only.
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import sys
 import time
 from contextlib import closing
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
-from qa.errors import QAError
+from qa.errors import DISK_FULL, QAError, is_disk_full
+
+log = logging.getLogger("qa.feedback")
 
 RATINGS = {"up": 1, "down": -1}
 
@@ -43,13 +51,37 @@ class FeedbackStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.moved_aside: Path | None = None  # where a damaged database went
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                migrate(conn)
-        except sqlite3.Error as exc:
+            try:
+                self._open()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise
+                self.moved_aside = self._move_aside(exc)
+                self._open()
+        except (sqlite3.Error, OSError) as exc:
             raise QAError(f"反馈数据库无法打开：{self.path}（{exc}）") from exc
+
+    def _open(self) -> None:
+        with closing(self._connect()) as conn:
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            conn.execute("PRAGMA journal_mode=WAL")
+            migrate(conn)
+
+    def _move_aside(self, exc: Exception) -> Path:
+        """Keep a damaged database (and its journal files) beside the new one, and say so."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(str(self.path) + suffix)
+            if part.exists():
+                os.replace(part, Path(str(aside) + suffix))
+        message = f"警告：反馈数据库已损坏（{exc}），已移至 {aside}，并新建了一个空的反馈库。"
+        log.warning(message)
+        print(message, file=sys.stderr)
+        return aside
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=10)
@@ -67,13 +99,22 @@ class FeedbackStore:
         # SQLite stores UTF-8: a lone surrogate (possible in JSON sent to the web API) becomes "?".
         question, answer, comment, asked, cited = (
             str(v or "").encode("utf-8", "replace").decode("utf-8") for v in (question, answer, comment, asked, cited))
-        with closing(self._connect()) as conn, conn:
-            cursor = conn.execute(
-                "INSERT INTO feedback (created_at, question, answer, citations, rating, comment,"
-                " asked, abstained) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (time.strftime("%Y-%m-%dT%H:%M:%S"), question, answer, cited, RATINGS[rating],
-                 comment, asked or question, int(bool(abstained))))
-            return int(cursor.lastrowid)
+        try:
+            with closing(self._connect()) as conn, conn:
+                cursor = conn.execute(
+                    "INSERT INTO feedback (created_at, question, answer, citations, rating, comment,"
+                    " asked, abstained) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (time.strftime("%Y-%m-%dT%H:%M:%S"), question, answer, cited, RATINGS[rating],
+                     comment, asked or question, int(bool(abstained))))
+                return int(cursor.lastrowid)
+        except (sqlite3.Error, OSError) as exc:
+            if is_disk_full(exc):
+                raise QAError(f"{DISK_FULL}，评价未能保存，请稍后再试。") from exc
+            raise QAError(f"评价未能保存（{type(exc).__name__}），请稍后再试。") from exc
+
+    def count(self) -> int:
+        with closing(self._connect()) as conn:
+            return conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
 
     def rows(self) -> list[dict]:
         with closing(self._connect()) as conn:
@@ -87,22 +128,32 @@ class FeedbackStore:
         """Feedback as gold-format cases; `must_include` is left empty for staff to fill."""
         return [eval_case(row) for row in self.rows()]
 
+    def eval_jsonl(self) -> str:
+        """The export as text: one case per line."""
+        return "".join(json.dumps(case, ensure_ascii=False) + "\n" for case in self.export_eval_cases())
+
     def write_eval_jsonl(self, path: Path) -> Path:
+        """The export as a file created readable and writable by its owner only (0600)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as out:
-            for case in self.export_eval_cases():
-                out.write(json.dumps(case, ensure_ascii=False) + "\n")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open
+        with open(fd, "w", encoding="utf-8") as out:
+            out.write(self.eval_jsonl())
         return path
 
 
 def eval_case(row: dict) -> dict:
     citations = row.get("citations") or []
     first = citations[0] if citations else {}
-    # Exactly the gold keys; the rating rides in the id so 👎 cases stand out when triaged.
+    # The gold keys, plus what staff triage by (the gold loader ignores the extra keys): the
+    # resident's comment, what they typed when a follow-up was rewritten, the rating (also in the
+    # id, so 👎 cases stand out) and whether the answer abstained.
     rating = "up" if row["rating"] > 0 else "down"
     return {"id": f"feedback-{row['id']}-{rating}", "question": row["question"],
-            "answer": row["answer"], "must_include": [], "evidence": first.get("sentence") or ""}
+            "answer": row["answer"], "must_include": [], "evidence": first.get("sentence") or "",
+            "comment": row.get("comment") or "", "asked": row.get("asked") or "", "rating": rating,
+            "abstained": bool(row.get("abstained"))}
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -6,24 +6,27 @@ question or a document is escaped before it reaches HTML or Markdown: it is show
 """
 from __future__ import annotations
 
-import hmac
 import html
 import os
 import re
 import shutil
 import sys
-import tempfile
 import traceback
 import unicodedata
 from pathlib import Path
 
 import gradio as gr
 
+from qa.app.admin import COOKIE, EXPIRED, AdminSessions
 from qa.app.api import Assistant, AssistantHolder
+from qa.app.exports import ExportFolder
 from qa.config import Config
 from qa.errors import QAError
 from qa.app.feedback import FeedbackStore
 from qa.app.followup import resolve
+from qa.app.server import FEEDBACK_EXPORT_PATH, launch_options
+from qa.app.limits import (MAX_COMMENT_CHARS, MAX_LOGIN_CHARS, RATE_MESSAGE, RateLimiter, echo,
+                           text_param, visitor)
 
 ABSTAIN_LABEL = "未找到依据"
 CATALOG_COLUMNS = [("doc", "文件"), ("title", "标题"), ("short_title", "简称"), ("issuer", "发布机关"),
@@ -50,6 +53,9 @@ class Runtime:
         self.config = config
         self.holder = AssistantHolder(assistant or Assistant(config, progress=progress))
         self.feedback = FeedbackStore(config.feedback_db)
+        self.exports = ExportFolder()  # downloads handed out, bounded (qa.app.exports)
+        self.questions = RateLimiter(config.rate_per_minute, config.rate_burst)
+        self.admin = AdminSessions(config.admin_user, config.admin_password, config.admin_session_minutes)
 
     @property
     def assistant(self) -> Assistant:
@@ -63,9 +69,24 @@ class Runtime:
         fresh = self.holder.reload(lambda: Assistant(self.config, progress=False))
         return describe_build(fresh.build_report)
 
+    def question_refusal(self, question, request=None, field: str = "question") -> str | None:
+        """Why a question is refused before any work is done on it (wrong type, far too long,
+        this visitor asking too often), or None."""
+        try:
+            text_param(question, field, 2 * self.config.max_question_chars,
+                       shown_limit=self.config.max_question_chars)
+        except QAError as exc:
+            return str(exc)
+        who = visitor(request, self.config.trust_forwarded)
+        wait = self.questions.wait(who) if who else 0.0
+        return RATE_MESSAGE.format(wait=max(1, round(wait))) if wait else None
+
     @property
     def admin_enabled(self) -> bool:
-        return bool(self.config.admin_user and self.config.admin_password)
+        return self.admin.enabled
+
+    def is_admin_cookie(self, cookies: dict) -> bool:
+        return self.admin.valid(cookies.get(COOKIE))
 
 
 # ---------- rendering ----------
@@ -121,11 +142,16 @@ def new_session() -> dict:
     return {"question": "", "asked": "", "answer": None, "feedback_id": None}
 
 
-def respond(message: str, history: list | None, session: dict | None, runtime: Runtime):
+def respond(message: str, history: list | None, session: dict | None, runtime: Runtime, request=None):
     """One chat turn → (cleared input, history, sources HTML, session, status line)."""
     history = list(history or [])
     session = dict(session or new_session())
-    message = message or ""
+    refusal = runtime.question_refusal(message, request)
+    if refusal:
+        history += [{"role": "user", "content": escape_md(echo(message))},
+                    {"role": "assistant", "content": f"⚠️ {escape_md(refusal)}"}]
+        return "", history, render_sources(session.get("answer")), session, refusal
+    message = "" if message is None else str(message)
     history.append({"role": "user", "content": escape_md(message)})
     assistant = runtime.assistant
     resolved = resolve(session.get("question"), message, assistant.index)
@@ -152,25 +178,42 @@ def rate(rating: str, comment: str, session: dict | None, runtime: Runtime) -> t
         return session, "请先提问，再评价回答。"
     if session.get("feedback_id"):
         return session, "这个回答已经评价过了，谢谢！"
-    row = runtime.feedback.add(answer.question, answer.answer, answer.citations, rating,
-                               comment or "", asked=session.get("asked", ""),
-                               abstained=answer.abstained)
+    try:
+        comment = text_param(comment, "comment", MAX_COMMENT_CHARS)
+    except QAError as exc:
+        return session, str(exc)
+    try:
+        row = runtime.feedback.add(answer.question, answer.answer, answer.citations, rating,
+                                   comment or "", asked=session.get("asked", ""),
+                                   abstained=answer.abstained)
+    except QAError as exc:
+        return session, str(exc)
     session["feedback_id"] = row
     return session, "已记录您的评价，谢谢！"
 
 
-def ask_json(runtime: Runtime, question: str, previous_question: str = "") -> dict:
-    """The `ask` API: the CLI's JSON, with `resolved_question` when a follow-up was rewritten."""
+def ask_json(runtime: Runtime, question: str, previous_question: str = "", request=None) -> dict:
+    """The `ask` API: the CLI's JSON, with `resolved_question` when a follow-up was rewritten.
+    Bad input of any type gets an `error` reply echoing at most a capped, encodable question."""
+    refusal = (runtime.question_refusal(previous_question, None, "previous_question")
+               or runtime.question_refusal(question, request))
+    if refusal:
+        return error_reply(question, refusal)
+    question, previous_question = ("" if q is None else str(q) for q in (question, previous_question))
     assistant = runtime.assistant
-    resolved = resolve(previous_question, question or "", assistant.index)
     try:
+        resolved = resolve(previous_question, question, assistant.index)
         data = assistant.ask(resolved).to_json()
     except QAError as exc:
-        return {"question": question, "error": str(exc), "answer": "", "abstained": True,
-                "citations": [], "retrieved": [], "latency_ms": 0.0}
+        return error_reply(question, str(exc))
     if resolved != question:
         data["resolved_question"] = resolved
     return data
+
+
+def error_reply(question, message: str) -> dict:
+    return {"question": echo(question), "error": message, "answer": "", "abstained": True,
+            "citations": [], "retrieved": [], "latency_ms": 0.0}
 
 
 # ---------- documents and admin ----------
@@ -216,12 +259,9 @@ def chat_placeholder(catalog: dict[str, dict]) -> str:
     return f"请就{named}的规划文件提问。" if named else "请就语料中的规划文件提问。"
 
 
-def admin_login(user: str, password: str, runtime: Runtime) -> tuple[bool, str]:
-    if not runtime.admin_enabled:
-        return False, "管理功能未启用：请设置 QA_ADMIN_USER 和 QA_ADMIN_PASSWORD 后重启。"
-    ok = hmac.compare_digest((user or "").encode(), runtime.config.admin_user.encode()) & \
-        hmac.compare_digest((password or "").encode(), runtime.config.admin_password.encode())
-    return (True, "已登录管理员。") if ok else (False, "用户名或密码错误。")
+def admin_login(user: str, password: str, runtime: Runtime, client: str = "") -> tuple[str | None, str]:
+    """(session token or None, message): throttled per client and account, logged."""
+    return runtime.admin.login(user, password, client)
 
 
 def safe_filename(name: str) -> str:
@@ -234,15 +274,25 @@ def safe_filename(name: str) -> str:
     return f"{stem}.{suffix.lower()}"
 
 
-def upload_document(file_path: str | None, is_admin: bool, runtime: Runtime) -> tuple[str, list]:
-    """Admin upload: check, store under a safe name, re-index, reload → (message, catalog rows)."""
-    from qa.ingest.reading import read_text
+def upload_document(file_path: str | None, token: str | None, runtime: Runtime) -> tuple[str, list]:
+    """Admin upload: check, store under a safe name, re-index, reload → (message, catalog rows).
+    A file in Gradio's upload folder is deleted once handled, whatever the outcome."""
+    from gradio.utils import get_upload_folder, is_in_or_equal
 
-    if not is_admin:
-        return "请先以管理员身份登录。", catalog_rows(runtime)
+    if not runtime.admin.valid(token):
+        return EXPIRED, catalog_rows(runtime)
     if not file_path:
         return "请选择要上传的文件。", catalog_rows(runtime)
-    source = Path(file_path)
+    try:
+        return _add_document(Path(file_path), runtime)
+    finally:
+        if is_in_or_equal(file_path, get_upload_folder()):
+            Path(file_path).unlink(missing_ok=True)
+
+
+def _add_document(source: Path, runtime: Runtime) -> tuple[str, list]:
+    from qa.ingest.reading import read_text
+
     try:
         name = safe_filename(source.name)
         limit = runtime.config.max_upload_mb
@@ -265,20 +315,20 @@ def upload_document(file_path: str | None, is_admin: bool, runtime: Runtime) -> 
     return f"已添加 {name}。{report}", catalog_rows(runtime)
 
 
-def export_feedback(is_admin: bool, runtime: Runtime) -> tuple[str | None, str]:
-    """Feedback as eval-case JSONL; staff only, since it holds residents' questions and comments."""
-    if not is_admin:
-        return None, "请先以管理员身份登录。"
-    path = Path(tempfile.mkdtemp(prefix="qa-")) / "feedback_eval_cases.jsonl"
-    runtime.feedback.write_eval_jsonl(path)
-    return str(path), f"已导出 {len(runtime.feedback.rows())} 条反馈。"
+def export_feedback(token: str | None, runtime: Runtime) -> str:
+    """Staff only, since it holds residents' questions and comments: a link to the export,
+    which the server streams to a request carrying a live admin session (no file is written)."""
+    if not runtime.admin.valid(token):
+        return EXPIRED
+    return (f"共 {runtime.feedback.count()} 条反馈：<a href=\"{FEEDBACK_EXPORT_PATH.lstrip('/')}\" "
+            f"download=\"feedback_eval_cases.jsonl\">下载评测用例（JSONL，含评价意见）</a>")
 
 
 # ---------- layout ----------
 
 def chat_tab(runtime: Runtime) -> dict:
     """The residents' chat; returns what to refresh when a page loads (placeholder, examples)."""
-    session = gr.State(new_session())
+    session = gr.State(new_session(), time_to_live=runtime.config.session_ttl_s)
     catalog = runtime.assistant.index.catalog
     with gr.Row():
         with gr.Column(scale=3):
@@ -297,7 +347,10 @@ def chat_tab(runtime: Runtime) -> dict:
             status = gr.Markdown(elem_id="status")
         with gr.Column(scale=2):
             sources = gr.HTML(render_sources(None), label="来源", elem_id="sources")
-    turn = dict(fn=lambda m, h, s: respond(m, h, s, runtime), inputs=[box, chatbot, session],
+    def ask_turn(m, h, s, request: gr.Request):
+        return respond(m, h, s, runtime, request)
+
+    turn = dict(fn=ask_turn, inputs=[box, chatbot, session],
                 outputs=[box, chatbot, sources, session, status], api_visibility="undocumented")
     box.submit(**turn)
     send.click(**turn)
@@ -321,35 +374,49 @@ def documents_tab(runtime: Runtime) -> dict:
         if not runtime.admin_enabled:
             gr.Markdown("管理功能未启用：请设置 QA_ADMIN_USER 和 QA_ADMIN_PASSWORD 后重启。")
             return on_load
-        is_admin = gr.State(False)
+        # the session token: also set as a same-site cookie, which uploads and the export need
+        token = gr.Textbox(visible=False, elem_id="admin-token")
         with gr.Row():
-            user = gr.Textbox(label="用户名")
-            password = gr.Textbox(label="密码", type="password")
+            user = gr.Textbox(label="用户名", max_length=MAX_LOGIN_CHARS)
+            password = gr.Textbox(label="密码", type="password", max_length=MAX_LOGIN_CHARS)
             login = gr.Button("登录")
+            logout = gr.Button("退出登录")
         message = gr.Markdown()
         upload = gr.File(label=f"文档（{' '.join(UPLOAD_SUFFIXES)}，不超过 {runtime.config.max_upload_mb} MB）",
                          file_types=list(UPLOAD_SUFFIXES), type="filepath")
         add = gr.Button("添加并重建索引")
         export = gr.Button("导出反馈为评测用例（JSONL）")
-        exported = gr.File(label="下载", interactive=False)
+        exported = gr.HTML()
     hidden = dict(api_visibility="undocumented")
-    login.click(lambda u, p: admin_login(u, p, runtime), [user, password], [is_admin, message], **hidden)
-    add.click(lambda f, a: upload_document(f, a, runtime), [upload, is_admin], [message, table],
+
+    def log_in(u, p, request: gr.Request):
+        found, text = admin_login(u, p, runtime, visitor(request, runtime.config.trust_forwarded))
+        return found or "", text, ""
+
+    set_cookie = f"(t) => {{ document.cookie = '{COOKIE}=' + (t || '') + '; path=/; SameSite=Strict'; }}"
+    login.click(log_in, [user, password], [token, message, password], **hidden).then(
+        None, [token], None, js=set_cookie, **hidden)
+    logout.click(lambda t: ("", runtime.admin.logout(t), ""), [token], [token, message, exported],
+                 **hidden).then(None, [token], None, js=set_cookie, **hidden)
+    add.click(lambda f, t: upload_document(f, t, runtime), [upload, token], [message, table],
               concurrency_limit=1, **hidden)
-    export.click(lambda a: export_feedback(a, runtime), [is_admin], [exported, message], **hidden)
+    export.click(lambda t: export_feedback(t, runtime), [token], [exported], **hidden)
     return on_load
 
 
 def api_endpoints(runtime: Runtime) -> None:
-    def ask(question: str, previous_question: str = "") -> dict:
+    def ask(question: str, previous_question: str = "", request: gr.Request = None) -> dict:
         """Answer one question (optionally a follow-up to previous_question) with citations."""
-        return ask_json(runtime, question, previous_question)
+        return ask_json(runtime, question, previous_question, request)
 
     def commitments(kind: str = "", place: str = "", doc: str = "", query: str = "") -> list:
         """Commitments matching the filters ('' = any)."""
         from qa.app.commitments_tab import search_commitments
 
-        return search_commitments(kind, place, doc, query, runtime)
+        try:
+            return search_commitments(kind, place, doc, query, runtime)
+        except QAError as exc:
+            raise gr.Error(str(exc)) from None
 
     gr.api(ask, api_name="ask")
     gr.api(commitments, api_name="commitments")
@@ -358,7 +425,8 @@ def api_endpoints(runtime: Runtime) -> None:
 def build_app(runtime: Runtime) -> gr.Blocks:
     from qa.app.commitments_tab import commitments_tab  # it uses this module's highlighting
 
-    with gr.Blocks(title="规划文件问答") as demo:
+    sweep = runtime.config.cache_sweep_s  # Gradio's copies of downloads and uploads
+    with gr.Blocks(title="规划文件问答", delete_cache=(sweep, 2 * sweep) if sweep > 0 else None) as demo:
         gr.Markdown("## 规划文件问答\n回答均摘自政府规划文件原文，并注明出处。")
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
@@ -370,11 +438,16 @@ def build_app(runtime: Runtime) -> gr.Blocks:
         api_endpoints(runtime)
         for on_load in filter(None, refresh):  # a page shows the index serving when it loads
             demo.load(**on_load, api_visibility="undocumented")
-    demo.queue(default_concurrency_limit=runtime.config.queue_concurrency)
+    # Gradio's own bound a little above the guard's, which answers first and in Chinese
+    demo.queue(default_concurrency_limit=runtime.config.queue_concurrency,
+               max_size=runtime.config.queue_max_size + runtime.config.queue_concurrency)
+    demo.qa_runtime = runtime
     return demo
 
 
 def launch(demo: gr.Blocks, config: Config, **kwargs):
-    """Start the server with the app's CSS and the upload size limit enforced by Gradio too."""
+    """Start the server with the app's CSS, the upload size limit enforced by Gradio too, and
+    the guard, health check and session bounds of qa.app.server."""
     return demo.launch(server_name=config.host, server_port=config.port, css=CSS,
-                       max_file_size=f"{config.max_upload_mb}mb", show_error=False, **kwargs)
+                       max_file_size=f"{config.max_upload_mb}mb", show_error=False,
+                       **launch_options(demo, demo.qa_runtime), **kwargs)

@@ -319,17 +319,11 @@ def format_commitments(items: list[Commitment], style: str = "text") -> str:
     """JSON (one array), CSV (one row per record) or readable lines with the source of each."""
     if style == "json":
         return json.dumps([c.to_json() for c in items], ensure_ascii=False, indent=1) + "\n"
-    if style == "csv":
-        import csv
-        import io
+    if style == "csv":  # no cell starts a formula (qa.csvsafe)
+        from qa.csvsafe import csv_text
 
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
-        for c in items:
-            data = c.to_json()
-            writer.writerow([_cell(data.get(k, "")) for k in CSV_COLUMNS])
-        return out.getvalue()
+        return csv_text(CSV_COLUMNS, ([_cell(data.get(k, "")) for k in CSV_COLUMNS]
+                                      for data in (c.to_json() for c in items)))
     if not items:
         return "没有找到符合条件的记录。\n"
     lines = [f"[{KIND_NAMES[c.kind]}] {c.summary()}\n    出处：{c.short_title} › {c.heading}（{c.node_id}）"
