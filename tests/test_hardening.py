@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from qa.app import admin as admin_mod
-from qa.app import commitments_tab, web
+from qa.app import admin_tab, commitments_tab, web
 from qa.app.admin import AdminSessions
 from qa.app.feedback import FeedbackStore
 from qa.app.limits import (BUSY_MESSAGE, STOPPED_MESSAGE, Guard, GuardPolicy, RateLimiter, echo,
@@ -343,7 +343,7 @@ def test_live_health_guard_and_admin_only_routes(live):
     assert httpx.post(url + "/gradio_api/upload", files=files).status_code == 403
     export = url + "/qa-admin/feedback_eval_cases.jsonl"
     assert httpx.get(export).status_code == 403
-    token, _ = web.admin_login("staff", "s3cret", runtime)
+    token, _ = admin_tab.admin_login("staff", "s3cret", runtime)
     cookies = {"qa_admin": token}
     assert httpx.post(url + "/gradio_api/upload", files=files, cookies=cookies).status_code == 200
     runtime.feedback.add("问", "答", [], "down", comment="评论")
@@ -362,3 +362,26 @@ def test_live_dead_queue_fails_health_and_refuses_in_chinese(live):
     assert health.status_code == 503 and not health.json()["queue_running"]
     join = httpx.post(url + "/gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "x"})
     assert join.status_code == 503 and join.json()["detail"] == STOPPED_MESSAGE
+
+
+# ---------------------------------------------------------------- full disk during qa build
+
+def test_full_disk_during_build_keeps_the_old_index(config, monkeypatch, capsys):
+    import errno
+
+    import qa.index.store
+    from qa.app import cli
+    from qa.app.api import Assistant
+
+    before = (config.index_dir / "manifest.json").read_text(encoding="utf-8")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(qa.index.store, "write_vectors", full)
+    code = cli.main(["--corpus", str(config.corpus_dir), "--index", str(config.index_dir), "build", "--force",
+                     "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "磁盘空间不足" in err and "原有索引" in err and "Traceback" not in err
+    assert (config.index_dir / "manifest.json").read_text(encoding="utf-8") == before
+    assert not [p for p in config.index_dir.parent.iterdir() if ".tmp-" in p.name]
+    assert not Assistant(config, progress=False).ask(TARGET).abstained

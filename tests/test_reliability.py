@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.app import cli
+from qa.app import admin_tab, cli
 from qa.config import PROJECT_ROOT
 from qa.errors import DocumentError, InputError, QAError
 from qa.ingest.reading import read_text
@@ -316,9 +316,9 @@ def admin_runtime(corpus_config, assistant, tmp_path):
     ("STAFF", "s3cret", False), ("staff", "s3cret ", False), ("staff' OR '1'='1", "x", False)])
 def test_admin_login_requires_configured_credentials(admin_runtime, user, password, ok):
     web, runtime = admin_runtime
-    assert bool(web.admin_login(user, password, runtime)[0]) is ok
+    assert bool(admin_tab.admin_login(user, password, runtime)[0]) is ok
     closed = web.Runtime(replace(runtime.config, admin_user="", admin_password=""), assistant=runtime.assistant)
-    token, message = web.admin_login(user, password, closed)
+    token, message = admin_tab.admin_login(user, password, closed)
     assert token is None and "未启用" in message
 
 
@@ -331,7 +331,7 @@ def test_upload_refuses_bad_files_and_keeps_corpus(admin_runtime, tmp_path, name
     make(source)
     if source.stat().st_size > runtime.config.max_upload_mb * 1024 * 1024:
         pytest.skip("larger than the upload limit; refused for size")
-    message, rows = web.upload_document(str(source), web.admin_login("staff", "s3cret", runtime)[0], runtime)
+    message, rows = admin_tab.upload_document(str(source), admin_tab.admin_login("staff", "s3cret", runtime)[0], runtime)
     assert message.startswith("上传失败："), message
     assert sorted(p.name for p in runtime.config.corpus_dir.iterdir()) == before
     assert len(rows) == len(web.catalog_rows(runtime))
@@ -343,16 +343,16 @@ def test_upload_requires_login_limits_size_and_uses_safe_names(admin_runtime, tm
     source = tmp_path / "up" / "..\\..\\etc\\passwd.txt"  # a legal Linux file name full of traversal
     source.parent.mkdir()
     source.write_bytes(GBK_TEXT.encode("gbk"))
-    assert "先以管理员" in web.upload_document(str(source), None, runtime)[0]
+    assert "先以管理员" in admin_tab.upload_document(str(source), None, runtime)[0]
     assert not (corpus / "passwd.txt").exists()
     big = tmp_path / "up" / "big.txt"
     big.write_bytes("字".encode() * 400_000)
-    assert "过大" in web.upload_document(str(big), web.admin_login("staff", "s3cret", runtime)[0], runtime)[0]
+    assert "过大" in admin_tab.upload_document(str(big), admin_tab.admin_login("staff", "s3cret", runtime)[0], runtime)[0]
     for bad in ("../../etc/passwd", "a.txt.sh", "catalog.json", ".bashrc", "x.PHP"):
         with pytest.raises(QAError):
-            web.safe_filename(bad)
+            admin_tab.safe_filename(bad)
     for name in ("../../etc/passwd.txt", "..\\..\\etc\\passwd.txt", "/abs/path/x.txt", "名称\x00.txt"):
-        safe = web.safe_filename(name)
+        safe = admin_tab.safe_filename(name)
         assert "/" not in safe and "\\" not in safe and not safe.startswith(".") and "\x00" not in safe
         assert (corpus / safe).resolve().parent == corpus.resolve()
 

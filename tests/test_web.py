@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from qa.app import commitments_tab, web
+from qa.app import admin_tab, commitments_tab, web
 from qa.answer.answering import Answer, Citation
 from qa.errors import QAError
 
@@ -108,20 +108,20 @@ def test_ask_json_matches_cli_shape(runtime):
 
 
 def test_safe_filename():
-    assert web.safe_filename("../../etc/passwd.txt") == "passwd.txt"
-    assert web.safe_filename("..\\..\\规划 文件(1).MD") == "规划_文件_1.md"
-    assert web.safe_filename(".hidden.txt") == "hidden.txt"
-    assert web.safe_filename("....pdf") == "upload.pdf"
+    assert admin_tab.safe_filename("../../etc/passwd.txt") == "passwd.txt"
+    assert admin_tab.safe_filename("..\\..\\规划 文件(1).MD") == "规划_文件_1.md"
+    assert admin_tab.safe_filename(".hidden.txt") == "hidden.txt"
+    assert admin_tab.safe_filename("....pdf") == "upload.pdf"
     for bad in ("run.exe", "catalog.json", "noext", "a.txt.sh"):
         with pytest.raises(QAError):
-            web.safe_filename(bad)
+            admin_tab.safe_filename(bad)
 
 
 def test_admin_login(runtime):
-    assert web.admin_login("staff", "s3cret", runtime)[0]
-    assert not web.admin_login("staff", "wrong", runtime)[0]
+    assert admin_tab.admin_login("staff", "s3cret", runtime)[0]
+    assert not admin_tab.admin_login("staff", "wrong", runtime)[0]
     closed = web.Runtime(replace(runtime.config, admin_password=""), assistant=runtime.assistant)
-    token, message = web.admin_login("staff", "", closed)
+    token, message = admin_tab.admin_login("staff", "", closed)
     assert token is None and "未启用" in message
 
 
@@ -134,31 +134,31 @@ def test_upload_checks_and_reindexes(runtime, tmp_path):
     doc.parent.mkdir()
     text = "测试镇2025年工作安排\n一、重点任务\n测试镇2025年将新建<b>星光</b>图书馆一座，总投资3000万元。\n"
     doc.write_text(text, encoding="utf-8")
-    assert "先以管理员" in web.upload_document(str(doc), None, rt)[0]
-    assert "先以管理员" in web.upload_document(str(doc), "forged-token", rt)[0]
-    admin, _ = web.admin_login("staff", "s3cret", rt)
-    message, rows = web.upload_document(str(doc), admin, rt)
+    assert "先以管理员" in admin_tab.upload_document(str(doc), None, rt)[0]
+    assert "先以管理员" in admin_tab.upload_document(str(doc), "forged-token", rt)[0]
+    admin, _ = admin_tab.admin_login("staff", "s3cret", rt)
+    message, rows = admin_tab.upload_document(str(doc), admin, rt)
     assert message.startswith("已添加"), message
     assert (corpus / "新闻_稿.txt").exists() and any(r[0] == "新闻_稿.txt" for r in rows)
     answer = rt.assistant.ask("星光图书馆总投资多少？")
     assert "3000万元" in answer.answer
     assert "<b>" not in web.render_sources(answer) and "&lt;b&gt;星光" in web.render_sources(answer)
     doc.write_text(text, encoding="utf-8")
-    assert "同名" in web.upload_document(str(doc), admin, rt)[0]
+    assert "同名" in admin_tab.upload_document(str(doc), admin, rt)[0]
     big = tmp_path / "upload" / "big.txt"
     big.write_bytes("字".encode() * 400_000)
-    assert "过大" in web.upload_document(str(big), admin, rt)[0]
-    assert "不支持" in web.upload_document(str(tmp_path / "upload" / "x.exe"), admin, rt)[0]
+    assert "过大" in admin_tab.upload_document(str(big), admin, rt)[0]
+    assert "不支持" in admin_tab.upload_document(str(tmp_path / "upload" / "x.exe"), admin, rt)[0]
     rt.admin.logout(admin)
-    assert "先以管理员" in web.upload_document(str(doc), admin, rt)[0]
+    assert "先以管理员" in admin_tab.upload_document(str(doc), admin, rt)[0]
 
 
 def test_export_feedback(runtime):
     _, _, session, _ = turn(runtime, TARGET)
     web.rate("up", "清楚", session, runtime)
-    assert "先以管理员" in web.export_feedback(None, runtime)
-    admin, _ = web.admin_login("staff", "s3cret", runtime)
-    assert "feedback_eval_cases.jsonl" in web.export_feedback(admin, runtime)
+    assert "先以管理员" in admin_tab.export_feedback(None, runtime)
+    admin, _ = admin_tab.admin_login("staff", "s3cret", runtime)
+    assert "feedback_eval_cases.jsonl" in admin_tab.export_feedback(admin, runtime)
     case = json.loads(runtime.feedback.eval_jsonl().splitlines()[-1])
     assert case["question"] == TARGET and case["must_include"] == [] and case["evidence"]
     assert case["comment"] == "清楚" and case["rating"] == "up"
@@ -207,7 +207,7 @@ def test_a_page_opened_after_an_upload_shows_the_new_document(runtime, tmp_path)
     demo = web.build_app(rt)
     count = len(commitments_tab.search_commitments("", "", "", "", rt))
     town = Path(__file__).parent / "data" / "new_town" / "xidi-2025-work-report.txt"
-    assert web.upload_document(str(town), web.admin_login("staff", "s3cret", rt)[0], rt)[0].startswith("已添加")
+    assert admin_tab.upload_document(str(town), admin_tab.admin_login("staff", "s3cret", rt)[0], rt)[0].startswith("已添加")
     assert town.exists()  # a file outside Gradio's upload folder is never deleted
     chat, commitments, documents = _page_load(demo)  # the app was built before the upload
     assert "西堤头镇" in chat[0].placeholder and any("西堤头镇" in s[0] for s in chat[1].samples)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 

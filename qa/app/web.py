@@ -7,26 +7,21 @@ question or a document is escaped before it reaches HTML or Markdown: it is show
 from __future__ import annotations
 
 import html
-import os
 import re
-import shutil
 import sys
 import traceback
-import unicodedata
-from pathlib import Path
 
 import gradio as gr
 
-from qa.app.admin import COOKIE, EXPIRED, AdminSessions
+from qa.app.admin import COOKIE, AdminSessions
 from qa.app.api import Assistant, AssistantHolder
 from qa.app.exports import ExportFolder
 from qa.config import Config
 from qa.errors import QAError
 from qa.app.feedback import FeedbackStore
 from qa.app.followup import resolve
-from qa.app.server import FEEDBACK_EXPORT_PATH, launch_options
-from qa.app.limits import (MAX_COMMENT_CHARS, MAX_LOGIN_CHARS, RATE_MESSAGE, RateLimiter, echo,
-                           text_param, visitor)
+from qa.app.server import launch_options
+from qa.app.limits import MAX_COMMENT_CHARS, RATE_MESSAGE, RateLimiter, echo, text_param, visitor
 
 ABSTAIN_LABEL = "未找到依据"
 CATALOG_COLUMNS = [("doc", "文件"), ("title", "标题"), ("short_title", "简称"), ("issuer", "发布机关"),
@@ -34,7 +29,6 @@ CATALOG_COLUMNS = [("doc", "文件"), ("title", "标题"), ("short_title", "简�
                    ("period", "期间"), ("inferred", "由正文推断的字段")]
 MAX_EXAMPLES = 4
 MAX_PLACES_NAMED = 5  # in the chat's placeholder
-UPLOAD_SUFFIXES = (".txt", ".md", ".docx", ".pdf")
 CSS = """
 .qa-source {border:1px solid #d0d7de; border-radius:6px; padding:8px 12px; margin:8px 0;}
 .qa-source-head {font-weight:600; margin-bottom:4px;}
@@ -259,71 +253,6 @@ def chat_placeholder(catalog: dict[str, dict]) -> str:
     return f"请就{named}的规划文件提问。" if named else "请就语料中的规划文件提问。"
 
 
-def admin_login(user: str, password: str, runtime: Runtime, client: str = "") -> tuple[str | None, str]:
-    """(session token or None, message): throttled per client and account, logged."""
-    return runtime.admin.login(user, password, client)
-
-
-def safe_filename(name: str) -> str:
-    """A plain file name inside the corpus folder: no directories, no hidden or odd characters."""
-    base = unicodedata.normalize("NFC", re.split(r"[\\/]", name or "")[-1])
-    stem, dot, suffix = base.rpartition(".")
-    if not dot or "." + suffix.lower() not in UPLOAD_SUFFIXES:
-        raise QAError(f"不支持的文件类型：只接受 {' '.join(UPLOAD_SUFFIXES)}。")
-    stem = re.sub(r"[^\w\u4e00-\u9fff-]+", "_", stem).strip("._-")[:100] or "upload"
-    return f"{stem}.{suffix.lower()}"
-
-
-def upload_document(file_path: str | None, token: str | None, runtime: Runtime) -> tuple[str, list]:
-    """Admin upload: check, store under a safe name, re-index, reload → (message, catalog rows).
-    A file in Gradio's upload folder is deleted once handled, whatever the outcome."""
-    from gradio.utils import get_upload_folder, is_in_or_equal
-
-    if not runtime.admin.valid(token):
-        return EXPIRED, catalog_rows(runtime)
-    if not file_path:
-        return "请选择要上传的文件。", catalog_rows(runtime)
-    try:
-        return _add_document(Path(file_path), runtime)
-    finally:
-        if is_in_or_equal(file_path, get_upload_folder()):
-            Path(file_path).unlink(missing_ok=True)
-
-
-def _add_document(source: Path, runtime: Runtime) -> tuple[str, list]:
-    from qa.ingest.reading import read_text
-
-    try:
-        name = safe_filename(source.name)
-        limit = runtime.config.max_upload_mb
-        if source.stat().st_size > limit * 1024 * 1024:
-            raise QAError(f"文件过大：上限为 {limit} MB。")
-        target = runtime.config.corpus_dir / name
-        if target.exists():
-            raise QAError(f"语料中已有同名文件：{name}。")
-        read_text(source)  # refuse unreadable files before they reach the corpus
-        partial = target.with_name(f".{name}.partial")  # hidden: the indexer skips it
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
-        try:
-            report = runtime.reindex()
-        except Exception:
-            target.unlink(missing_ok=True)
-            raise
-    except QAError as exc:
-        return f"上传失败：{exc}", catalog_rows(runtime)
-    return f"已添加 {name}。{report}", catalog_rows(runtime)
-
-
-def export_feedback(token: str | None, runtime: Runtime) -> str:
-    """Staff only, since it holds residents' questions and comments: a link to the export,
-    which the server streams to a request carrying a live admin session (no file is written)."""
-    if not runtime.admin.valid(token):
-        return EXPIRED
-    return (f"共 {runtime.feedback.count()} 条反馈：<a href=\"{FEEDBACK_EXPORT_PATH.lstrip('/')}\" "
-            f"download=\"feedback_eval_cases.jsonl\">下载评测用例（JSONL，含评价意见）</a>")
-
-
 # ---------- layout ----------
 
 def chat_tab(runtime: Runtime) -> dict:
@@ -370,37 +299,9 @@ def documents_tab(runtime: Runtime) -> dict:
     table = gr.Dataframe(catalog_rows(runtime), headers=[label for _, label in CATALOG_COLUMNS],
                          interactive=False, wrap=True, elem_id="catalog")
     on_load = dict(fn=lambda: catalog_rows(runtime), outputs=[table])
-    with gr.Accordion("管理员：添加文档、导出反馈", open=False):
-        if not runtime.admin_enabled:
-            gr.Markdown("管理功能未启用：请设置 QA_ADMIN_USER 和 QA_ADMIN_PASSWORD 后重启。")
-            return on_load
-        # the session token: also set as a same-site cookie, which uploads and the export need
-        token = gr.Textbox(visible=False, elem_id="admin-token")
-        with gr.Row():
-            user = gr.Textbox(label="用户名", max_length=MAX_LOGIN_CHARS)
-            password = gr.Textbox(label="密码", type="password", max_length=MAX_LOGIN_CHARS)
-            login = gr.Button("登录")
-            logout = gr.Button("退出登录")
-        message = gr.Markdown()
-        upload = gr.File(label=f"文档（{' '.join(UPLOAD_SUFFIXES)}，不超过 {runtime.config.max_upload_mb} MB）",
-                         file_types=list(UPLOAD_SUFFIXES), type="filepath")
-        add = gr.Button("添加并重建索引")
-        export = gr.Button("导出反馈为评测用例（JSONL）")
-        exported = gr.HTML()
-    hidden = dict(api_visibility="undocumented")
+    from qa.app.admin_tab import admin_panel  # it uses this module's catalog rows
 
-    def log_in(u, p, request: gr.Request):
-        found, text = admin_login(u, p, runtime, visitor(request, runtime.config.trust_forwarded))
-        return found or "", text, ""
-
-    set_cookie = f"(t) => {{ document.cookie = '{COOKIE}=' + (t || '') + '; path=/; SameSite=Strict'; }}"
-    login.click(log_in, [user, password], [token, message, password], **hidden).then(
-        None, [token], None, js=set_cookie, **hidden)
-    logout.click(lambda t: ("", runtime.admin.logout(t), ""), [token], [token, message, exported],
-                 **hidden).then(None, [token], None, js=set_cookie, **hidden)
-    add.click(lambda f, t: upload_document(f, t, runtime), [upload, token], [message, table],
-              concurrency_limit=1, **hidden)
-    export.click(lambda t: export_feedback(t, runtime), [token], [exported], **hidden)
+    admin_panel(runtime, table)
     return on_load
 
 
