@@ -1,12 +1,14 @@
 """The Python API the CLI and the web app share: build when needed, load once, ask."""
 from __future__ import annotations
 
+import sqlite3
 import sys
 import threading
 from typing import Callable
 
 from qa.answer.answering import Answer, Answerer
 from qa.config import Config
+from qa.errors import DISK_FULL, QAError, is_disk_full
 from qa.index.build import BuildReport, ensure_index
 from qa.index.index import Index, load_tokenizer
 
@@ -16,7 +18,7 @@ class Assistant:
 
     def __init__(self, config: Config | None = None, progress: bool = True, mode: str = "hybrid"):
         self.config = config or Config.from_env()
-        self.build_report: BuildReport = ensure_index(self.config, progress=progress)
+        self.build_report: BuildReport = build_index(self.config, progress=progress)
         if self.build_report.rebuilt and progress:
             print(describe_build(self.build_report), file=sys.stderr)
         self.index = Index.open(self.config)
@@ -56,6 +58,17 @@ class AssistantHolder:
             fresh = load()
             self.swap(fresh)
             return fresh
+
+
+def build_index(config: Config, force: bool = False, progress: bool = True) -> BuildReport:
+    """`ensure_index`, with a full disk said in Chinese: the half-written new index is removed
+    and the old one keeps serving."""
+    try:
+        return ensure_index(config, force=force, progress=progress)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        if is_disk_full(exc):
+            raise QAError(f"{DISK_FULL}，索引未更新，仍使用原有索引：请清理磁盘后重试。") from exc
+        raise
 
 
 def describe_build(report: BuildReport) -> str:

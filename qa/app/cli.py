@@ -16,10 +16,9 @@ def _config(args) -> Config:
 
 
 def cmd_build(args) -> int:
-    from qa.app.api import describe_build
-    from qa.index.build import ensure_index
+    from qa.app.api import build_index, describe_build
 
-    report = ensure_index(_config(args), force=args.force, progress=not args.quiet)
+    report = build_index(_config(args), force=args.force, progress=not args.quiet)
     print(describe_build(report))
     return 0
 

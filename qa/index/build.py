@@ -25,7 +25,7 @@ import numpy as np
 
 from qa.commitments.extract import EXTRACTOR_VERSION
 from qa.config import Config
-from qa.errors import DISK_FULL, QAError, is_disk_full
+from qa.errors import QAError
 from qa.index.store import MANIFEST
 
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
@@ -132,12 +132,7 @@ def ensure_index(config: Config, force: bool = False, progress: bool = True) -> 
         reason = "强制重建" if force else stale_reason(config)  # another process may have built it
         if reason is None:
             return BuildReport(rebuilt=False, reason=None)
-        try:
-            return _build(config, reason, progress, reuse=not force)
-        except (OSError, RuntimeError, sqlite3.Error) as exc:  # the new index is removed, the old kept
-            if is_disk_full(exc):
-                raise QAError(f"{DISK_FULL}，索引未更新，仍使用原有索引：请清理磁盘后重试。") from exc
-            raise
+        return _build(config, reason, progress, reuse=not force)
 
 
 def recover_interrupted_build(index_dir: Path) -> None:
