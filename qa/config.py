@@ -42,6 +42,9 @@ class Config:
     max_answer_chars: int = 400
     # QA_MIN_SUPPORT: share of the question's content terms a passage must cover to answer
     min_support: float = 0.34
+    # QA_ANSWER_SCORER: "rules" (the hand-set score, default: it measured better on held-out
+    # questions so far) or "learned" (qa/data/answer_ranker.json, written by `qa train`)
+    answer_scorer: str = "rules"
     # QA_MAX_UPLOAD_MB: size limit of an uploaded document (web admin)
     max_upload_mb: int = 20
     # QA_HOST / QA_PORT: where the web app listens (loopback unless told otherwise)

@@ -7,16 +7,20 @@ and lists the nearest passages instead.
 """
 from __future__ import annotations
 
+import math
 import re
 import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
+import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from qa.config import Config
 from qa.errors import InputError
+from qa.answer import features as F
+from qa.answer.ranker import Ranker, load_ranker
 from qa.answer.records import RecordAnswers
 from qa.search.query import PERIODS, YEAR, Query, analyse
 from qa.search.retrieval import HybridRetriever, Scope
@@ -44,6 +48,7 @@ FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best
 CLOSE_RATIO = 0.9         # …and add a term, unless it is nearly as good as the best
 # A word no passage contains (colloquial "房子", "孩子") cannot tell passages apart.
 UNKNOWN_TERM_WEIGHT = 0.5
+LOG_FLOOR = 1e-3  # keeps the log of a zero score finite
 ITEM_NUMBER = re.compile(r"^\s*\d{1,2}[.．、]\s*")
 SHORT_SENTENCE = 16
 ANCHOR_BONUS = 1.2
@@ -108,6 +113,8 @@ class Candidate:
     sentence: str
     node: NodeWithScore
     covered: frozenset
+    features: dict = field(default_factory=dict, repr=False)  # what the learned scorer reads
+    probability: float | None = None  # P(holds the fact asked), when a learned scorer is loaded
 
 
 def coverage(terms: list[str], text: str, weights: dict[str, float],
@@ -242,9 +249,13 @@ class Answerer:
     """Answers from one index; `ask` is cheap enough for a chat and a batch."""
 
     def __init__(self, index: Index, config: Config, mode: str = "hybrid",
-                 use_commitments: bool = True):
+                 use_commitments: bool = True, ranker: Ranker | None | str = "configured"):
         self.index = index
         self.config = config
+        # the learned scorer (qa/data/answer_ranker.json) when configured; None: the hand-set score
+        if ranker == "configured":
+            ranker = load_ranker() if config.answer_scorer == "learned" else None
+        self.ranker = ranker
         self.records = RecordAnswers(index) if use_commitments else None
         self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
         self.weight = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
@@ -266,14 +277,18 @@ class Answerer:
         question = clean_question(question, self.config.max_question_chars)
         query = analyse(question, self.index)
         results = self.retriever.retrieve_query(query)
+        answer = self._compose(question, query, self.evidence(query, results))
+        answer.retrieved = [self._retrieved(r) for r in results[:10]]
+        answer.latency_ms = (time.perf_counter() - started) * 1000
+        return answer
+
+    def evidence(self, query: Query, results: list[NodeWithScore]) -> list[NodeWithScore]:
+        """The passages whose sentences compete: the top retrieved, then those of matching records."""
         read = results[:PASSAGES_READ]
         if self.records is not None:
             seen = {r.node.node_id for r in read}
             read += [r for r in self.records.passages(query) if r.node.node_id not in seen]
-        answer = self._compose(question, query, read)
-        answer.retrieved = [self._retrieved(r) for r in results[:10]]
-        answer.latency_ms = (time.perf_counter() - started) * 1000
-        return answer
+        return read
 
     @staticmethod
     def _retrieved(result: NodeWithScore) -> dict:
@@ -282,17 +297,25 @@ class Answerer:
                 "heading": meta.get("heading", ""), "text": result.node.get_content(),
                 "score": round(float(result.score or 0.0), 6)}
 
-    def _passage_pieces(self, node_id: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    def _context_and_pieces(self, result: NodeWithScore) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """From the cache for a passage of the index; worked out afresh for one from elsewhere."""
+        if self.index.passages.get(result.node.node_id) is not None:
+            return self._pieces(result.node.node_id)
+        return self._passage_pieces(result.node.node_id, result.node)
+
+    def _passage_pieces(self, node_id: str, node=None) -> tuple[str, tuple[tuple[str, str], ...]]:
         """A passage's normalised context and its candidate sentences (raw, normalised),
         worked out once per passage rather than once per question."""
-        node = self.index.passages[node_id]
+        node = node or self.index.passages[node_id]
         body = node.get_content()
         context = normalise(node.metadata.get("heading", "") + body)
         raw = [body] if node.metadata.get("type") == "table_row" else sentences(body)
         pieces = tuple((p.strip(), normalise(p.strip())) for p in raw if len(p.strip()) >= 4)
         return context, pieces
 
-    def _candidates(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
+    def candidates(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
+        """Every candidate sentence of the passages read, best first, with its features and,
+        when a learned scorer is loaded, its probability (the order is then by probability)."""
         weights = {t: self.weight(t) for t in query.terms}
         measures = measures_in(query.terms) if query.kind == "how_much" else []
         known = [t for t in query.terms if weights[t] != UNKNOWN_TERM_WEIGHT]
@@ -302,39 +325,91 @@ class Answerer:
         named = max(names, key=len) if names else None
         asked = normalise(query.retrieval_text or query.search_text)
         fits = Scope(query)
+        view = F.QuestionView.of(normalise(query.search_text or query.text), query.kind, query.terms,
+                                 weights, query.wants_number)
+        top_score = max((float(r.score or 0.0) for r in results[:PASSAGES_READ]), default=0.0) or 1.0
         candidates = []
         for rank, result in enumerate(results):
             meta = result.node.metadata
             body = result.node.get_content()
             heading = meta.get("heading", "")
-            context, pieces = self._pieces(result.node.node_id)  # normalised: matched, never shown
+            context, pieces = self._context_and_pieces(result)  # normalised: matched, never shown
             if fits.place_fits(meta, context) is False or fits.period_fits(meta, context) is False:
                 continue  # evidence about another place or period never answers
             if meta.get("type") == "caption" and "图" not in query.text:
                 continue  # a figure's caption answers only questions about the figure
             scope = min(fits.factor(meta, context), 1.0)
             context_cov, _ = coverage(query.terms, context, weights, normalised=True)
-            for piece, norm_piece in pieces:
+            passage = {"retrieval_rank": 1.0 / (1 + rank), "scope": scope,
+                       "retrieval_score_ratio": float(result.score or 0.0) / top_score,
+                       "record_passage": float(rank >= PASSAGES_READ),
+                       "table_row": float(meta.get("type") == "table_row"),
+                       "context_coverage": context_cov, f"kind={query.kind}": 1.0}
+            norm_heading = normalise(heading)
+            for position, (piece, norm_piece) in enumerate(pieces):
                 if query.wants_number and not NUMBER.search(ITEM_NUMBER.sub("", piece)):
                     continue
                 cov, found = coverage(query.terms, norm_piece, weights, normalised=True)
                 support = 0.6 * cov + 0.4 * context_cov
-                if not year_fits(query, piece, body, heading, meta.get("period", "")):
+                year_ok = year_fits(query, piece, body, heading, meta.get("period", ""))
+                measure_missing = bool(measures) and not any(m in norm_piece for m in measures)
+                name_missing = bool(named) and named not in context
+                if not year_ok:
                     support *= 0.3
-                if measures and not any(m in norm_piece for m in measures):
+                if measure_missing:
                     support *= MEASURE_MISSING
-                if named and named not in context:
+                if name_missing:
                     support *= NAME_MISSING  # the question names an indicator or project not here
                 phrase = shared_run(asked, norm_piece, PHRASE_CAP) / PHRASE_CAP
-                score = (support + PHRASE_WEIGHT * phrase) * (1 + kind_fits(query.kind, piece)) \
-                    * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if anchor and anchor in found else 1.0)
-                candidates.append(Candidate(score * scope, support * scope, piece, result, found))
+                fit = kind_fits(query.kind, piece)
+                has_anchor = bool(anchor and anchor in found)
+                score = (support + PHRASE_WEIGHT * phrase) * (1 + fit) \
+                    * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if has_anchor else 1.0)
+                values = dict(passage)
+                if self.ranker is not None:
+                    types = F.value_types(norm_piece)
+                    focus, focus_value = F.focus_features(view, norm_piece, types)
+                    values.update(types)
+                    values.update(F.echo_features(view, norm_piece, norm_heading))
+                    values.update(F.length_features(piece))
+                    values.update({
+                        "coverage": cov, "support": support, "phrase": phrase, "anchor": float(has_anchor),
+                        "name_missing": float(name_missing), "measure_missing": float(measure_missing),
+                        "year_mismatch": float(not year_ok), "kind_fit": fit, "rule_score": score * scope,
+                        "type_fit": F.type_fit(query.kind, types, query.wants_number),
+                        "focus_coverage": focus, "focus_value": focus_value,
+                        "position": position / max(len(pieces) - 1, 1), "first": float(position == 0),
+                        "last": float(position == len(pieces) - 1)})
+                candidates.append(Candidate(score * scope, support * scope, piece, result, found, values))
         candidates.sort(key=lambda c: -c.score)
+        if self.ranker is not None and candidates:
+            self._learned(candidates)
         return candidates
+
+    def _learned(self, candidates: list[Candidate]) -> None:
+        """Features relative to the question's other candidates, then the learned probability;
+        candidates are reordered by it (ties keep the hand-set order)."""
+        best_rule = candidates[0].score or 1.0
+        best_cov = max(c.features["coverage"] for c in candidates)
+        best_phrase = max(c.features["phrase"] for c in candidates)
+        rows = []
+        for order, cand in enumerate(candidates):
+            ratio = cand.score / best_rule
+            cand.features.update({"rule_score_ratio": ratio, "rule_rank": 1.0 / (1 + order),
+                                  "rule_score_log": math.log(cand.score + LOG_FLOOR),
+                                  "rule_ratio_log": math.log(ratio + LOG_FLOOR),
+                                  "coverage_gap": best_cov - cand.features["coverage"],
+                                  "phrase_gap": best_phrase - cand.features["phrase"]})
+            rows.append(F.vector(cand.features))
+        for cand, p in zip(candidates, self.ranker.probabilities(np.asarray(rows))):
+            cand.probability = float(p)
+        candidates.sort(key=lambda c: -c.probability)
 
     def _select(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
         """The best sentence, plus close runners-up that add something the best lacks."""
-        candidates = self._candidates(query, results)
+        candidates = self.candidates(query, results)
+        if self.ranker is not None:
+            return self._select_learned(candidates, self.config.min_support)
         if not candidates or candidates[0].coverage < self.config.min_support:
             return []
         best = candidates[0]
@@ -348,6 +423,21 @@ class Answerer:
             if cand.covered - covered or cand.score >= CLOSE_RATIO * best.score:
                 chosen.append(cand)
                 covered |= cand.covered
+        return chosen
+
+    def _select_learned(self, candidates: list[Candidate], min_support: float) -> list[Candidate]:
+        """The most probable sentence when it reaches the model's threshold and covers enough of
+        the question (else nothing: the answer declines), plus runners-up nearly as probable."""
+        if not candidates or candidates[0].probability < self.ranker.threshold \
+                or candidates[0].coverage < min_support:
+            return []
+        best = candidates[0]
+        chosen = [best]
+        for cand in candidates[1:]:
+            if len(chosen) >= MAX_SENTENCES or cand.probability < self.ranker.follow_ratio * best.probability:
+                break
+            if cand.sentence not in {c.sentence for c in chosen}:
+                chosen.append(cand)
         return chosen
 
     def _compose(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:

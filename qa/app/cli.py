@@ -183,6 +183,21 @@ def _eval_commitments(args, root: Path, out: Path) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    """Learn the answer scorer from public data and our own gold; write it into the package."""
+    from qa.answer.ranker import MODEL_FILE
+    from qa.evaluation import training
+
+    root = Path(__file__).resolve().parents[2]
+    out = args.out or MODEL_FILE
+    work = args.work or root / "eval" / "out" / "train_cmrc"
+    info = training.train(_config(args), Path(args.gold or root / "eval" / "questions.jsonl"), out,
+                          work=work, cmrc_passages=args.passages, progress=not args.quiet)
+    print(training.format_card(info))
+    print(f"\n输出：{out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="规划文件问答：每个回答都注明出处。")
     parser.add_argument("--corpus", type=Path, help="语料目录（默认 corpus/，或 QA_CORPUS_DIR）")
@@ -223,7 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--errors", type=int, default=0, metavar="N", help="承诺评测：每类列出前 N 条漏抽与多抽")
     evl.add_argument("--train", action="store_true",
                      help="承诺评测：训练学习式项目筛选器，按文档留出与规则筛选器比较（写 eval/out/project_model.json）")
-    for p in (build, ask, docs, com, evl):
+    trn = sub.add_parser("train", help="训练作答打分模型（公开数据 CMRC 2018 训练集与自有金标准；固定随机种子，写入 qa/data/answer_ranker.json）")
+    trn.add_argument("--gold", type=Path, help="自有金标准（默认 eval/questions.jsonl；从不使用共享开发集）")
+    trn.add_argument("--out", type=Path, help="模型文件（默认 qa/data/answer_ranker.json）")
+    trn.add_argument("--work", type=Path, help="CMRC 训练语料与索引的工作目录（默认 eval/out/train_cmrc）")
+    trn.add_argument("--passages", type=int, default=500, help="使用 CMRC 2018 训练集的前 N 篇段落（默认 500）")
+    trn.add_argument("--quiet", action="store_true", help="不显示进度")
+    for p in (build, ask, docs, com, evl, trn):
         p.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--index", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -232,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"build": cmd_build, "ask": cmd_ask, "docs": cmd_docs, "commitments": cmd_commitments,
-                "eval": cmd_eval}
+                "eval": cmd_eval, "train": cmd_train}
     try:
         return handlers[args.command](args)
     except QAError as exc:

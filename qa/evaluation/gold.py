@@ -22,7 +22,7 @@ from qa.errors import InputError, QAError
 
 MAX_ANSWER_LEN = 400
 KS = (1, 3, 5, 10)
-CONFIGS = ("bm25", "dense", "hybrid", "hybrid+commitments", "peer")
+CONFIGS = ("bm25", "dense", "hybrid", "hybrid+commitments", "hybrid+commitments+learned", "peer")
 PRODUCT_CONFIG = "hybrid+commitments"  # what `qa ask` and the web app run
 MARKERS = re.compile(r"\[\d+(?:[,，]\s*\d+)*\]|【\d+】|\^\d+")
 SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
@@ -219,7 +219,14 @@ def make_pipelines(config: Config, names: list[str], progress: bool = False) -> 
         if name in ("bm25", "dense", "hybrid"):
             pipelines[name] = answerer_fn(Answerer(index, config, mode=name, use_commitments=False))
         elif name == "hybrid+commitments":
-            pipelines[name] = answerer_fn(Answerer(index, config, mode="hybrid", use_commitments=True))
+            pipelines[name] = answerer_fn(Answerer(index, config, mode="hybrid", use_commitments=True,
+                                                   ranker=None))
+        elif name == "hybrid+commitments+learned":
+            from qa.answer.ranker import load_ranker
+
+            ranker = load_ranker()
+            pipelines[name] = (answerer_fn(Answerer(index, config, mode="hybrid", ranker=ranker)) if ranker
+                               else "没有可用的作答打分模型：请运行 qa train")
         else:
             pipelines[name] = PeerPipeline(config)
     return pipelines

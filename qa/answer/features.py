@@ -1,0 +1,184 @@
+"""What the answer scorer sees of a (question, candidate sentence) pair: a fixed vector of numbers.
+
+Each feature is general to Chinese text, not to one corpus: how much of the question the
+sentence and its passage cover (IDF-weighted), the longest run of the question's own words, the
+retrieval rank and score of the passage, whether the sentence holds a value of the type asked
+(an amount with its unit, a date or year, a count with its measure word, an organisation, a
+place), whether the question's focus (the attribute asked: 总投资, 建成时间, 职业…) is in the
+sentence with such a value beside it, whether the sentence only restates the question (an
+echo: a heading, an FAQ's question line), and where the sentence sits in its passage. Units
+and names of bodies come from qa/data (units.tsv, actor_words.tsv), read through the
+commitments lexicon. The hand-set score answering used before the learned one is kept as one
+feature among the others.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from qa.commitments.lexicon import lexicon
+
+# Bump when the meaning or order of the features changes: a model file names the version it
+# was trained on and is refused by another.
+FEATURES_VERSION = 1
+
+KINDS = ("what", "how_much", "when", "who", "where", "list", "status", "whether")
+
+FEATURES = (
+    "coverage", "context_coverage", "support", "phrase", "anchor", "name_missing",
+    "measure_missing", "year_mismatch", "kind_fit", "rule_score", "rule_score_log",
+    "rule_score_ratio", "rule_ratio_log", "coverage_gap", "phrase_gap", "rule_rank",
+    "retrieval_rank", "retrieval_score_ratio", "scope", "record_passage",
+    "has_number", "has_amount", "has_count", "has_percent", "has_year", "has_date",
+    "has_organisation", "has_place", "has_enumeration", "type_fit",
+    "focus_coverage", "focus_value",
+    "echo_bigrams", "novel_chars", "question_mark", "heading_echo",
+    "position", "first", "last", "table_row", "length_log", "short",
+) + tuple(f"kind={k}" for k in KINDS)
+
+NUMBER = re.compile(r"\d")
+PERCENT = re.compile(r"\d\s*[%％‰]|百分之|个百分点|成(?![为员立果功本])")
+YEAR = re.compile(r"(?<!\d)\d{4}\s*年|[一二三四五六七八九〇零]{4}年|\d{2,4}年代|世纪")
+DATE = re.compile(r"\d{1,2}\s*月|[一二三四五六七八九十]{1,2}月|\d{1,2}\s*日|年底|年初|上半年|下半年|春|秋|夏|冬")
+PLACE = re.compile(r"位于|坐落|地处|[省市县区镇乡村州路街道]|以[东西南北]|[东西南北]部|交界")
+ENUMERATION = re.compile(r"[、，,；;]")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# Where a question asks: what follows or precedes these words is the attribute asked for.
+ASKING = re.compile(r"多少|多大|多长|多高|多久|多远|几[个家座条所项年月天次人种届]?|什么时候|何时|哪一?年|"
+                    r"哪个月|哪一?天|哪里|哪儿|在哪|何地|谁|哪些|哪个|哪家|哪位|哪支|哪所|哪一|什么|怎样|如何|"
+                    r"怎么|为何|为什么|是否|有没有|吗")
+FOCUS_BEFORE, FOCUS_AFTER = 8, 4  # characters around the asking word where the focus is written
+VALUE_REACH = 16  # characters after the focus within which its value is looked for
+
+
+@lru_cache(maxsize=1)
+def _value_patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    """Amount (a figure with a measuring unit), count (a figure with a measure word) and the
+    endings of organisations' names, from the data files."""
+    lex = lexicon()
+    alt = lambda words: "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    measures = [u for u, kind in lex.units.items() if kind == "measure"]
+    counts = [u for u, kind in lex.units.items() if kind == "count"]
+    amount = re.compile(rf"\d(?:[\d.,]*)\s*(?:万|亿|千|百)?(?:余|多)?\s*(?:{alt(measures)})")
+    count = re.compile(rf"(?:\d|[一二两三四五六七八九十百千万])\s*(?:余|多)?\s*(?:{alt(counts)})")
+    organisation = re.compile(rf"(?:{alt(lex.actor_words)}|公司|集团|大学|学院|协会|银行|医院|研究所|研究院|中心)")
+    return amount, count, organisation
+
+
+def value_types(text: str) -> dict[str, float]:
+    """Which kinds of value a sentence holds (1.0 / 0.0 each)."""
+    amount, count, organisation = _value_patterns()
+    return {"has_number": float(bool(NUMBER.search(text))),
+            "has_amount": float(bool(amount.search(text))),
+            "has_count": float(bool(count.search(text))),
+            "has_percent": float(bool(PERCENT.search(text))),
+            "has_year": float(bool(YEAR.search(text))),
+            "has_date": float(bool(DATE.search(text))),
+            "has_organisation": float(bool(organisation.search(text))),
+            "has_place": float(bool(PLACE.search(text))),
+            "has_enumeration": float(len(ENUMERATION.findall(text)) >= 2)}
+
+
+# The value types that can answer each kind of question.
+WANTED = {"how_much": ("has_amount", "has_count", "has_percent"),
+          "when": ("has_year", "has_date"),
+          "who": ("has_organisation",),
+          "where": ("has_place",),
+          "list": ("has_enumeration",),
+          "status": ("has_year", "has_date", "has_number")}
+
+
+def type_fit(kind: str, types: dict[str, float], wants_number: bool) -> float:
+    """1 when the sentence holds a value of the kind asked, 0 when it holds none, 0.5 when the
+    kind does not say (a what-question)."""
+    wanted = WANTED.get(kind)
+    if wanted is None:
+        return types["has_number"] if wants_number else 0.5
+    return float(any(types[w] for w in wanted))
+
+
+def bigrams(text: str) -> set[str]:
+    chars = "".join(CJK.findall(text))
+    return {chars[i:i + 2] for i in range(len(chars) - 1)}
+
+
+def focus_terms(question: str, terms: list[str]) -> list[str]:
+    """The question's content terms written next to its asking word ("总投资多少", "什么时候建成",
+    "什么职业"): the attribute asked for."""
+    spans = [m.span() for m in ASKING.finditer(question)]
+    if not spans:
+        return []
+    near = []
+    for term in terms:
+        at = question.find(term)
+        if at < 0:
+            continue
+        end = at + len(term)
+        if any(start - FOCUS_BEFORE <= end <= start or stop <= at <= stop + FOCUS_AFTER for start, stop in spans):
+            near.append(term)
+    return near
+
+
+@dataclass
+class QuestionView:
+    """What every candidate of one question is compared with, worked out once per question."""
+    text: str                      # normalised question
+    kind: str
+    terms: list[str]
+    weights: dict[str, float]
+    wants_number: bool
+    focus: list[str] = field(default_factory=list)
+    bigrams: set[str] = field(default_factory=set)
+    chars: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, text: str, kind: str, terms: list[str], weights: dict[str, float],
+           wants_number: bool) -> "QuestionView":
+        return cls(text=text, kind=kind, terms=terms, weights=weights, wants_number=wants_number,
+                   focus=focus_terms(text, terms), bigrams=bigrams(text), chars=set(CJK.findall(text)))
+
+
+def focus_features(view: QuestionView, norm: str, types: dict[str, float]) -> tuple[float, float]:
+    """Share (IDF-weighted) of the focus terms in the sentence, and whether a value of the
+    asked type follows one of them closely."""
+    if not view.focus:
+        return 0.5, 0.5
+    total = sum(view.weights.get(t, 1.0) for t in view.focus)
+    found = [t for t in view.focus if t in norm]
+    share = sum(view.weights.get(t, 1.0) for t in found) / total
+    wanted = WANTED.get(view.kind)
+    if not found or wanted is None or not any(types[w] for w in wanted):
+        return share, 0.0 if wanted else 0.5
+    for term in found:
+        at = norm.find(term)
+        window = norm[max(0, at - VALUE_REACH): at + len(term) + VALUE_REACH]
+        if any(value_types(window)[w] for w in wanted):
+            return share, 1.0
+    return share, 0.0
+
+
+def echo_features(view: QuestionView, norm: str, heading: str) -> dict[str, float]:
+    """Does the sentence restate the question (or a heading) rather than add to it?"""
+    own = bigrams(norm)
+    chars = CJK.findall(norm)
+    echo = len(own & view.bigrams) / len(own) if own else 0.0
+    novel = sum(c not in view.chars for c in chars) / len(chars) if chars else 0.0
+    stripped = norm.strip().rstrip("。.；;：:")
+    return {"echo_bigrams": echo, "novel_chars": novel,
+            "question_mark": float(norm.rstrip().endswith(("？", "?"))),
+            "heading_echo": float(bool(stripped) and len(stripped) <= 40 and stripped in heading)}
+
+
+def vector(values: dict[str, float]) -> list[float]:
+    """The features in FEATURES order (a missing one is 0)."""
+    return [float(values.get(name, 0.0)) for name in FEATURES]
+
+
+def kind_one_hot(kind: str) -> dict[str, float]:
+    return {f"kind={kind}": 1.0}
+
+
+def length_features(piece: str) -> dict[str, float]:
+    return {"length_log": math.log1p(len(piece)), "short": float(len(piece) < 12)}

@@ -1,0 +1,340 @@
+"""`qa train`: learn the answer scorer (qa/answer/ranker.py) from public data and our own gold.
+
+Data, never the shared dev set (../shared/eval/dev.jsonl is validation only):
+- CMRC 2018 train (Cui et al., EMNLP 2019), the first CMRC_TRAIN_PASSAGES passages indexed as a
+  corpus of their own: the candidate sentence holding the answer span in the question's own
+  passage is a positive, every other candidate a negative. CMRC 2018 trial is indexed beside it
+  and never trained on: it picks the abstention threshold and reports held-out figures. CMRC dev
+  (and ExpMRC, which is taken from it) is never read here.
+- Our own gold (eval/questions.jsonl) over corpus/: a candidate holding every must_include
+  string, from the evidence or a sentence like it, is a positive; unanswerable questions give
+  negatives only.
+- Synthetic unanswerables: a real question asked again with its evidence passages withheld
+  from what is read; whatever is left must be declined.
+
+Checked by grouping: our gold is split by document (each document's questions are scored by a
+model that never saw any question of that document), CMRC trial by being a separate set. The
+threshold is the highest that keeps false abstention within MAX_FALSE_ABSTAIN on both held-out
+sets. The final model is fitted on all training data with a fixed seed and written as JSON with
+rounded numbers, so the same data gives the same bytes.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.config import Config
+from qa.evaluation.gold import covered, load_gold, norm
+
+SEED = 13
+CMRC_TRAIN_PASSAGES = 500
+CMRC_SYNTHETIC_EVERY = 3   # every third CMRC question is also asked with its passage withheld
+MAX_FALSE_ABSTAIN = 0.03
+FOLLOW_RATIO = 0.6         # a runner-up sentence joins the answer at this share of the best's probability
+REGULARISATION = 0.1       # inverse strength C of the logistic regressions' L2 penalty
+NEGATIVES_PER_POSITIVE = 8  # pairs per positive candidate: half the hardest negatives, half at random
+POSITIVES_PER_QUESTION = 2
+DIGITS = 6                 # rounding of the written model: same data, same bytes
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT.parent / "shared" / "bench"
+
+
+@dataclass
+class Example:
+    """One question's candidates as the answerer sees them, labelled."""
+    source: str          # gold | gold-withheld | cmrc-train | cmrc-trial | …-withheld
+    group: str           # the document the question is about
+    qid: str
+    answerable: bool     # some candidate holds the fact
+    rows: np.ndarray     # candidates × features
+    labels: np.ndarray   # 1 where the candidate holds the fact
+    lengths: list[int] = field(default_factory=list)
+
+
+def neutral_ranker():
+    """A scorer that ranks nothing (every probability ½): makes the answerer work out features."""
+    from qa.answer.features import FEATURES
+    from qa.answer.ranker import Ranker
+
+    n = len(FEATURES)
+    return Ranker(FEATURES, np.zeros(n), np.ones(n), np.zeros(n), 0.0, 0.0, FOLLOW_RATIO, "neutral")
+
+
+def examples_for(answerer, question: str, label, withhold=None, **info) -> Example | None:
+    """Ask as the answerer does (retrieve, read the top passages and records), optionally with
+    some passages withheld, and label every candidate."""
+    from qa.answer.features import vector
+    from qa.search.query import analyse
+
+    query = analyse(question, answerer.index)
+    results = answerer.retriever.retrieve_query(query)
+    if withhold is not None:
+        results = [r for r in results if not withhold(r.node)]
+    read = answerer.evidence(query, results)
+    if withhold is not None:
+        read = [r for r in read if not withhold(r.node)]
+    candidates = answerer.candidates(query, read)
+    if not candidates:
+        return None
+    labels = np.array([label(c.node.node, c.sentence) for c in candidates], dtype=np.int8)
+    rows = np.array([vector(c.features) for c in candidates])
+    return Example(rows=rows, labels=labels, answerable=bool(labels.any()),
+                   lengths=[len(c.sentence) for c in candidates], **info)
+
+
+def gold_examples(answerer, gold_path: Path) -> list[Example]:
+    out = []
+    for item in load_gold(gold_path):
+        facts = [norm(m) for m in item.must_include]
+
+        def label(node, sentence, facts=facts, item=item):
+            if item.unanswerable or not facts:
+                return False
+            text = norm(sentence)
+            return all(f in text for f in facts) and (
+                not item.evidence or covered(item.evidence, node.get_content()) or covered(sentence, item.evidence, 0.6))
+
+        def withhold(node, facts=facts, item=item):
+            text = node.get_content()
+            return bool(item.evidence) and covered(item.evidence, text) or (
+                bool(facts) and all(f in norm(text) for f in facts))
+
+        info = dict(group=item.doc or "-", qid=item.id)
+        example = examples_for(answerer, item.question, label, source="gold", **info)
+        if example is not None:
+            example.answerable = not item.unanswerable and example.answerable
+            out.append(example)
+        if not item.unanswerable:
+            held = examples_for(answerer, item.question, label, withhold, source="gold-withheld", **info)
+            if held is not None:
+                out.append(held)
+    return out
+
+
+def cmrc_corpus(directory: Path, sets: dict[str, tuple[Path, int]]) -> dict[str, list[tuple]]:
+    """Write passages of CMRC files as one corpus folder; (question, id, doc, answers) per set."""
+    corpus = directory / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    questions: dict[str, list[tuple]] = {}
+    for name, (path, limit) in sets.items():
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+        paragraphs = [p for article in data for p in article["paragraphs"]]
+        questions[name] = []
+        for para in paragraphs[:limit or None]:
+            doc = f"{para['id']}.txt"
+            target = corpus / doc
+            text = para["context"].strip() + "\n"
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                target.write_text(text, encoding="utf-8")
+            questions[name] += [(q["question"], q["id"], doc, [a["text"] for a in q["answers"]])
+                                for q in para["qas"]]
+    return questions
+
+
+def cmrc_examples(answerer, questions: list[tuple], source: str) -> list[Example]:
+    out = []
+    for number, (question, qid, doc, answers) in enumerate(questions):
+        refs = [norm(a) for a in answers if norm(a)]
+
+        def label(node, sentence, doc=doc, refs=refs):
+            text = norm(sentence)
+            return node.metadata.get("doc") == doc and any(r in text for r in refs)
+
+        example = examples_for(answerer, question, label, source=source, group=doc, qid=qid)
+        if example is not None:
+            out.append(example)
+        if number % CMRC_SYNTHETIC_EVERY == 0:
+            held = examples_for(answerer, question, label, lambda node, doc=doc: node.metadata.get("doc") == doc,
+                                source=source + "-withheld", group=doc, qid=qid)
+            if held is not None:
+                out.append(held)
+    return out
+
+
+# ---------------------------------------------------------------- fitting and checking
+
+@dataclass
+class Model:
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        z = ((rows - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def fit(examples: list[Example]) -> Model:
+    """A ranking learned from pairs, then calibrated to a probability.
+
+    Ranking: within each question, the feature difference of a positive and a negative candidate
+    (the hardest negatives by the hand-set score, plus a seeded random sample) is classified by
+    an L2 logistic regression without intercept (RankNet-like; Burges et al. 2005), so only the
+    order within a question is learned. Calibration: a one-feature logistic regression maps the
+    best candidate's score to P(it holds the fact asked) over every question, the unanswerable
+    and withheld ones included (Platt 1999). lbfgs on rows built in a fixed order: same data,
+    same coefficients."""
+    from sklearn.linear_model import LogisticRegression
+
+    from qa.answer.features import FEATURES
+
+    rng = np.random.default_rng(SEED)
+    hand = FEATURES.index("rule_score")
+    diffs = []
+    for e in examples:
+        positives, negatives = np.flatnonzero(e.labels), np.flatnonzero(e.labels == 0)
+        if not len(positives) or not len(negatives):
+            continue
+        negatives = negatives[np.argsort(-e.rows[negatives, hand], kind="stable")]
+        if len(negatives) > NEGATIVES_PER_POSITIVE:
+            hard = NEGATIVES_PER_POSITIVE // 2
+            rest = rng.choice(negatives[hard:], NEGATIVES_PER_POSITIVE - hard, replace=False)
+            negatives = np.concatenate([negatives[:hard], np.sort(rest)])
+        for p in positives[:POSITIVES_PER_QUESTION]:
+            diffs.append(e.rows[p] - e.rows[negatives])
+    pairs = np.vstack(diffs)
+    scale = pairs.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    rows = np.vstack([pairs, -pairs]) / scale
+    labels = np.r_[np.ones(len(pairs)), np.zeros(len(pairs))]
+    ranking = LogisticRegression(C=REGULARISATION, fit_intercept=False, max_iter=5000, random_state=SEED)
+    ranking.fit(rows, labels)
+    weights = ranking.coef_[0] / scale
+    best = np.array([[float((e.rows @ weights).max())] for e in examples])
+    holds = np.array([int(e.labels[int(np.argmax(e.rows @ weights))]) for e in examples])
+    calibration = LogisticRegression(C=REGULARISATION, max_iter=5000, random_state=SEED).fit(best, holds)
+    a, c = float(calibration.coef_[0][0]), float(calibration.intercept_[0])
+    n = len(weights)
+    return Model(np.zeros(n), np.ones(n), a * weights, c)
+
+
+@dataclass
+class Outcome:
+    source: str
+    answerable: bool
+    best: float           # the best candidate's probability
+    correct: bool         # the best candidate holds the fact
+
+
+def outcomes(model: Model, examples: list[Example]) -> list[Outcome]:
+    out = []
+    for e in examples:
+        p = model.probabilities(e.rows)
+        best = int(np.argmax(p))
+        out.append(Outcome(e.source, e.answerable, float(p[best]), bool(e.labels[best])))
+    return out
+
+
+def allowed_threshold(bests: list[float], share: float = MAX_FALSE_ABSTAIN) -> float:
+    """The highest threshold that declines at most `share` of these answerable questions."""
+    if not bests:
+        return 1.0
+    ordered = sorted(bests)
+    return ordered[int(share * len(ordered))]
+
+
+def summary(results: list[Outcome], threshold: float) -> dict:
+    """Figures of one held-out set at a threshold: answered correctly, false abstention, abstention."""
+    ans = [o for o in results if o.answerable]
+    un = [o for o in results if not o.answerable]
+    pct = lambda hits, total: round(100.0 * hits / total, 1) if total else None
+    return {"answerable": len(ans), "unanswerable": len(un),
+            "top1": pct(sum(o.correct for o in ans), len(ans)),
+            "correct_answered": pct(sum(o.correct and o.best >= threshold for o in ans), len(ans)),
+            "false_abstain": pct(sum(o.best < threshold for o in ans), len(ans)),
+            "abstain_ok": pct(sum(o.best < threshold for o in un), len(un))}
+
+
+def held_out_gold(gold: list[Example], others: list[Example]) -> list[Outcome]:
+    """Our gold scored by document: each document's questions by a model fitted without them."""
+    results = []
+    for group in sorted({e.group for e in gold}):
+        train = others + [e for e in gold if e.group != group]
+        results += outcomes(fit(train), [e for e in gold if e.group == group])
+    return results
+
+
+def card(threshold: float, gold_held: list[Outcome], trial: list[Outcome], sizes: dict) -> dict:
+    by = lambda results, source: [o for o in results if o.source == source]
+    real_gold = by(gold_held, "gold")
+    return {"data": sizes,
+            "threshold_rule": f"highest threshold with false abstention <= {MAX_FALSE_ABSTAIN:.0%} on the "
+                              "held-out answerable questions of our gold (by document) and of CMRC trial",
+            "held_out": {
+                "gold_by_document": summary(real_gold, threshold),
+                "gold_withheld_evidence": summary(by(gold_held, "gold-withheld"), threshold),
+                "cmrc_trial": summary(by(trial, "cmrc-trial"), threshold),
+                "cmrc_trial_withheld_passage": summary(by(trial, "cmrc-trial-withheld"), threshold)}}
+
+
+def model_json(model: Model, threshold: float, info: dict) -> str:
+    from qa.answer.features import FEATURES, FEATURES_VERSION
+    from qa.answer.ranker import MODEL_FORMAT
+
+    r = lambda values: [round(float(v), DIGITS) for v in values]
+    data = {"format": MODEL_FORMAT, "features_version": FEATURES_VERSION,
+            "version": f"lr-{FEATURES_VERSION}-seed{SEED}", "features": list(FEATURES),
+            "mean": r(model.mean), "scale": r(model.scale), "coef": r(model.coef),
+            "intercept": round(model.intercept, DIGITS), "threshold": round(threshold, DIGITS),
+            "follow_ratio": FOLLOW_RATIO, "card": info}
+    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
+
+
+def open_index(config: Config, progress: bool = False):
+    from qa.index.build import ensure_index
+    from qa.index.index import Index
+
+    ensure_index(config, progress=progress)
+    return Index.open(config)
+
+
+def collect(config: Config, gold_path: Path, work: Path, cmrc_passages: int = CMRC_TRAIN_PASSAGES,
+            progress: bool = False) -> dict[str, list[Example]]:
+    """Every example: our gold over `config`'s corpus, CMRC train and trial over their own index."""
+    from dataclasses import replace
+
+    from qa.answer.answering import Answerer
+
+    ranker = neutral_ranker()
+    index = open_index(config, progress)
+    gold = gold_examples(Answerer(index, config, ranker=ranker), gold_path)
+    questions = cmrc_corpus(work, {"train": (BENCH / "cmrc2018" / "cmrc2018_train.json", cmrc_passages),
+                                   "trial": (BENCH / "cmrc2018" / "cmrc2018_trial.json", 0)})
+    cmrc_config = replace(config, corpus_dir=work / "corpus", index_dir=work / "index")
+    answerer = Answerer(open_index(cmrc_config, progress), cmrc_config, use_commitments=False, ranker=ranker)
+    return {"gold": gold, "train": cmrc_examples(answerer, questions["train"], "cmrc-train"),
+            "trial": cmrc_examples(answerer, questions["trial"], "cmrc-trial")}
+
+
+def train(config: Config, gold_path: Path, out_path: Path, work: Path | None = None,
+          cmrc_passages: int = CMRC_TRAIN_PASSAGES, progress: bool = False) -> dict:
+    """Collect, check held out, fit on everything trained on, write the model; returns its card."""
+    work = Path(work or tempfile.mkdtemp(prefix="qa-train-"))
+    data = collect(config, gold_path, work, cmrc_passages, progress)
+    gold_held = held_out_gold(data["gold"], data["train"])
+    final = fit(data["train"] + data["gold"])
+    trial = outcomes(final, data["trial"])
+    threshold = min(allowed_threshold([o.best for o in gold_held if o.source == "gold" and o.answerable]),
+                    allowed_threshold([o.best for o in trial if o.source == "cmrc-trial" and o.answerable]))
+    sizes = {name: {"questions": len(ex), "candidates": int(sum(len(e.labels) for e in ex)),
+                    "positives": int(sum(e.labels.sum() for e in ex))} for name, ex in data.items()}
+    sizes["cmrc_train_passages"] = cmrc_passages
+    info = card(threshold, gold_held, trial, sizes)
+    Path(out_path).write_text(model_json(final, threshold, info), encoding="utf-8")
+    return info
+
+
+def format_card(info: dict) -> str:
+    """The held-out figures of a trained model, as a Chinese table."""
+    names = {"gold_by_document": "自有金标准（按文档留出）", "gold_withheld_evidence": "自有金标准·撤下证据段落",
+             "cmrc_trial": "CMRC 2018 trial", "cmrc_trial_withheld_passage": "CMRC trial·撤下原段落"}
+    lines = ["| 留出集 | 可答 | 不可答 | 首选句正确 | 作答且正确 | 误拒答 | 正确拒答 |", "|---|---|---|---|---|---|---|"]
+    for key, s in info["held_out"].items():
+        cells = [s["answerable"], s["unanswerable"], s["top1"], s["correct_answered"], s["false_abstain"], s["abstain_ok"]]
+        lines.append(f"| {names.get(key, key)} | " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
+    return "\n".join(lines)

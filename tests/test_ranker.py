@@ -1,0 +1,99 @@
+"""The learned answer scorer: its features, its training (deterministic) and its use in answering."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qa.answer import features as F
+from qa.answer.ranker import MODEL_FILE, Ranker, load_ranker
+from qa.evaluation import training as T
+
+
+def test_value_types_read_units_and_dates_from_any_text():
+    t = F.value_types("项目总投资12.5亿元，2026年6月建成，新增3所学校，由区教育局牵头")
+    assert t["has_amount"] and t["has_year"] and t["has_date"] and t["has_count"] and t["has_organisation"]
+    none = F.value_types("推动高质量发展，加快转型升级")
+    assert not any(none[k] for k in ("has_number", "has_amount", "has_year", "has_organisation"))
+
+
+def test_focus_is_the_attribute_next_to_the_asking_word():
+    terms = ["浦佳", "地块", "城市更新", "项目", "总投资"]
+    focus = F.focus_terms("浦佳地块城市更新项目总投资多少？", terms)
+    assert "总投资" in focus and "浦佳" not in focus
+    assert "职业" in F.focus_terms("邹游的职业是什么？", ["邹游", "职业"])
+    view = F.QuestionView.of("项目总投资多少", "how_much", ["总投资"], {"总投资": 2.0}, True)
+    text = "该项目总投资12.5亿元。"
+    assert F.focus_features(view, text, F.value_types(text)) == (1.0, 1.0)
+    bare = "该项目总投资规模较大。"
+    assert F.focus_features(view, bare, F.value_types(bare)) == (1.0, 0.0)
+
+
+def test_echo_marks_a_sentence_that_restates_the_question():
+    view = F.QuestionView.of("学校什么时候建成？", "when", ["学校", "建成"], {}, False)
+    echo = F.echo_features(view, "学校什么时候建成？", "")
+    answer = F.echo_features(view, "第一小学于2027年9月建成投用。", "")
+    assert echo["question_mark"] == 1.0 and echo["echo_bigrams"] > answer["echo_bigrams"]
+    assert answer["novel_chars"] > echo["novel_chars"]
+
+
+def _examples(seed: int) -> list[T.Example]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for q in range(40):
+        rows = rng.normal(size=(12, len(F.FEATURES)))
+        labels = np.zeros(12, dtype=np.int8)
+        if q % 4:
+            best = int(np.argmax(rows[:, 0] + rows[:, 3]))
+            labels[best] = 1
+        out.append(T.Example("cmrc-train", f"d{q % 7}", f"q{q}", bool(labels.any()), rows, labels))
+    return out
+
+
+def test_training_is_deterministic_and_learns_the_signal():
+    data = _examples(3)
+    first = T.model_json(T.fit(data), 0.2, {"n": 1})
+    second = T.model_json(T.fit(_examples(3)), 0.2, {"n": 1})
+    assert first == second  # same data, same bytes
+    ranker = Ranker.from_json(json.loads(first))
+    hits = [e.labels[int(np.argmax(ranker.probabilities(e.rows)))] for e in data if e.answerable]
+    assert np.mean(hits) > 0.8  # far above chance (1/12)
+    p = ranker.probabilities(np.vstack([e.rows for e in data]))
+    assert ((0 < p) & (p < 1)).all()
+
+
+def test_threshold_keeps_false_abstention_within_the_share():
+    bests = list(np.linspace(0.01, 1.0, 100))
+    t = T.allowed_threshold(bests, 0.03)
+    assert sum(b < t for b in bests) <= 3 and sum(b < t for b in bests) >= 2
+
+
+def test_packaged_model_matches_the_features():
+    ranker = load_ranker()
+    assert ranker is not None, f"{MODEL_FILE} missing or stale: run qa train"
+    assert ranker.features == F.FEATURES and 0.0 < ranker.threshold < 1.0
+    card = json.loads(MODEL_FILE.read_text(encoding="utf-8"))["card"]
+    assert card["held_out"]["gold_by_document"]["answerable"] > 50  # figures were measured held out
+
+
+def test_a_model_of_other_features_is_refused(tmp_path):
+    data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    data["features"] = data["features"][:-1]
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert load_ranker(path) is None
+
+
+def test_learned_scorer_answers_with_probabilities(assistant):
+    from qa.answer.answering import Answerer
+    from qa.search.query import analyse
+
+    answerer = Answerer(assistant.index, assistant.config, ranker=load_ranker())
+    question = "中芯西青12英寸晶圆代工生产线项目总投资多少？"
+    query = analyse(question, assistant.index)
+    candidates = answerer.candidates(query, answerer.evidence(query, answerer.retriever.retrieve_query(query)))
+    probabilities = [c.probability for c in candidates]
+    assert probabilities == sorted(probabilities, reverse=True)
+    answer = answerer.ask(question)
+    assert not answer.abstained and "516" in answer.answer
