@@ -188,7 +188,7 @@ class PlaceScope:
     def of(cls, mentions: list[Mention], index: Index) -> "PlaceScope":
         gazetteer = index.gazetteer
         owned = list(gazetteer.document_places.values())
-        scope, others = cls(), []
+        scope, others, around = cls(), [], []
         for mention in mentions:
             if mention.text.isascii():
                 scope.ascii_words.add(mention.text)
@@ -200,10 +200,15 @@ class PlaceScope:
                     scope.forms[own.name] = tuple(f for f in gazetteer.forms_of(own.name)
                                                   if not f.isascii() and f != own.name)
             elif any(d.within(p) for p in mention.places for d in owned):
-                if any(p.level in LOCAL_LEVELS for p in mention.places):
-                    scope.spoken.append(mention.text)  # "…区" around the asked "…镇"
+                around.append(mention)
             else:
                 others.append(mention)
+        # "…区" around the asked "…镇" only places it; around no asked place ("固始站" where a
+        # document is about a town of 固始县) it is part of what the question is about
+        asked_places = [gazetteer.document_places[p] for p in scope.places]
+        for mention in around:
+            if any(p.level in LOCAL_LEVELS and any(d.within(p) for d in asked_places) for p in mention.places):
+                scope.spoken.append(mention.text)
         # A broader place beside the asked one ("…镇从北京、河北引进的项目") says where something
         # comes from, not which documents answer; a place no broader must be named by the evidence.
         asked = max((_depth(gazetteer.document_places[p]) for p in scope.places), default=0)
