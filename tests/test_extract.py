@@ -151,3 +151,18 @@ def test_a_clause_that_governs_a_place_is_not_a_project_name():
 def accept_name(name: str) -> bool:
     from qa.commitments.projects import Candidate
     return accept(Candidate(name, "named", f"建设{name}", statement(f"建设{name}。"), f"建设{name}。"))
+
+
+def test_a_thing_built_on_what_a_clause_leans_on_and_a_described_facility():
+    """'依托X建设Y': X is leaned on, Y is built; '三级综合医院某某医院正式开诊' names the hospital, not
+    its description; '某商务区建设提速' is under construction."""
+    assert projects("依托某石油转运站闲置场区建设龙湾国际陆港，拓宽区域物流通道。") == [("龙湾国际陆港", "planned")]
+    assert projects("全国首家外商独资三级综合医院龙湾瑞利医院正式开诊。", heading="一、发展基础") == [
+        ("龙湾瑞利医院", "completed")]
+    assert projects("龙湾科技商务区建设提速。", heading="一、发展基础") == [("龙湾科技商务区", "under_construction")]
+
+
+def test_a_word_the_dictionary_only_knows_as_the_start_of_another_is_a_name():
+    """jieba's frequency table holds every prefix of its words with count 0: such a prefix is
+    no word of the dictionary ("海源" of a firm's name)."""
+    assert specific("海源制造")

@@ -19,7 +19,7 @@ from qa.commitments.responsibilities import responsibilities
 from qa.commitments.statements import Statement, statements
 from qa.commitments.targets import table_targets, text_targets
 
-EXTRACTOR_VERSION = 4  # bump when what extraction produces changes: indexes re-extract
+EXTRACTOR_VERSION = 5  # bump when what extraction produces changes: indexes re-extract
 CONTINUES = re.compile(r"^(?:该|本|此)?项目(?!建设内容)")
 
 

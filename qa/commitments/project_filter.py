@@ -25,6 +25,7 @@ STARTS_WITH_FIGURE = re.compile(r"^\d+(?:\.\d+)?(?:万|亿)?(?:亩|平方米|平
 NOT_BUILDING = re.compile(r"创建|申报|验收|复测|复核|入选|获评|荣获|盘活|控规|包括|涉及|建设内容")
 LEANS_ON = re.compile(r"(?:依托|借助|用好|利用|发挥|围绕|立足|联动|学习|位于|竞拍|"
                       r"以(?=[^，。；、]{1,20}为(?:依托|基础|龙头|核心|支撑|载体|牵引|引领|抓手|主线|中心|定位|目标|方向)))[^，。；]*$")
+BUILDS = re.compile(r"建设|新建|兴建|打造|建成")
 AGGREGATE = re.compile(r"^\d+(?:余|多)?(?:个|家|项)")  # "北京项目100个": a count of projects
 LEANING = re.compile(r"^(?:依托|借助|用好|利用|发挥|围绕|立足|联动|学习)")
 PROPER_POS = frozenset({"ns", "nz", "nt", "eng"})
@@ -64,16 +65,23 @@ def specific(name: str) -> bool:
         if len(word) == 1 and re.match(r"[\u4e00-\u9fff]", word) and pair.flag not in FUNCTION_POS:
             run = (run if singles else "") + word
             singles += 1
-            if singles >= 2 and run not in tagger.tokenizer.FREQ and run not in generic:
+            if singles >= 2 and not tagger.tokenizer.FREQ.get(run) and run not in generic:
                 return True  # characters the dictionary could not join: a name it does not know
             continue
         singles = 0
         if len(word) < 2 or word in generic or not re.match(r"[\u4e00-\u9fff]", word):
             continue
         if pair.flag in PROPER_POS or (pair.flag in PERSON_POS and len(word) <= 3) \
-                or word not in tagger.tokenizer.FREQ:
+                or not tagger.tokenizer.FREQ.get(word):
             return True
     return False
+
+
+def leans_on(before: str) -> bool:
+    """Whether the clause before a name leans on it ("依托某园区，…"), unless it builds something
+    after the leaning words ("依托某闲置场区建设某陆港": the built thing is a project)."""
+    m = LEANS_ON.search(before)
+    return bool(m) and not BUILDS.search(m.group()[2:])
 
 
 def accept(c: Candidate) -> bool:
@@ -84,6 +92,6 @@ def accept(c: Candidate) -> bool:
     if GOVERNS.search(bare) or (first and first[0].flag in ("p", "k", "u", "c")):
         return False
     return (not NOT_A_NAME.search(bare) and not COUNT_FIGURE.search(c.name) and not LEANING.match(c.name)
-            and not LEANS_ON.search(before) and not AGGREGATE.match(after) and not STARTS_WITH_FIGURE.match(c.name)
+            and not leans_on(before) and not AGGREGATE.match(after) and not STARTS_WITH_FIGURE.match(c.name)
             and (c.pattern == "item" or not NOT_BUILDING.search(c.clause)) and (specific(c.name) or c.pattern == "plots" and bool(PLOT.search(c.name)))
             and (c.pattern not in NEEDS_FACILITY or facility(c.name)))
