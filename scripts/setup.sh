@@ -27,4 +27,11 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
   (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null) \
     || echo "警告：postgresql 安装失败，PostgreSQL 测试将被跳过。" >&2
 fi
+# A Chinese font, so screenshots and browser tests show characters, not boxes (the page uses system fonts).
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null && command -v fc-list >/dev/null \
+    && [ -z "$(fc-list :lang=zh family 2>/dev/null)" ]; then
+  apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 \
+    || (apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null) \
+    || echo "警告：中文字体安装失败，截图中的汉字可能显示为方框。" >&2
+fi
 echo "环境就绪：.venv"

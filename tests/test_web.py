@@ -194,6 +194,15 @@ def replace_runtime_config(runtime, config):
     return runtime
 
 
+def test_the_page_does_not_carry_the_commitments_table(runtime):
+    """The records reach the browser when the staff open the tab, not with every resident's page."""
+    demo = web.build_app(runtime)
+    table = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "commitments")
+    assert table.value["data"] in ([], [[]]) or not any(any(row) for row in table.value["data"])
+    opened = [fn for fn in demo.fns.values() if any(t[1] == "select" for t in fn.targets)]
+    assert opened, "opening the tab loads the table"
+
+
 def _page_load(demo) -> list:
     """What every `demo.load` handler returns: what a browser gets when it opens the page."""
     return [block.fn() for block in demo.fns.values() if any(t[1] == "load" for t in block.targets)]
@@ -211,9 +220,10 @@ def test_a_page_opened_after_an_upload_shows_the_new_document(runtime, tmp_path)
     assert town.exists()  # a file outside Gradio's upload folder is never deleted
     chat, commitments, documents = _page_load(demo)  # the app was built before the upload
     assert "西堤头镇" in chat[0].placeholder and any("西堤头镇" in s[0] for s in chat[1].samples)
-    place, doc, rows, records, _, status = commitments
-    assert ("西堤头镇", "西堤头镇") in place.choices and len(records) > count
-    assert f"共 {len(records)} 条" in status and len(rows) == len(records)
+    place, doc = commitments  # the table itself loads when the tab is opened
+    assert ("西堤头镇", "西堤头镇") in place.choices
+    rows, records, _, status, _ = commitments_tab.commitments_query("", "", "", "", "", None, None, "", rt)
+    assert len(records) > count and f"共 {len(records)} 条" in status and len(rows) == len(records)
     assert any(r[0] == town.name and r[4] == "天津市 › 北辰区 › 西堤头镇" for r in documents)
 
 

@@ -146,17 +146,15 @@ def filter_choices(records: list[dict]) -> tuple[list, list]:
 
 
 def on_page_load(runtime) -> tuple:
-    """Everything the tab shows, read again from the index serving when a page loads (an
-    upload may have replaced it since the app started)."""
-    every = search_commitments("", "", "", "", runtime)
-    places, docs = filter_choices(every)
-    return (gr.Dropdown(choices=places, value=""), gr.Dropdown(choices=docs, value=""),
-            [commitment_row(r) for r in every], every, commitments_csv(every, None, runtime.exports),
-            f"共 {len(every)} 条。点击一行查看原文。")
+    """The filters' choices, read again from the index serving when a page loads (an upload may
+    have replaced it since the app started). The table itself waits until the tab is opened."""
+    places, docs = filter_choices(search_commitments("", "", "", "", runtime))
+    return gr.Dropdown(choices=places), gr.Dropdown(choices=docs)
 
 
-def commitments_tab(runtime) -> dict | None:
-    """The staff's table; returns what to refresh when a page loads."""
+def commitments_tab(runtime, opened=None) -> dict | None:
+    """The staff's table; returns what to refresh when a page loads. The records are not part of
+    the page: they load when the tab is `opened` (a gr.Tab) or a filter changes."""
     try:
         every = search_commitments("", "", "", "", runtime)
     except QAError as exc:
@@ -166,7 +164,7 @@ def commitments_tab(runtime) -> dict | None:
     statuses = [("全部", "")] + [(STATUS_NAMES[s], s) for s in dict.fromkeys(x for v in STATUSES.values() for x in v)]
     attributes = [("全部", "")] + [(a, a) for a in ATTRIBUTES]
     places, docs = filter_choices(every)
-    records = gr.State(every)
+    records = gr.State([])
     with gr.Row():
         kind = gr.Dropdown(kinds, value="", label="类型", min_width=100)
         status = gr.Dropdown(statuses, value="", label="状态", min_width=100)
@@ -178,13 +176,13 @@ def commitments_tab(runtime) -> dict | None:
         year_to = gr.Number(label="年份至", precision=0, minimum=1949, maximum=2100, min_width=100)
         keyword = gr.Textbox(label="关键词", placeholder="如：小学、招商引资", scale=3)
         search = gr.Button("查询", variant="primary", scale=1)
-    count = gr.Markdown(f"共 {len(every)} 条。点击一行查看原文。")
+    count = gr.Markdown("正在载入承诺事项…")
     with gr.Row():
         with gr.Column(scale=3):
-            table = gr.Dataframe([commitment_row(r) for r in every], headers=COMMITMENT_COLUMNS,
+            table = gr.Dataframe([], headers=COMMITMENT_COLUMNS,
                                  interactive=False, wrap=False, max_height=520, column_widths=COLUMN_WIDTHS,
                                  elem_id="commitments")
-            download = gr.DownloadButton("下载 CSV", value=commitments_csv(every, None, runtime.exports))
+            download = gr.DownloadButton("下载 CSV")
         with gr.Column(scale=2):
             source = gr.HTML(NO_SOURCE, elem_id="commitment-source")
     inputs = [kind, status, attribute, place, doc, year_from, year_to, keyword]
@@ -194,9 +192,13 @@ def commitments_tab(runtime) -> dict | None:
     keyword.submit(**query)
     for control in (kind, status, attribute, place, doc, year_from, year_to):
         control.change(**query)
+    if opened is not None:  # first opening: every record (its number boxes are not mounted yet)
+        opened.select(lambda shown: (gr.skip(),) * 5 if shown else
+                      commitments_query("", "", "", "", "", None, None, "", runtime),
+                      inputs=[records], outputs=query["outputs"], api_visibility="undocumented")
 
     def show_source(recs: list, evt: gr.SelectData) -> str:
         return commitment_source(recs, evt.index[0] if evt.index else None)
 
     table.select(show_source, inputs=[records], outputs=source, api_visibility="undocumented")
-    return dict(fn=lambda: on_page_load(runtime), outputs=[place, doc, table, records, download, count])
+    return dict(fn=lambda: on_page_load(runtime), outputs=[place, doc])

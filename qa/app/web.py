@@ -39,6 +39,11 @@ CSS = """
 """
 
 
+# The system's own fonts: the theme's web fonts (~140 KB) have no Chinese glyphs anyway.
+THEME = gr.themes.Default(font=["PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "WenQuanYi Micro Hei",
+                                "sans-serif"], font_mono=["Menlo", "Consolas", "monospace"])
+
+
 class Runtime:
     """The served assistant (in a holder that swaps it whole on re-index) and the feedback
     store, shared by every session."""
@@ -327,13 +332,14 @@ def build_app(runtime: Runtime) -> gr.Blocks:
     from qa.app.commitments_tab import commitments_tab  # it uses this module's highlighting
 
     sweep = runtime.config.cache_sweep_s  # Gradio's copies of downloads and uploads
-    with gr.Blocks(title="规划文件问答", delete_cache=(sweep, 2 * sweep) if sweep > 0 else None) as demo:
+    with gr.Blocks(title="规划文件问答", delete_cache=(sweep, 2 * sweep) if sweep > 0 else None,
+                   analytics_enabled=False) as demo:
         gr.Markdown("## 规划文件问答\n回答均摘自政府规划文件原文，并注明出处。")
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
                 refresh = [chat_tab(runtime)]
-            with gr.Tab("承诺事项", id="commitments"):
-                refresh.append(commitments_tab(runtime))
+            with gr.Tab("承诺事项", id="commitments") as commitments:
+                refresh.append(commitments_tab(runtime, commitments))
             with gr.Tab("文档", id="documents"):
                 refresh.append(documents_tab(runtime))
         api_endpoints(runtime)
@@ -346,9 +352,31 @@ def build_app(runtime: Runtime) -> gr.Blocks:
     return demo
 
 
+class CompressPage:
+    """ASGI middleware: gzip the page itself. Gradio compresses its assets but not "/", which
+    carries the whole app config (~70 KB, ~15 KB gzipped)."""
+
+    def __init__(self, app):
+        from starlette.middleware.gzip import GZipResponder
+
+        self.app, self.responder = app, GZipResponder
+
+    async def __call__(self, scope, receive, send):
+        from starlette.datastructures import Headers
+
+        if (scope["type"] == "http" and scope.get("method") == "GET" and scope.get("path") == "/"
+                and "gzip" in Headers(scope=scope).get("accept-encoding", "")):
+            return await self.responder(self.app, minimum_size=1000)(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 def launch(demo: gr.Blocks, config: Config, **kwargs):
-    """Start the server with the app's CSS, the upload size limit enforced by Gradio too, and
-    the guard, health check and session bounds of qa.app.server."""
-    return demo.launch(server_name=config.host, server_port=config.port, css=CSS,
+    """Start the server with the app's CSS, the upload size limit enforced by Gradio too, the
+    guard, health check and session bounds of qa.app.server, and the page itself gzipped."""
+    from starlette.middleware import Middleware
+
+    options = launch_options(demo, demo.qa_runtime)
+    options["app_kwargs"]["middleware"].append(Middleware(CompressPage))
+    return demo.launch(server_name=config.host, server_port=config.port, css=CSS, theme=THEME,
                        max_file_size=f"{config.max_upload_mb}mb", show_error=False,
-                       **launch_options(demo, demo.qa_runtime), **kwargs)
+                       **options, **kwargs)
