@@ -97,3 +97,20 @@ def test_learned_scorer_answers_with_probabilities(assistant):
     assert probabilities == sorted(probabilities, reverse=True)
     answer = answerer.ask(question)
     assert not answer.abstained and "516" in answer.answer
+
+
+def test_declining_says_what_was_found_instead():
+    terms = ["浦佳", "地块", "城市更新", "项目", "完工"]
+    view = F.QuestionView.of("浦佳地块城市更新项目什么时候完工？", "when", terms, {}, False)
+    context = "推进浦佳地块城市更新项目建设，打造宜居片区。"
+    assert F.found_instead(view, context) == ("浦佳地块城市更新项目", "完工时间")
+    money = F.QuestionView.of("梨双路改扩建工程总投资多少亿元？", "how_much", ["梨双路", "改扩建", "工程", "投资", "亿元"],
+                              {}, True)
+    assert F.found_instead(money, "实施梨双路改扩建工程。") == ("梨双路改扩建工程", "总投资")
+    assert F.found_instead(view, "推进城市建设。") is None  # shares nothing specific
+
+
+def test_abstention_names_what_the_documents_mention(assistant):
+    answer = assistant.ask("梨双路改扩建工程总投资多少亿元？")
+    assert answer.abstained and "没有给出" in answer.answer and "没有找到" in answer.answer
+    assert answer.citations and "梨双路" in answer.citations[0].text

@@ -503,8 +503,24 @@ class Answerer:
                         sentence=sentence)
 
     def _abstain(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:
+        """Decline, saying what the nearest passage of the asked place and period does mention and
+        what it does not give ("文件提到…，但没有给出…"), then the nearest passages."""
         scope = "".join(query.places) + "".join(query.periods) + "".join(f"{y}年" for y in query.years)
         text = (f"现有文件中没有找到能回答这个问题的内容{('（' + scope + '）') if scope else ''}。"
                 "以下是最相关的段落，供参考。")
-        related = [self._citation(i + 1, r, "") for i, r in enumerate(results[:3])]
-        return Answer(question=question, answer=text, abstained=True, citations=related)
+        related = results[:3]
+        view = F.QuestionView.of(normalise(query.search_text or query.text), query.kind, query.terms,
+                                 {t: self.weight(t) for t in query.terms}, query.wants_number)
+        fits = Scope(query)
+        for result in results[:3]:
+            context, _ = self._context_and_pieces(result)
+            meta = result.node.metadata
+            if fits.place_fits(meta, context) is False or fits.period_fits(meta, context) is False:
+                continue
+            found = F.found_instead(view, context)
+            if found:
+                text = f"文件提到“{found[0]}”[1]，但没有给出{found[1]}。" + text
+                related = [result] + [r for r in results[:3] if r is not result]
+                break
+        citations = [self._citation(i + 1, r, "") for i, r in enumerate(related)]
+        return Answer(question=question, answer=text, abstained=True, citations=citations)

@@ -182,3 +182,70 @@ def kind_one_hot(kind: str) -> dict[str, float]:
 
 def length_features(piece: str) -> dict[str, float]:
     return {"length_log": math.log1p(len(piece)), "short": float(len(piece) < 12)}
+
+
+# ---------------------------------------------------------------- what was found instead
+
+ASKED_WHAT = {"when": "时间", "how_much": "具体数字", "who": "负责单位", "where": "具体位置", "status": "进展情况"}
+MENTION_MIN = 4  # characters the question and a passage must share to say the passage mentions it
+MENTION_CAP = 30
+EDGE = "的之和与及在对是了"
+
+
+def longest_shared(text: str, other: str, cap: int = MENTION_CAP) -> str:
+    """The longest run of `text` (not crossing punctuation) that `other` contains, up to `cap`."""
+    best = ""
+    for piece in re.split(r"[^\w\u4e00-\u9fff]+", text):
+        for start in range(len(piece)):
+            size = len(best) + 1
+            while start + size <= len(piece) and size <= cap and piece[start:start + size] in other:
+                best = piece[start:start + size]
+                size += 1
+    return best
+
+
+def found_instead(view: QuestionView, context: str) -> tuple[str, str] | None:
+    """When declining: what the passage does mention of the question (its subject) and what it
+    does not give (the attribute asked), e.g. ("浦佳地块城市更新项目", "完工时间"); None when the
+    passage shares too little of the question's content with it to say so."""
+    asked = ASKING.sub("|", view.text)
+    subject = longest_shared(asked, context).strip(EDGE)
+    if len(subject) < MENTION_MIN or not any(t in subject for t in view.terms):
+        return None
+    return subject, asked_attribute(view, subject)
+
+
+ATTRIBUTE_CAP = 12  # characters: longer text between the subject and the asking word is not one attribute
+
+
+def asked_attribute(view: QuestionView, subject: str) -> str:
+    """What the question asks of its subject: the words between the subject and the asking word
+    ("…工程总投资多少" → 总投资), else its focus terms outside the subject ("…什么时候完工" → 完工时间)."""
+    at = view.text.find(subject)
+    ask = ASKING.search(view.text, at + len(subject)) if at >= 0 else None
+    if ask is not None:
+        between = re.sub(r"[^\w\u4e00-\u9fff]", "", view.text[at + len(subject): ask.start()]).strip(EDGE)
+        between = re.sub(r"[是为有要达到定]+$", "", between.strip(EDGE)).strip(EDGE)
+        if 2 <= len(between) <= ATTRIBUTE_CAP:
+            return between + ("时间" if view.kind == "when" and not between.endswith(("时间", "日期")) else "")
+    return focus_attribute(view, subject)
+
+
+def focus_attribute(view: QuestionView, subject: str) -> str:
+    """The words of the question that name what it asks ("总投资", "完工时间", "进出口总额"): the
+    focus terms outside the subject, those before the asking word first, as written."""
+    first_ask = ASKING.search(view.text)
+    spans = []
+    for term in view.focus:
+        at = view.text.find(term)
+        if at >= 0 and term not in subject:
+            spans.append((at, at + len(term)))
+    if first_ask is not None:
+        before = [s for s in spans if s[1] <= first_ask.start()]
+        spans = before or [s for s in spans if s[0] >= first_ask.end()]
+    what = view.text[min(s[0] for s in spans): max(s[1] for s in spans)] if spans else ""
+    what = what.strip(EDGE)
+    suffix = ASKED_WHAT.get(view.kind, "")
+    if view.kind == "when" and what and not what.endswith(("时间", "日期", "年份")):
+        return what + "时间"
+    return what or suffix or "所问的内容"
