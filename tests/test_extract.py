@@ -166,3 +166,20 @@ def test_a_word_the_dictionary_only_knows_as_the_start_of_another_is_a_name():
     """jieba's frequency table holds every prefix of its words with count 0: such a prefix is
     no word of the dictionary ("海源" of a firm's name)."""
     assert specific("海源制造")
+
+
+def test_the_cover_notices_title_is_no_commitment():
+    from types import SimpleNamespace
+
+    from qa.commitments.extract import passage_groups
+
+    node = SimpleNamespace(get_content=lambda: "印发某区文化和旅游融合规划\n规划等9个专项规划的通知\n新增4所公办幼儿园。",
+                           metadata={"heading": ""}, start_char_idx=0, node_id="d#0")
+    groups = passage_groups(node, {"doc": "d.txt", "period": "2021-2025"})
+    assert [s.text for group, _ in groups for s in group] == ["印发某区文化和旅游融合规划", "新增4所公办幼儿园。"]
+
+
+def test_a_figure_raised_from_a_past_one_is_not_of_the_past_ones_year():
+    text = "第三产业占比由“十二五”末的62.93%提升至70.2%。"
+    assert [(t[2], t[4], t[5]) for t in targets(text, heading="第一节 发展基础", period="2021-2025")] == [
+        ("62.93%", "2011-2015", "reported"), ("70.2%", "2016-2020", "reported")]

@@ -19,7 +19,8 @@ from qa.commitments.responsibilities import responsibilities
 from qa.commitments.statements import Statement, statements
 from qa.commitments.targets import table_targets, text_targets
 
-EXTRACTOR_VERSION = 5  # bump when what extraction produces changes: indexes re-extract
+EXTRACTOR_VERSION = 6  # bump when what extraction produces changes: indexes re-extract
+DOCUMENT_TITLE = re.compile(r"(?:的|之)(?:通知|意见|决定|批复|复函|通告|公告)[”\"]?$")
 CONTINUES = re.compile(r"^(?:该|本|此)?项目(?!建设内容)")
 
 
@@ -48,6 +49,8 @@ def _items(node, meta: dict) -> list[list[Statement]]:
     """A passage's sentences in groups, a new group at each numbered item ("2 某某工程。")."""
     groups: list[list[Statement]] = [[]]
     for s in _joined(statements(node, meta)):
+        if DOCUMENT_TITLE.search(s.text):
+            continue  # "关于印发…规划等9个专项规划的通知": the cover notice's title commits nothing
         if BOX_ITEM.match(s.text) and groups[-1]:
             groups.append([])
         groups[-1].append(s)

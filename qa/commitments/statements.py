@@ -110,7 +110,12 @@ class Statement:
         found = [(m.start(), m.group(1)) for m in YEAR.finditer(before)
                  if status != REPORTED or not TARGET_YEAR.search(before[:m.start()])]
         found += [(m.start(), five_year_span(m.group(1))) for m in FIVE_YEAR.finditer(before)]
-        return max(found)[1] if found else ""
+        if not found:
+            return ""
+        at, year = max(found)
+        # "由“十二五”末的62.93%提升至70.2%": the later figure is not of the year printed before the first
+        after_year = re.sub(r"^(?:19|20)\d{2}", "", before[at:])
+        return "" if CHANGED_TO.search(after_year) and not TARGET_YEAR.search(before[:at]) else year
 
     def year_at(self, position: int, status: str) -> str:
         return self.year_before(position, status) or self.default_year(status)
