@@ -21,20 +21,18 @@ from qa.config import Config
 from qa.errors import InputError
 from qa.answer import features as F
 from qa.answer.ranker import Ranker, load_ranker
+from qa.answer.compose import Writer, enumeration, sentences, trim, unverified_numbers  # noqa: F401
 from qa.answer.records import RecordAnswers
 from qa.search.query import PERIODS, YEAR, Query, analyse
 from qa.search.retrieval import HybridRetriever, Scope
 from qa.index.index import Index
 from qa.text import normalise
 
-SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
-CLAUSE = re.compile(r"[^，,；;：:。！？]+[，,；;：:。！？]?")
 NUMBER = re.compile(r"\d")
 DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
 ACTOR_WORDS = re.compile(r"镇政府|镇党委|人民政府|部门|局|委员会|委|办|公司|集团|村|街|牵头|负责|配合|承担|链主|会议")
 LOCATION_WORDS = re.compile(r"位于|坐落|交口|路口|[东西南北]至|以[东西南北]|[路道街]与|片区|地块")
 PROGRESS_WORDS = re.compile(r"完成|建成|开工|竣工|投用|投入使用|推进|启动|开业|运营|落地|实现")
-FIGURE = re.compile(r"\d+(?:\.\d+)?")
 LIST_MARKS = re.compile(r"[、，]")
 INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
 ALLOWED_CONTROL = {"\n", "\t", "\r"}
@@ -42,15 +40,12 @@ ALLOWED_CONTROL = {"\n", "\t", "\r"}
 PASSAGES_READ = 6         # top passages whose sentences compete
 MAX_SENTENCES = 3
 MAX_LINKED = 2            # figures of the same indicator from other documents
-LONG_SENTENCE = 160       # longer sentences are trimmed to the clauses that answer
-LONG_LIST = 300
 FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best…
 CLOSE_RATIO = 0.9         # …and add a term, unless it is nearly as good as the best
 # A word no passage contains (colloquial "房子", "孩子") cannot tell passages apart.
 UNKNOWN_TERM_WEIGHT = 0.5
 LOG_FLOOR = 1e-3  # keeps the log of a zero score finite
 ITEM_NUMBER = re.compile(r"^\s*\d{1,2}[.．、]\s*")
-SHORT_SENTENCE = 16
 ANCHOR_BONUS = 1.2
 PHRASE_WEIGHT = 0.5  # a run of the question's own words in a sentence is strong evidence
 PHRASE_CAP = 12  # characters: a run this long counts fully
@@ -80,6 +75,9 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     retrieved: list[dict] = field(default_factory=list)
     latency_ms: float = 0.0
+    # the answer's sentences in order, each with its [n], place, document and place label
+    # ("张家窝镇（“十五五”规划纲要）") when a question naming no place is answered place by place
+    sentences: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -185,60 +183,9 @@ def year_fits(query: Query, sentence: str, passage: str, heading: str, period: s
     return years is None or bool(years & asked)
 
 
-def sentences(passage: str) -> list[str]:
-    """Sentences of a passage; a short title sentence ("1.城关镇市民运动中心。") stays with the next."""
-    out: list[str] = []
-    carry = ""
-    for sentence in SENTENCE.findall(passage):
-        sentence = carry + sentence.strip()
-        carry = ""
-        if len(sentence) < SHORT_SENTENCE:
-            carry = sentence
-            continue
-        out.append(sentence)
-    if carry:
-        out.append(carry)
-    return out
-
-
-def trim(sentence: str, terms: list[str], weights: dict[str, float], kind: str = "what") -> str:
-    """Cut an over-long sentence to the run of clauses that mention the question's terms;
-    an enumeration is kept whole up to a larger bound, since its items are the answer."""
-    if len(sentence) <= (LONG_LIST if kind == "list" else LONG_SENTENCE):
-        return sentence
-    clauses = CLAUSE.findall(sentence)
-    hits = [i for i, c in enumerate(clauses) if coverage(terms, c, weights)[1]]
-    if not hits:
-        return sentence[:LONG_SENTENCE] + "…"
-    first, last = hits[0], hits[-1]
-    while len("".join(clauses[first:last + 1])) > 2 * LONG_SENTENCE and last > first:
-        last -= 1
-    text = "".join(clauses[first:last + 1]).strip()
-    return ("…" if first > 0 else "") + text.rstrip("，,；;：:") + ("…" if last < len(clauses) - 1 else "")
-
-
-def enumeration(sentence: str, passage: str) -> str:
-    """A list's items often follow the sentence that introduces them ("三片区：…。高新智造集聚区…。
-    生态宜居示范区…。"): keep the following sentences of the passage up to the list bound."""
-    start = passage.find(sentence)
-    if start < 0 or len(sentence) >= LONG_LIST:
-        return trim(sentence, [], {}, "list")
-    text = sentence
-    for following in sentences(passage[start + len(sentence):]):
-        if len(text) + len(following) > LONG_LIST:
-            break
-        text += following
-    return text
-
-
 def measures_in(terms: list[str]) -> list[str]:
     """The quantity a how-much question asks for (总投资, 产值, 城镇化率…), if it names one."""
     return [t for t in terms if any(m in t for m in MEASURES)]
-
-
-def unverified_numbers(text: str, passage: str) -> list[str]:
-    """Figures of an answer sentence that its cited passage does not contain verbatim."""
-    return [n for n in FIGURE.findall(text) if n not in passage]
 
 
 WEIGHTS_CACHED = 8192  # terms whose weight an answerer remembers
@@ -260,6 +207,7 @@ class Answerer:
         self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
         self.weight = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
         self._pieces = lru_cache(maxsize=PIECES_CACHED)(self._passage_pieces)
+        self.writer = Writer(self)
 
     def _weight(self, term: str) -> float:
         """Inverse document frequency over passages: rare terms decide what a question is about.
@@ -441,6 +389,7 @@ class Answerer:
         return chosen
 
     def _compose(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:
+        selections = []
         if query.parts:
             # each sub-question gets its own best sentence; a vague follow-on part
             # ("这个数是每年的吗") that finds none is left to the other parts' evidence
@@ -451,30 +400,10 @@ class Answerer:
         if not chosen:
             return self._abstain(question, query, results)
         chosen = self._with_linked(chosen, query)
-        weights = {t: self.weight(t) for t in query.terms}
-        citations: list[Citation] = []
-        parts: list[str] = []
-        used = 0
-        for cand in chosen:
-            node = cand.node.node
-            n = next((c.n for c in citations if c.text == node.get_content()), len(citations) + 1)
-            fact = self.records.fact(node.node_id, cand.sentence, query) if self.records else None
-            if fact:
-                text = fact
-            elif query.kind == "list" and len(chosen) == 1:
-                text = enumeration(cand.sentence, node.get_content())
-            else:
-                text = trim(cand.sentence, query.terms, weights, query.kind)
-            if unverified_numbers(text, node.get_content()):
-                continue  # never state a figure the cited passage does not print
-            part = text.rstrip() + f"[{n}]"
-            if used + len(part) > self.config.max_answer_chars:
-                break
-            if n > len(citations):
-                citations.append(self._citation(n, cand.node, cand.sentence))
-            parts.append(part)
-            used += len(part)
-        return Answer(question=question, answer="".join(parts), abstained=False, citations=citations)
+        written = self.writer.write(query, chosen, results, list(zip(query.parts, selections)))
+        citations = [self._citation(n, node, sentence) for n, node, sentence in written.cited]
+        return Answer(question=question, answer=written.text, abstained=False, citations=citations,
+                      sentences=written.sentences)
 
     def _with_linked(self, chosen: list[Candidate], query: Query) -> list[Candidate]:
         """Add the same indicator's figure from other documents, each with its own source,
