@@ -76,7 +76,7 @@ class Answer:
     retrieved: list[dict] = field(default_factory=list)
     latency_ms: float = 0.0
     # the answer's sentences in order, each with its [n], place, document and place label
-    # ("张家窝镇（“十五五”规划纲要）") when a question naming no place is answered place by place
+    # ("某某镇《“十五五”规划纲要》") when a question naming no place is answered place by place
     sentences: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:

@@ -159,8 +159,8 @@ def figure_first(sentence: str, terms: list[str], weights: dict[str, float]) -> 
 
 
 def asked_clauses(sentence: str, terms: list[str], found: frozenset) -> str | None:
-    """For a whether-question: the clauses of a sentence that say the thing asked ("推进张家窝第三
-    小学项目建设"). A clause must hold every question term its sentence holds, and most of the
+    """For a whether-question: the clauses of a sentence that say the thing asked ("推进某某第三小学
+    项目建设"). A clause must hold every question term its sentence holds, and most of the
     question's content characters, so that "建新小学" finds "新建小学" and "小学项目建设" but not
     "现有…小学5所"; None when no clause does."""
     wanted = set("".join(terms))
@@ -221,7 +221,7 @@ class Composition:
 
 
 def group_label(meta: dict) -> str:
-    """「张家窝镇《“十五五”规划纲要》」: the place, then the document's short title without it."""
+    """「某某镇《“十五五”规划纲要》」: the place, then the document's short title without it."""
     place = meta.get("place", "")
     title = meta.get("short_title") or meta.get("title", "")
     if not place:

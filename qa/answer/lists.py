@@ -25,6 +25,7 @@ INTRODUCES = re.compile(r"[：:]\s*$|如下|以下|包括")
 FOLLOWING_PASSAGES = 4    # passages after the introducing one that may hold its items
 LIST_BOUND = 300          # characters a whole list may take
 ITEM_BOUND = 120          # characters one named item may take
+BARE_LABEL = 40           # an item this short only names what its next sentence lists
 
 
 @dataclass
@@ -107,10 +108,15 @@ def list_items(passages, result: NodeWithScore, sentence: str, question: str,
         if label and named(normalise(label.group(1)), asked, intro):
             body = text
             for more, more_source in after[i + 1:]:  # the item's own further sentences
-                if more_source is not source or _item_starts(more) or len(body) + len(more) > ITEM_BOUND:
+                if more_source is not source or _item_starts(more):
+                    break
+                if len(body) < BARE_LABEL:  # "三片区：功能互补的三个片区。" says only what follows
+                    body += condense(more, LIST_BOUND - len(body))
+                    continue
+                if len(body) + len(more) > ITEM_BOUND:
                     break
                 body += more
-            return [Item(condense(body, ITEM_BOUND), NodeWithScore(node=source, score=0.0), text, True)]
+            return [Item(condense(body, LIST_BOUND), NodeWithScore(node=source, score=0.0), text, True)]
     if not alone:
         return None
     items = []
