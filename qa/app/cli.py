@@ -127,6 +127,15 @@ def cmd_eval(args) -> int:
     out = args.out or root / "eval" / "out"
     if args.commitments:
         return _eval_commitments(args, root, out)
+    if args.side_by_side:
+        from qa.evaluation import side_by_side
+
+        report = side_by_side.run(_config(args), root, root.parent / "shared" / "bench",
+                                  out / "side_by_side_cmrc", cmrc_limit=args.limit or 0)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "side_by_side.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        print(side_by_side.format_report(report))
+        return 0
     if args.cmrc:
         from qa.evaluation import cmrc
 
@@ -230,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--out", type=Path, help="输出目录（默认 eval/out/）")
     evl.add_argument("--check-floor", action="store_true", help="准确率低于 eval/floor.json 时以非零状态退出")
     evl.add_argument("--cmrc", metavar="CMRC.json", help="改为运行 CMRC 2018 基准（单独建索引）")
-    evl.add_argument("--limit", type=int, help="CMRC 只评前 N 个问题")
+    evl.add_argument("--limit", type=int, help="CMRC 只评前 N 个问题（--side-by-side：前 N 篇段落）")
+    evl.add_argument("--side-by-side", action="store_true",
+                     help="议题 13 的全部指标并排（手工规则打分 / 学习打分）：自有金标准、开发集（验证）、CMRC 2018 dev、NoMIRACL")
     evl.add_argument("--commitments", action="store_true",
                      help="改为评测承诺抽取：按类型、按字段的精确率与召回率（金标准默认 eval/commitments_gold.jsonl，可用 --gold 指定）")
     evl.add_argument("--heldout", action="store_true",
