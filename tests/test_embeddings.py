@@ -58,7 +58,8 @@ def build_tiny_sentence_transformer(directory: Path) -> Path:
 
     chars = sorted({c for p in CORPUS.glob("*.txt") for c in p.read_text(encoding="utf-8")
                     if "\u4e00" <= c <= "\u9fff"})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [str(d) for d in range(10)] + chars
+    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [str(d) for d in range(10)] + chars
+             + ["query", "passage", ":"])  # the prompts, so queries and passages tokenise apart
     bert_dir = directory / "bert"
     bert_dir.mkdir(parents=True)
     (bert_dir / "vocab.txt").write_text("\n".join(vocab), encoding="utf-8")
@@ -69,7 +70,8 @@ def build_tiny_sentence_transformer(directory: Path) -> Path:
     word = Transformer(str(bert_dir), max_seq_length=128)
     pooling = Pooling(word.get_embedding_dimension(), pooling_mode="mean")
     model_dir = directory / "tiny-st"
-    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(model_dir))
+    SentenceTransformer(modules=[word, pooling], device="cpu",
+                        prompts={"query": "query: ", "document": "passage: "}).save(str(model_dir))
     return model_dir
 
 
@@ -86,6 +88,16 @@ def test_sentence_transformer_loads_from_a_local_path(tiny_model):
     assert embedder.id.startswith("st:")
 
 
+def test_queries_and_passages_get_the_prompts_of_the_models_config(tiny_model):
+    embedder = SentenceTransformerEmbedder(str(tiny_model))
+    plain = lambda texts: embedder.model.encode(texts, normalize_embeddings=True)
+    # (within bfloat16 autocast's rounding where the CPU has it)
+    assert np.allclose(embedder.embed_queries(TEXTS), plain(["query: " + t for t in TEXTS]), atol=2e-3)
+    assert np.allclose(embedder.embed_passages(TEXTS), plain(["passage: " + t for t in TEXTS]), atol=2e-3)
+    assert np.allclose(embedder.embed(TEXTS), embedder.embed_passages(TEXTS))  # what a build stores
+    assert np.abs(embedder.embed_queries(TEXTS) - embedder.embed_passages(TEXTS)).max() > 2e-2
+
+
 def test_corpus_indexed_and_searched_with_the_tiny_model(tiny_model, tmp_path):
     from qa.app.api import Assistant
 
@@ -96,6 +108,13 @@ def test_corpus_indexed_and_searched_with_the_tiny_model(tiny_model, tmp_path):
     answer = assistant.ask("张家窝镇2023年规上工业总产值是多少？")
     assert answer.retrieved, "dense + BM25 retrieval returns passages with the neural backend"
     assert "78.46" in answer.answer
+    index = assistant.index
+    assert index.lsa is not None and index.manifest["lsa"]["name"] == "lsa"  # fused beside the model
+    question, passage = "规上工业总产值", index.passages.at(0).get_content()
+    queries, passages = index.embed_queries([question, question]), index.embed_passages([passage])
+    assert queries.shape == (2, 32) and passages.shape == (1, 32)
+    assert np.allclose(queries[0], index.embedder.embed_queries([question])[0], atol=1e-5)
+    assert np.allclose(index.passage_vectors([0, 1]), np.asarray(index.vectors[:2]))
 
 
 def test_single_text_fast_path_equals_the_library_transform():

@@ -26,7 +26,12 @@ class Assistant:
 
     @property
     def embedder_description(self) -> str:
-        return self.index.embedder.description
+        """Which model the index was built with, as the manifest records it."""
+        return self.index.model.get("description") or self.index.embedder.description
+
+    def prepare(self, questions: list[str]) -> None:
+        """Embed many questions at once before asking them one by one (a batch)."""
+        self.answerer.prepare(questions)
 
     def ask(self, question: str) -> Answer:
         return self.answerer.ask(question)

@@ -36,38 +36,53 @@ def format_answer(answer) -> str:
     return "\n".join(lines)
 
 
+def _batch_questions(lines: list[bytes]) -> list[str]:
+    """The questions of a batch file's readable lines, embedded together before answering."""
+    questions = []
+    for raw in lines:
+        try:
+            item = json.loads(raw.decode("utf-8-sig"))
+        except ValueError:  # UnicodeDecodeError included; answering reports the line
+            continue
+        if isinstance(item, dict) and isinstance(item.get("question"), str):
+            questions.append(item["question"])
+    return questions
+
+
 def _batch(assistant, path: Path, out) -> int:
     try:
         handle = open(path, "rb")  # decoded line by line: one bad line must not end the batch
     except OSError as exc:
         raise QAError(f"无法读取批量文件 {path}：{exc.strerror}") from exc
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            started = time.perf_counter()
+        lines = handle.readlines()
+    assistant.prepare(_batch_questions(lines))
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        started = time.perf_counter()
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            out.write(json.dumps({"id": None, "line": number, "error": "该行不是 UTF-8 编码的文本"},
+                                 ensure_ascii=False) + "\n")
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            record = {"id": None, "line": number, "error": "该行不是有效的 JSON 对象"}
+        else:
+            qid, question = item.get("id"), item.get("question")
             try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError:
-                out.write(json.dumps({"id": None, "line": number, "error": "该行不是 UTF-8 编码的文本"},
-                                     ensure_ascii=False) + "\n")
-                continue
-            try:
-                item = json.loads(line)
-                if not isinstance(item, dict):
-                    raise ValueError("not an object")
-            except ValueError:
-                record = {"id": None, "line": number, "error": "该行不是有效的 JSON 对象"}
-            else:
-                qid, question = item.get("id"), item.get("question")
-                try:
-                    record = {"id": qid, **assistant.ask(question).to_json()}
-                except InputError as exc:
-                    record = {"id": qid, "question": question, "error": str(exc), "answer": "",
-                              "abstained": True, "citations": [], "retrieved": [],
-                              "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
+                record = {"id": qid, **assistant.ask(question).to_json()}
+            except InputError as exc:
+                record = {"id": qid, "question": question, "error": str(exc), "answer": "",
+                          "abstained": True, "citations": [], "retrieved": [],
+                          "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
     return 0
 
 

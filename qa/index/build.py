@@ -30,7 +30,7 @@ from qa.index.store import MANIFEST
 
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
 EMBED_BATCH = 256
-INDEX_FORMAT = 8  # bump when what a build writes changes (8: places.json, inferred catalog fields)
+INDEX_FORMAT = 9  # bump when what a build writes changes (9: LSA vectors beside a neural model)
 
 
 def sha256_file(path: Path) -> str:
@@ -53,10 +53,23 @@ def expected_state(config: Config) -> dict:
     from qa.ingest.chunking import CHUNKER_VERSION
     from qa.index.embeddings import make_embedder
 
+    embedder = make_embedder(config.embed_model, config.lsa_dim)
     return {"format": INDEX_FORMAT, "chunker": CHUNKER_VERSION, "extractor": EXTRACTOR_VERSION,
-            "embedder": make_embedder(config.embed_model, config.lsa_dim).id,
+            "embedder": embedder.id, "lsa": _second_lsa_id(embedder, config),
             "chunk_chars": [config.chunk_max_chars, config.chunk_min_chars],
             "files": corpus_fingerprint(config.corpus_dir)}
+
+
+def second_lsa(embedder, config: Config, tokenize=None):
+    """The corpus-fitted LSA fused beside a neural model (None when LSA is the model itself)."""
+    from qa.index.embeddings import LSAEmbedder
+
+    return None if isinstance(embedder, LSAEmbedder) else LSAEmbedder(config.lsa_dim, tokenize)
+
+
+def _second_lsa_id(embedder, config: Config) -> str | None:
+    lsa = second_lsa(embedder, config)
+    return lsa.id if lsa is not None else None
 
 
 def read_manifest(index_dir: Path) -> dict | None:
@@ -78,6 +91,8 @@ def stale_reason(config: Config) -> str | None:
         return "承诺抽取规则已更新"
     if manifest.get("embedder", {}).get("id") != state["embedder"]:
         return "向量模型已更换"
+    if (manifest.get("lsa") or {}).get("id") != state["lsa"]:
+        return "LSA 向量参数已更改"
     if manifest.get("chunk_chars") != state["chunk_chars"]:
         return "分块参数已更改"
     if manifest.get("files") != state["files"]:
@@ -158,6 +173,7 @@ class PreviousIndex:
     manifest: dict
     passages: object  # qa.index.store.PassageStore
     vectors: np.ndarray  # memory-mapped rows of vectors.npy
+    lsa_vectors: np.ndarray | None = None  # rows of lsa_vectors.npy, beside a neural model
 
     def documents(self) -> dict[str, str]:
         return self.passages.document_fingerprints()
@@ -174,7 +190,7 @@ def _previous_index(config: Config) -> PreviousIndex | None:
         return None
     try:
         from qa.commitments.database import DB_NAME
-        from qa.index.store import PASSAGES, TERMS, VECTORS, PassageStore
+        from qa.index.store import LSA_VECTORS, PASSAGES, TERMS, VECTORS, PassageStore
 
         artifacts = manifest.get("artifacts", {})
         for name in (PASSAGES, VECTORS, DB_NAME, TERMS):  # a damaged index is rebuilt from scratch
@@ -182,9 +198,14 @@ def _previous_index(config: Config) -> PreviousIndex | None:
                 return None
         passages = PassageStore(config.index_dir / PASSAGES)
         vectors = np.load(config.index_dir / VECTORS, mmap_mode="r")
+        lsa_vectors = None
+        if manifest.get("lsa") and artifacts.get(LSA_VECTORS):
+            if sha256_file(config.index_dir / LSA_VECTORS) != artifacts[LSA_VECTORS]:
+                return None
+            lsa_vectors = np.load(config.index_dir / LSA_VECTORS, mmap_mode="r")
     except (OSError, ValueError, KeyError, sqlite3.Error):
         return None
-    return PreviousIndex(config.index_dir, manifest, passages, vectors)
+    return PreviousIndex(config.index_dir, manifest, passages, vectors, lsa_vectors)
 
 
 def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
@@ -200,7 +221,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     from qa.commitments.database import DB_NAME, build_commitments
     from qa.index.embeddings import embedder_record, make_embedder
     from qa.ingest.loading import scan_corpus
-    from qa.index.store import PASSAGES, PLACES, TERMS, write_passages, write_vectors
+    from qa.index.store import PASSAGES, PLACES, TERMS, write_lsa_vectors, write_passages, write_vectors
     from qa.index.vocabulary import places_and_names
     from qa.text import Tokenizer, normalise
 
@@ -222,12 +243,20 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     terms = sorted(names.union(*(e.terms for e in entries.values())))
     tokenizer = Tokenizer(terms, names=names)
     embedder = make_embedder(config.embed_model, config.lsa_dim, tokenizer.tokenize)
+    lsa = second_lsa(embedder, config, tokenizer.tokenize)
     changed_terms = {normalise(t) for t in set(terms) ^ previous.terms()} if previous else set()
-    if changed_terms:
-        _resegment(passages, changed_terms, keep_vectors=embedder.name != "lsa")
+    resegmented = _resegment(passages, changed_terms, keep_vectors=lsa is not None) if changed_terms else set()
     passages.tokens = [t if t is not None else list(tokenizer.segment(passages.texts[i]))
                        for i, t in enumerate(passages.tokens)]
-    vectors = _vectors(embedder, passages, previous if same_model else None, progress)
+    kept = previous if same_model else None
+    vectors = _vectors(embedder, passages, passages.old_rows,
+                       kept.vectors if kept else None, kept.directory if kept else None, progress)
+    lsa_vectors = None
+    if lsa is not None:  # the corpus-fitted LSA beside the model: its rows depend on the tokens
+        lsa_rows = [None if i in resegmented else row for i, row in enumerate(passages.old_rows)]
+        usable = kept is not None and kept.lsa_vectors is not None
+        lsa_vectors = _vectors(lsa, passages, lsa_rows, kept.lsa_vectors if usable else None,
+                               kept.directory if usable else None, progress)
 
     tmp = config.index_dir.parent / f".{config.index_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -236,6 +265,9 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
         embedder.save(tmp)
         write_passages(tmp / PASSAGES, list(entries.values()), passages)
         write_vectors(tmp, vectors, passages.tokens, config.ann_min_passages)
+        if lsa is not None:
+            lsa.save(tmp)
+            write_lsa_vectors(tmp, lsa_vectors, config.ann_min_passages)
         published = None
         if config.search_backend == "milvus":  # a new collection version, behind the alias below
             from qa.index.milvus import publish_passages, switch_alias
@@ -256,6 +288,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
         manifest = {
             "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION, "extractor": EXTRACTOR_VERSION,
             "embedder": embedder_record(embedder),
+            "lsa": embedder_record(lsa) if lsa is not None else None,
             "chunk_chars": [config.chunk_max_chars, config.chunk_min_chars],
             "files": files,
             "documents": {doc: entries[doc].fingerprint for doc in sorted(entries)},
@@ -337,25 +370,31 @@ def _collect(scan, fresh_nodes: dict[str, list], entries: dict, previous: Previo
     return passages
 
 
-def _resegment(passages, changed_terms: set[str], keep_vectors: bool) -> None:
+def _resegment(passages, changed_terms: set[str], keep_vectors: bool) -> set[int]:
     """A term added or dropped since the previous index changes how the text holding it is
     segmented (and nothing else: qa.text.Tokenizer keeps jieba's total fixed), so only those passages
-    lose their reused tokens, and their LSA vectors, which come from the tokens."""
+    lose their reused tokens, and their LSA vectors, which come from the tokens (a neural model's
+    vectors are kept when `keep_vectors`). Returns the rows segmented again."""
     from qa.index.store import embed_text, node_from_json
     from qa.text import normalise
 
+    resegmented = set()
     for i, tokens in enumerate(passages.tokens):
         if tokens is None:
             continue
         text = passages.texts[i] or embed_text(node_from_json(passages.node_ids[i], passages.nodes[i]))
         if any(term in normalise(text) for term in changed_terms):
             passages.texts[i], passages.tokens[i] = text, None
+            resegmented.add(i)
             if not keep_vectors:
                 passages.old_rows[i] = None
+    return resegmented
 
 
-def _vectors(embedder, passages, previous: PreviousIndex | None, progress: bool) -> np.ndarray:
-    """Embed only text the previous index has not seen, when its model can be kept.
+def _vectors(embedder, passages, old_rows: list, previous_vectors: np.ndarray | None,
+             previous_dir: Path | None, progress: bool) -> np.ndarray:
+    """Embed only text the previous index has not seen (`old_rows[i]` is its row in
+    `previous_vectors`, or None), when its model can be kept.
 
     A neural model is fixed, so its old vectors stay valid. The corpus-fitted LSA model is kept
     (and only new passages embedded) while few passages changed; past REFIT_SHARE new text it is
@@ -363,10 +402,12 @@ def _vectors(embedder, passages, previous: PreviousIndex | None, progress: bool)
     """
     from qa.index.store import embed_text, node_from_json
 
-    new = [i for i, row in enumerate(passages.old_rows) if row is None]
+    if previous_vectors is None:
+        old_rows = [None] * len(old_rows)
+    new = [i for i, row in enumerate(old_rows) if row is None]
     if embedder.name == "lsa":
-        if previous is not None and len(new) <= REFIT_SHARE * len(passages.keys):
-            embedder.load(previous.directory)
+        if previous_dir is not None and len(new) <= REFIT_SHARE * len(passages.keys):
+            embedder.load(previous_dir)
         else:
             texts = [t if t is not None else embed_text(node_from_json(passages.node_ids[i], passages.nodes[i]))
                      for i, t in enumerate(passages.texts)]
@@ -383,10 +424,10 @@ def _vectors(embedder, passages, previous: PreviousIndex | None, progress: bool)
         for i, vector in zip(ids, embedder.embed([texts[i] for i in ids],
                                                  [passages.tokens[i] for i in ids])):
             fresh[i] = vector
-    dim = next(iter(fresh.values())).shape[0] if fresh else previous.vectors.shape[1]
+    dim = next(iter(fresh.values())).shape[0] if fresh else previous_vectors.shape[1]
     matrix = np.empty((len(passages.keys), dim), dtype=np.float32)
-    for i, row in enumerate(passages.old_rows):
-        matrix[i] = fresh[i] if row is None else previous.vectors[row]
+    for i, row in enumerate(old_rows):
+        matrix[i] = fresh[i] if row is None else previous_vectors[row]
     return matrix
 
 

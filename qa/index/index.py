@@ -20,7 +20,8 @@ import numpy as np
 from qa.config import Config
 from qa.errors import IndexError_
 from qa.index.embeddings import Embedder, restore_embedder
-from qa.index.store import BM25_DIR, MANIFEST, PASSAGES, PLACES, TERMS, VECTORS, PassageStore
+from qa.index.store import (BM25_DIR, LSA_FAISS, LSA_VECTORS, MANIFEST, PASSAGES, PLACES, TERMS,
+                            VECTORS, PassageStore)
 from qa.ingest.gazetteer import Divisions, Gazetteer, OwnPlace
 from qa.text import Tokenizer
 
@@ -57,12 +58,24 @@ class TermStatistics:
         return math.log(1 + self.passages / (df + 1)) if df else None
 
 
+QUERY_VECTORS_CACHED = 4096  # question vectors an index remembers (a batch embeds them at once)
+
+
+@dataclass
+class DenseSignal:
+    """One set of passage vectors and the model that embeds questions into the same space."""
+
+    embedder: Embedder
+    search: object  # a FAISS index; its ids are passage rows
+    vectors: np.ndarray  # the same rows, memory-mapped: exact search within a few rows
+
+
 class Index:
     """Everything one built index answers from, loaded once; see the module docstring."""
 
     def __init__(self, directory: Path, manifest: dict, tokenizer: Tokenizer, places: list[OwnPlace],
                  passages: PassageStore, vector_store, vectors: np.ndarray, bm25, embedder: Embedder,
-                 commitments: sqlite3.Connection | None, milvus=None):
+                 commitments: sqlite3.Connection | None, milvus=None, lsa: DenseSignal | None = None):
         self.directory = Path(directory)
         self.manifest = manifest
         self.tokenizer = tokenizer
@@ -71,7 +84,10 @@ class Index:
         self.vector_store = vector_store  # llama-index FaissVectorStore; FAISS ids are rows
         self.vectors = vectors  # the same vectors, memory-mapped: exact search within a few rows
         self.bm25 = bm25
-        self.embedder = embedder
+        self.embedder = embedder  # the model: multilingual-e5-small by default, or LSA alone
+        # the corpus-fitted LSA fused beside a neural model (None when LSA is the model)
+        self.lsa = lsa
+        self._query_vectors: dict[str, np.ndarray] = {}
         self.stats = TermStatistics.of(bm25, len(passages))
         self.commitments = commitments  # read-only; None for an index without commitments
         self.milvus = milvus  # a pymilvus client when QA_SEARCH_BACKEND=milvus (qa.index.milvus)
@@ -110,13 +126,18 @@ class Index:
             passages = PassageStore(directory / PASSAGES)
             vectors = np.load(directory / VECTORS, mmap_mode="r")
             bm25 = bm25s.BM25.load(str(directory / BM25_DIR))
+            lsa = None
+            if manifest.get("lsa"):
+                lsa = DenseSignal(restore_embedder(manifest["lsa"], directory, tokenizer.tokenize),
+                                  faiss.read_index(str(directory / LSA_FAISS)),
+                                  np.load(directory / LSA_VECTORS, mmap_mode="r"))
             commitments = None
             if (directory / DB_NAME).exists():
                 commitments = sqlite3.connect(f"file:{directory / DB_NAME}?mode=ro", uri=True,
                                               check_same_thread=False)
                 commitments.row_factory = sqlite3.Row
             return cls(directory, manifest, tokenizer, places, passages, vector_store, vectors, bm25,
-                       embedder, commitments, milvus)
+                       embedder, commitments, milvus, lsa)
         except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
             raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
 
@@ -131,9 +152,47 @@ class Index:
         """Each document's metadata as the build recorded it, by file name."""
         return self.manifest.get("catalog") or {}
 
+    @property
+    def model(self) -> dict:
+        """Which embedding model the index was built with: id, name and a Chinese description
+        (what the CLI, the web page and the manifest show)."""
+        return self.manifest.get("embedder", {})
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions as L2-normalised rows of the model's space (e5: with "query: "), comparable
+        with the stored passage vectors and `embed_passages`. Remembered per index, so a batch
+        that embeds its questions at once answers each without embedding it again."""
+        found = {t: self._query_vectors.get(t) for t in texts}
+        missing = [t for t, vector in found.items() if vector is None]
+        if missing:
+            vectors = self.embedder.embed_queries(missing)
+            if len(self._query_vectors) + len(missing) > QUERY_VECTORS_CACHED:
+                self._query_vectors.clear()
+            for text, vector in zip(missing, vectors):
+                found[text] = self._query_vectors[text] = vector
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.stack([found[t] for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        """Any passages or sentences as L2-normalised rows of the model's space (e5: with
+        "passage: "); the dot product with `embed_queries` rows is their cosine similarity."""
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        return self.embedder.embed_passages(texts)
+
+    def passage_vectors(self, rows) -> np.ndarray:
+        """The stored model vectors of passages by row (no embedding at question time)."""
+        return np.asarray(self.vectors[np.asarray(rows, dtype=np.int64)])
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
+
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.tokenize(text)
 
     def clear_caches(self) -> None:
-        """Forget memoised tokens (a benchmark's fair start); passages stay cached."""
+        """Forget memoised tokens and question vectors (a benchmark's fair start); passages stay cached."""
         self.tokenizer.clear_cache()
+        self._query_vectors.clear()

@@ -23,6 +23,8 @@ from qa.text import simplified
 MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 VECTORS = "vectors.npy"
+LSA_VECTORS = "lsa_vectors.npy"  # the corpus-fitted LSA rows fused beside a neural model's
+LSA_FAISS = "lsa.faiss"
 PASSAGES = "passages.sqlite"
 TERMS = "terms.json"  # {"terms": every term the tokenizer keeps whole, "names": places and periods}
 PLACES = "places.json"  # the corpus's own places (qa.ingest.gazetteer.OwnPlace)
@@ -260,3 +262,11 @@ def write_vectors(directory: Path, vectors: np.ndarray, tokens: list[list[str]],
     bm25.index([t or ["∅"] for t in tokens], show_progress=False)
     (directory / BM25_DIR).mkdir()
     bm25.save(str(directory / BM25_DIR))
+
+
+def write_lsa_vectors(directory: Path, vectors: np.ndarray, ann_min_passages: int) -> None:
+    """The second dense signal beside a neural model: LSA rows and their FAISS index."""
+    import faiss
+
+    np.save(directory / LSA_VECTORS, vectors)
+    faiss.write_index(faiss_index(vectors, ann_min_passages), str(directory / LSA_FAISS))

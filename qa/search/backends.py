@@ -1,8 +1,9 @@
 """Search back ends behind one interface: a question's text and tokens in, passage rows with
 fused reciprocal-rank scores out.
 
-- `EmbeddedBackend` (QA_SEARCH_BACKEND=embedded, the default): jieba BM25 (bm25s) and dense
-  FAISS search over the index folder's files, fused here by RRF.
+- `EmbeddedBackend` (QA_SEARCH_BACKEND=embedded, the default): jieba BM25 (bm25s), the model's
+  dense FAISS search (multilingual-e5-small by default) and, beside a neural model, the
+  corpus-fitted LSA vectors' FAISS search, over the index folder's files, fused here by RRF.
 - `MilvusBackend` (QA_SEARCH_BACKEND=milvus): one Milvus `hybrid_search` over the index
   version's collection alias, a BM25 request (Milvus's full-text function) and a dense one,
   fused by Milvus's RRF ranker; a place-scoped search adds the same two requests each filtered
@@ -28,12 +29,29 @@ from qa.text import normalise
 CANDIDATES = 40
 
 
-def rrf(rankings: Iterable[list], k: int = 60) -> dict:
-    """Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): sum of 1/(k + rank)."""
+SIGNALS = ("bm25", "dense", "lsa")  # "dense" is the model's vectors; "lsa" the fitted LSA beside it
+
+
+def signals_of(mode: str) -> tuple[str, ...]:
+    """The signals a retrieval mode fuses: "hybrid" is all of them, else "+"-joined names."""
+    if mode == "hybrid":
+        return SIGNALS
+    names = tuple(mode.split("+"))
+    unknown = [n for n in names if n not in SIGNALS]
+    if unknown:
+        raise ValueError(f"unknown retrieval signals {unknown} (known: {SIGNALS})")
+    return names
+
+
+def rrf(rankings: Iterable[list], k: int = 60, weights: Iterable[float] | None = None) -> dict:
+    """Reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009): sum of w/(k + rank),
+    every ranking weighing 1 unless `weights` says otherwise."""
     scores: dict = defaultdict(float)
-    for ranking in rankings:
+    rankings = list(rankings)
+    weights = list(weights) if weights is not None else [1.0] * len(rankings)
+    for ranking, weight in zip(rankings, weights):
         for rank, key in enumerate(ranking, start=1):
-            scores[key] += 1.0 / (k + rank)
+            scores[key] += weight / (k + rank)
     return dict(scores)
 
 
@@ -57,9 +75,10 @@ class SearchBackend(Protocol):
     name: str
 
     def fused(self, text: str, tokens: list[str], places: list[str] | None, mode: str,
-              rrf_k: int) -> list[tuple[int, float]]:
+              rrf_k: int, weights: dict[str, float] | None = None) -> list[tuple[int, float]]:
         """(row, fused score) best first; `places` also searched on their own when given;
-        `mode` is "hybrid", "bm25" or "dense"."""
+        `mode` is "hybrid", "bm25", "dense" or signals joined by "+" (signals_of); `weights`
+        per signal (default 1)."""
 
 
 class JiebaBM25Retriever(BM25Retriever):
@@ -97,28 +116,45 @@ class EmbeddedBackend:
         self.bm25 = JiebaBM25Retriever(index)
 
     def dense_rows(self, text: str, within: np.ndarray | None = None) -> list[int]:
-        """The dense ranking from the FAISS index of llama-index's FAISS store (its `client`);
+        """The model's ranking from the FAISS index of llama-index's FAISS store (its `client`);
         FAISS ids are passage rows. Its query() would turn the vector into a Python list and
-        back and wrap the ids in objects: a third of a dense search at 1×. With `within`, the
-        nearest of those rows (exact, from the stored vectors) join the overall nearest."""
-        vector = self.index.embedder.embed([text])
-        similarities, ids = self.index.vector_store.client.search(vector, CANDIDATES)
-        found = ids[0] >= 0
-        if within is None:
-            return ids[0][found].tolist()
-        near = np.asarray(self.index.vectors[within]) @ vector[0]
-        best = top_rows(near, CANDIDATES)
-        return merge_ranked((ids[0][found], similarities[0][found]), (within[best], near[best]))
+        back and wrap the ids in objects: a third of a dense search at 1×."""
+        return nearest(self.index.embed_queries([text]), self.index.vector_store.client,
+                       self.index.vectors, within)
 
-    def fused(self, text, tokens, places, mode, rrf_k):
+    def lsa_rows(self, text: str, within: np.ndarray | None = None) -> list[int]:
+        """The LSA ranking, where the index holds LSA vectors beside a neural model."""
+        lsa = self.index.lsa
+        if lsa is None:
+            return []
+        return nearest(lsa.embedder.embed_queries([text]), lsa.search, lsa.vectors, within)
+
+    def fused(self, text, tokens, places, mode, rrf_k, weights=None):
         within = (np.concatenate([self.index.passages.rows_of_place(p) for p in places])
                   if places else None)
-        rankings = []
-        if mode in ("hybrid", "bm25"):
-            rankings.append([row for row, _ in self.bm25.ranked(tokens, within)])
-        if mode in ("hybrid", "dense"):
-            rankings.append(self.dense_rows(text, within))
-        return sorted(rrf(rankings, rrf_k).items(), key=lambda pair: -pair[1])
+        rankings, weighting = [], []
+        for signal in signals_of(mode):
+            if signal == "bm25":
+                rankings.append([row for row, _ in self.bm25.ranked(tokens, within)])
+            elif signal == "dense":
+                rankings.append(self.dense_rows(text, within))
+            else:
+                rankings.append(self.lsa_rows(text, within))
+            weighting.append((weights or {}).get(signal, 1.0))
+        return sorted(rrf(rankings, rrf_k, weighting).items(), key=lambda pair: -pair[1])
+
+
+def nearest(vector: np.ndarray, search, vectors: np.ndarray, within: np.ndarray | None) -> list[int]:
+    """Rows nearest `vector` in a FAISS index; with `within`, the nearest of those rows (exact,
+    from the stored vectors) join the overall nearest."""
+    vector = np.ascontiguousarray(vector, dtype=np.float32)
+    similarities, ids = search.search(vector, CANDIDATES)
+    found = ids[0] >= 0
+    if within is None:
+        return ids[0][found].tolist()
+    near = np.asarray(vectors[within]) @ vector[0]
+    best = top_rows(near, CANDIDATES)
+    return merge_ranked((ids[0][found], similarities[0][found]), (within[best], near[best]))
 
 
 class MilvusBackend:
@@ -136,7 +172,7 @@ class MilvusBackend:
         from pymilvus import AnnSearchRequest
 
         query = segmented(tokens) if self.record["analyzer"] == "segmented" else normalise(text)
-        vector = self.index.embedder.embed([text])[0].tolist() if mode in ("hybrid", "dense") else None
+        vector = self.index.embed_queries([text])[0].tolist() if mode in ("hybrid", "dense") else None
         requests = []
         for expr in [""] + ([expression(places=places)] if places else []):
             if mode in ("hybrid", "bm25") and query.strip():
@@ -148,7 +184,8 @@ class MilvusBackend:
                     param={"metric_type": "IP", "params": self.record.get("dense_search") or {}}))
         return requests
 
-    def fused(self, text, tokens, places, mode, rrf_k):
+    def fused(self, text, tokens, places, mode, rrf_k, weights=None):
+        """BM25 and the model's vectors only (Milvus holds no LSA vectors); `weights` unused."""
         from pymilvus import MilvusException
 
         requests = self.requests(text, tokens, places, mode)

@@ -1,5 +1,6 @@
-"""Hybrid retrieval: jieba BM25 and dense search fused by reciprocal rank (by a back end of
-qa.search.backends: embedded FAISS + bm25s, or Milvus), then scoped.
+"""Hybrid retrieval: jieba BM25, the model's vectors (multilingual-e5-small by default) and the
+corpus-fitted LSA vectors fused by reciprocal rank (by a back end of qa.search.backends:
+embedded FAISS + bm25s, or Milvus), then scoped.
 
 Scoping uses the catalog: a question naming a document's place (or its short form), a
 five-year plan or a year favours passages of matching documents and headings instead of
@@ -15,7 +16,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from qa.index.index import Index
 from qa.search.backends import (CANDIDATES, JiebaBM25Retriever, merge_ranked, rrf,  # noqa: F401
-                                search_backend, top_rows)
+                                search_backend, signals_of, top_rows)
 from qa.search.query import YEAR, Query, analyse
 from qa.text import simplified
 
@@ -94,12 +95,15 @@ def _last_year(period: str) -> int | None:
 class HybridRetriever(BaseRetriever):
     """BM25 + dense, fused by RRF, reweighted by the question's scope."""
 
-    def __init__(self, index: Index, top_k: int = 10, rrf_k: int = 60, mode: str = "hybrid"):
+    def __init__(self, index: Index, top_k: int = 10, rrf_k: int = 60, mode: str = "hybrid",
+                 weights: dict[str, float] | None = None):
         super().__init__()
         self.index = index
         self.top_k = top_k
         self.rrf_k = rrf_k
         self.mode = mode
+        self.signals = signals_of(mode)  # checks the mode's names
+        self.weights = weights or {}  # per signal, for weighted RRF (default: all 1)
         self.backend = search_backend(index)  # embedded FAISS + bm25s, or Milvus
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -115,12 +119,24 @@ class HybridRetriever(BaseRetriever):
             return None  # a place with this share of the corpus holds its own in the overall top
         return list(query.places)
 
+    @staticmethod
+    def _text(query: Query) -> str:
+        return (query.retrieval_text or query.search_text or query.text).strip()
+
+    def prepare(self, queries: list[Query]) -> None:
+        """Embed these questions' retrieval texts at once; answering them then finds the
+        vectors remembered by the index."""
+        if "dense" in self.signals:
+            texts = list(dict.fromkeys(t for t in map(self._text, queries) if t))
+            if texts:
+                self.index.embed_queries(texts)
+
     def retrieve_query(self, query: Query) -> list[NodeWithScore]:
-        text = (query.retrieval_text or query.search_text or query.text).strip()
+        text = self._text(query)
         if not text:
             return []
         fused = self.backend.fused(text, self.index.tokenize(text), self._scoped_places(query),
-                                   self.mode, self.rrf_k)
+                                   self.mode, self.rrf_k, self.weights)
         passages = self.index.passages
         scope = Scope(query)
         best: list[float] = []  # min-heap of the top_k scoped scores so far
