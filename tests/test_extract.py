@@ -183,3 +183,9 @@ def test_a_figure_raised_from_a_past_one_is_not_of_the_past_ones_year():
     text = "第三产业占比由“十二五”末的62.93%提升至70.2%。"
     assert [(t[2], t[4], t[5]) for t in targets(text, heading="第一节 发展基础", period="2021-2025")] == [
         ("62.93%", "2011-2015", "reported"), ("70.2%", "2016-2020", "reported")]
+
+
+def test_a_line_opened_a_positioning_and_a_kind_word_inside_a_name():
+    assert projects("地铁10号线通车运行。", heading="一、2023年工作回顾", period="2023-2024") == [("地铁10号线", "completed")]
+    assert projects("某中心以建设龙湾智能研发基地、龙湾人才聚集区为发展定位。") == []
+    assert accept_name("龙湾恒润汽车新能源类控制器产线") and not accept_name("各类产业园区")

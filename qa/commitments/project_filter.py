@@ -13,7 +13,7 @@ from functools import lru_cache
 from qa.commitments.lexicon import DATA, lexicon, pos_tagger
 from qa.commitments.projects import COUNT_FIGURE, Candidate, facility
 
-NOT_A_NAME = re.compile(r"的|负责|需求|形成|体系|机制|政策|活动|行动|计划|方案|品牌|模式|包括|主要|标准|能力|水平|类|"
+NOT_A_NAME = re.compile(r"的|负责|需求|形成|体系|机制|政策|活动|行动|计划|方案|品牌|模式|包括|主要|标准|能力|水平|类$|类项目|"
                         r"之城|明珠|活力新城|示范区$|试点项目$|村$|^[\u4e00-\u9fff]{2,3}(?:镇|乡|区|县|市)$|"
                         r"^[东西南北]至|\d{4}年|\d+月|^(?:本|该|此)?项目|"
                         r"^(?:各类|一批|相关|新一轮|重点|全区|全镇|全市|区域|城乡|农村|乡村)|"
@@ -22,7 +22,7 @@ NOT_A_NAME = re.compile(r"的|负责|需求|形成|体系|机制|政策|活动|�
 GOVERNS = re.compile(r"^(?:在|针对|加强|成为|吸引|紧紧|推广|进)|推进|推动|推广|参与|抓住")
 # what a clause does to a place that is not building it: titles, checks, reuse, zoning
 STARTS_WITH_FIGURE = re.compile(r"^\d+(?:\.\d+)?(?:万|亿)?(?:亩|平方米|平方公里|公顷|公里|米|个|处)")
-NOT_BUILDING = re.compile(r"创建|申报|验收|复测|复核|入选|获评|荣获|盘活|控规|包括|涉及|建设内容")
+NOT_BUILDING = re.compile(r"为(?:发展)?定位|定位为|创建|申报|验收|复测|复核|入选|获评|荣获|盘活|控规|包括|涉及|建设内容")
 LEANS_ON = re.compile(r"(?:依托|借助|用好|利用|发挥|围绕|立足|联动|学习|位于|竞拍|"
                       r"以(?=[^，。；、]{1,20}为(?:依托|基础|龙头|核心|支撑|载体|牵引|引领|抓手|主线|中心|定位|目标|方向)))[^，。；]*$")
 BUILDS = re.compile(r"建设|新建|兴建|打造|建成")
@@ -81,7 +81,7 @@ def leans_on(before: str) -> bool:
     """Whether the clause before a name leans on it ("依托某园区，…"), unless it builds something
     after the leaning words ("依托某闲置场区建设某陆港": the built thing is a project)."""
     m = LEANS_ON.search(before)
-    return bool(m) and not BUILDS.search(m.group()[2:])
+    return bool(m) and (m.group().startswith("以") or not BUILDS.search(m.group()[2:]))
 
 
 def accept(c: Candidate) -> bool:
