@@ -275,7 +275,7 @@ class Writer:
             node = cand.node.node
             passage = node.get_content()
             fact = answerer.records.fact(node.node_id, cand.sentence, query) if answerer.records else None
-            if not fact and query.kind in ("list", "what"):
+            if not fact:
                 items = list_items(answerer.index.passages, cand.node, cand.sentence, query.text,
                                    query.kind == "list" and len(chosen) == 1)
                 if items:

@@ -102,6 +102,9 @@ def list_items(passages, result: NodeWithScore, sentence: str, question: str,
     after = following(passages, node, sentence)
     asked = normalise(question)
     intro = normalise(sentence)
+    own = LABEL.match(sentence)
+    if own and QUOTED.findall(asked) and named(normalise(own.group(1)), asked, ""):
+        after = [(sentence, node)] + after  # the selected sentence is itself the item named
     # one item the question names by its label
     for i, (text, source) in enumerate(after):
         label = LABEL.match(text)
