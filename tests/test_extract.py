@@ -189,3 +189,8 @@ def test_a_line_opened_a_positioning_and_a_kind_word_inside_a_name():
     assert projects("地铁10号线通车运行。", heading="一、2023年工作回顾", period="2023-2024") == [("地铁10号线", "completed")]
     assert projects("某中心以建设龙湾智能研发基地、龙湾人才聚集区为发展定位。") == []
     assert accept_name("龙湾恒润汽车新能源类控制器产线") and not accept_name("各类产业园区")
+
+
+def test_a_second_line_of_a_railway_is_named_by_its_ordinal():
+    assert projects("对外，配合推进龙湾高铁二线规划建设。") == [("龙湾高铁二线", "planned")]
+    assert [n for n, _ in projects("未来将随龙湾高铁二线等规划建设完善交通网络。")] == ["龙湾高铁二线"]

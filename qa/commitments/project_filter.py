@@ -51,7 +51,7 @@ def specific(name: str) -> bool:
     number, a place-like head ("某某道", "某某镇…"), a proper noun or a word the dictionary
     does not know — planning words (qa/data/generic_words.tsv) and kinds of facility never count."""
     core = re.sub(r"“[^”]*”", "", name)  # a quoted slogan names a programme, not a project
-    if re.search(r"第[一二三四五六七八九十百\d]+|\d|[一二三四五六七八九十]期", core):
+    if re.search(r"第[一二三四五六七八九十百\d]+|\d|[一二三四五六七八九十](?:期|线)", core):
         return True
     generic = generic_words() | set(lexicon().facility_words)
     for m in PLACE_NAMED.finditer(core):
