@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from qa.app import admin as admin_mod
-from qa.app import admin_tab, commitments_tab, web
+from qa.app import admin_tab, chat, commitments_tab, web
 from qa.app.admin import AdminSessions
 from qa.app.feedback import FeedbackStore
 from qa.app.limits import (BUSY_MESSAGE, STOPPED_MESSAGE, Guard, GuardPolicy, RateLimiter, echo,
@@ -84,8 +84,8 @@ def test_ask_api_number_as_previous_question_is_text(runtime):
 
 
 def test_chat_refuses_a_huge_message_without_echoing_it(runtime):
-    _, history, _, session, status = web.respond("问" * 5_000_000, [], None, runtime)
-    assert "问题过长" in status and len(history[0]["content"]) <= 201
+    _, history, session, status = chat.respond("问" * 5_000_000, [], None, runtime)
+    assert "问题过长" in status and len(history[0]["content"]) <= 201 + len(chat.user_bubble(""))
     assert session.get("answer") is None
 
 
@@ -102,9 +102,9 @@ def test_commitments_refuse_a_5mb_keyword_at_once(runtime):
 
 
 def test_comment_is_bounded(runtime):
-    _, _, session, _ = web.respond(TARGET, [], None, runtime)[1:]
-    session, message = web.rate("up", "评" * 3000, session, runtime)
-    assert "评价意见过长" in message and not session.get("feedback_id")
+    _, history, session, _ = chat.respond(TARGET, [], None, runtime)
+    _, session, _, message = chat.rate(1, True, "评" * 3000, history, session, runtime)
+    assert "评价意见过长" in message and not session["turns"]["1"]["feedback_id"]
 
 
 # ---------------------------------------------------------------- rate limits
@@ -128,7 +128,7 @@ def test_a_visitor_asking_too_often_is_told_to_wait(runtime):
     assert "error" not in web.ask_json(runtime, TARGET, "", me)
     assert "error" not in web.ask_json(runtime, TARGET, "", me)
     assert "提问过于频繁" in web.ask_json(runtime, TARGET, "", me)["error"]
-    assert "提问过于频繁" in web.respond(TARGET, [], None, runtime, me)[4]
+    assert "提问过于频繁" in chat.respond(TARGET, [], None, runtime, me)[3]
     assert "error" not in web.ask_json(runtime, TARGET, "", other)
 
 
@@ -249,13 +249,13 @@ def test_a_damaged_page_is_moved_aside_too(tmp_path):
 
 
 def test_full_disk_is_a_chinese_message(runtime, monkeypatch):
-    _, _, session, _ = web.respond(TARGET, [], None, runtime)[1:]
+    _, history, session, _ = chat.respond(TARGET, [], None, runtime)
 
     def full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
     monkeypatch.setattr(runtime.feedback, "_connect", full)
-    session, message = web.rate("down", "", session, runtime)
-    assert "磁盘空间不足" in message and not session.get("feedback_id")
+    _, session, _, message = chat.rate(1, False, "", history, session, runtime)
+    assert "磁盘空间不足" in message and not session["turns"]["1"]["feedback_id"]
 
 
 def test_feedback_file_export_is_owner_only_and_has_comments(tmp_path):

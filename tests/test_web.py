@@ -7,8 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from qa.app import admin_tab, commitments_tab, web
-from qa.answer.answering import Answer, Citation
+from qa.app import admin_tab, bubbles, chat, commitments_tab, web
 from qa.errors import QAError
 
 from conftest import free_port
@@ -24,79 +23,24 @@ def runtime(corpus_config, assistant, tmp_path):
 
 
 def turn(runtime, message, history=None, session=None):
-    _, history, sources, session, status = web.respond(message, history or [], session, runtime)
-    return history, sources, session, status
+    _, history, session, status = chat.respond(message, history or [], session, runtime)
+    return history, session, status
 
 
-def test_answer_has_markers_and_highlighted_sources(runtime):
-    history, sources, session, status = turn(runtime, TARGET)
-    assert [m["role"] for m in history] == ["user", "assistant"]
-    assert "<strong>\\[1\\]</strong>" in history[1]["content"] and status == ""
-    assert '<div class="qa-source"' in sources and "<mark>" in sources and " › " in sources
-    assert session["answer"].citations and session["question"] == TARGET
 
 
-def test_follow_up_uses_previous_subject(runtime):
-    history, _, session, _ = turn(runtime, "静海镇2025年招商引资实际到位要多少？")
-    history, _, session, _ = turn(runtime, "那2024年呢？", history, session)
-    assert session["question"] == "静海镇2024年招商引资实际到位要多少？"
-    assert "结合上文" in history[-1]["content"] and len(history) == 4
 
 
-def test_abstention_is_labelled_with_related_passages(runtime, monkeypatch):
-    related = Citation(n=1, doc="a.txt", title="某规划", heading="第一章", text="相关的段落。")
-    abstain = Answer(question="q", answer="现有文件中没有找到能回答这个问题的内容。", abstained=True,
-                     citations=[related])  # the pipeline's choice to abstain is tested elsewhere
-    monkeypatch.setattr(runtime.holder, "_current", SimpleNamespace(ask=lambda q: abstain,
-                                                                    index=runtime.assistant.index))
-    history, sources, session, _ = turn(runtime, "火星基地什么时候建成？")
-    assert session["answer"].abstained
-    assert web.ABSTAIN_LABEL in history[-1]["content"] and web.ABSTAIN_LABEL in sources
-    assert "相关段落" in sources and "<mark>" not in sources
 
 
-def test_html_in_question_is_shown_as_text(runtime):
-    history, sources, _, _ = turn(runtime, "<script>alert(1)</script><b>" + TARGET)
-    assert "<script>" not in history[0]["content"] and "&lt;script&gt;" in history[0]["content"]
-    assert "<script" not in sources and "<b>" not in history[0]["content"]
 
 
-def test_html_in_documents_is_escaped():
-    evil = Citation(n=1, doc="x", title="<img src=x onerror=alert(1)>", heading="<h1>章</h1>",
-                    text="前文<script>alert(2)</script>。关键句。", sentence="关键句。")
-    answer = Answer(question="q", answer="<script>x</script>关键句。[1]", abstained=False, citations=[evil])
-    html = web.render_sources(answer)
-    assert "<img" not in html and "<script>" not in html and "<h1>" not in html
-    assert "<mark>关键句。</mark>" in html
-    bubble = web.render_answer(answer)
-    assert "<script>" not in bubble and "&lt;script&gt;" in bubble
 
 
-def test_too_long_question_gets_a_message(runtime):
-    history, _, session, status = turn(runtime, "问" * (runtime.config.max_question_chars + 1))
-    assert "问题过长" in history[-1]["content"] and "问题过长" in status
-    assert session["answer"] is None
 
 
-def test_unexpected_error_does_not_break_the_chat(runtime, monkeypatch):
-    def boom(question):
-        raise RuntimeError("bug")
-    monkeypatch.setattr(runtime.holder, "_current", SimpleNamespace(ask=boom, index=runtime.assistant.index))
-    history, _, _, status = turn(runtime, TARGET)
-    assert "出错" in history[-1]["content"] and "出错" in status
 
 
-def test_rating_is_stored_once(runtime):
-    session, message = web.rate("up", "", web.new_session(), runtime)
-    assert "先提问" in message
-    _, _, session, _ = turn(runtime, TARGET)
-    session, message = web.rate("down", "数字不对", session, runtime)
-    assert "已记录" in message
-    session, message = web.rate("up", "", session, runtime)
-    assert "已经评价" in message
-    rows = runtime.feedback.rows()
-    assert len(rows) == 1 and rows[0]["rating"] == -1 and rows[0]["comment"] == "数字不对"
-    assert rows[0]["question"] == TARGET and rows[0]["citations"][0]["sentence"]
 
 
 def test_ask_json_matches_cli_shape(runtime):
@@ -142,7 +86,8 @@ def test_upload_checks_and_reindexes(runtime, tmp_path):
     assert (corpus / "新闻_稿.txt").exists() and any(r[0] == "新闻_稿.txt" for r in rows)
     answer = rt.assistant.ask("星光图书馆总投资多少？")
     assert "3000万元" in answer.answer
-    assert "<b>" not in web.render_sources(answer) and "&lt;b&gt;星光" in web.render_sources(answer)
+    shown = bubbles.sources_block(answer, rt.assistant.index.catalog, "m1")
+    assert "<b>" not in shown and "&#60;b&#62;星光" in shown
     doc.write_text(text, encoding="utf-8")
     assert "同名" in admin_tab.upload_document(str(doc), admin, rt)[0]
     big = tmp_path / "upload" / "big.txt"
@@ -154,8 +99,8 @@ def test_upload_checks_and_reindexes(runtime, tmp_path):
 
 
 def test_export_feedback(runtime):
-    _, _, session, _ = turn(runtime, TARGET)
-    web.rate("up", "清楚", session, runtime)
+    history, session, _ = turn(runtime, TARGET)
+    chat.rate(1, True, "清楚", history, session, runtime)
     assert "先以管理员" in admin_tab.export_feedback(None, runtime)
     admin, _ = admin_tab.admin_login("staff", "s3cret", runtime)
     assert "feedback_eval_cases.jsonl" in admin_tab.export_feedback(admin, runtime)
@@ -218,18 +163,12 @@ def test_a_page_opened_after_an_upload_shows_the_new_document(runtime, tmp_path)
     town = Path(__file__).parent / "data" / "new_town" / "xidi-2025-work-report.txt"
     assert admin_tab.upload_document(str(town), admin_tab.admin_login("staff", "s3cret", rt)[0], rt)[0].startswith("已添加")
     assert town.exists()  # a file outside Gradio's upload folder is never deleted
-    chat, commitments, documents = _page_load(demo)  # the app was built before the upload
-    assert "西堤头镇" in chat[0].placeholder and any("西堤头镇" in s[0] for s in chat[1].samples)
+    info, chatbot, commitments, documents = _page_load(demo)  # the app was built before the upload
+    assert "已收录 6 篇文件" in info
+    assert "西堤头镇" in chatbot[0].placeholder and any("西堤头镇" in s[0] for s in chatbot[1].samples)
     place, doc = commitments  # the table itself loads when the tab is opened
     assert ("西堤头镇", "西堤头镇") in place.choices
     rows, records, _, status, _ = commitments_tab.commitments_query("", "", "", "", "", None, None, "", rt)
     assert len(records) > count and f"共 {len(records)} 条" in status and len(rows) == len(records)
     assert any(r[0] == town.name and r[4] == "天津市 › 北辰区 › 西堤头镇" for r in documents)
 
-
-def test_examples_and_placeholder_come_from_the_catalog():
-    catalog = {"a.txt": {"place": "某镇", "period": "2026-2030", "date": "2026-02"},
-               "b.txt": {"place": "某区", "period": "2023-2024", "date": "2024-01-18"}}
-    assert web.example_questions(catalog) == ["某镇十五五期间要建哪些重点项目？",
-                                              "某区2024年地区生产总值增长目标是多少？", "那2023年呢？"]
-    assert web.chat_placeholder(catalog) == "请就某镇、某区的规划文件提问。"

@@ -1,15 +1,11 @@
-"""Gradio web app: residents' chat, staff's commitments table, the documents list, an HTTP API.
+"""Gradio web app: residents' chat (qa.app.chat), staff's commitments table, the documents
+list, an HTTP API.
 
 Every callback is a plain function of plain values plus the `Runtime`, so tests call them
 without a browser; `build_app` only wires them to components. Every string that comes from a
 question or a document is escaped before it reaches HTML or Markdown: it is shown, never run.
 """
 from __future__ import annotations
-
-import html
-import re
-import sys
-import traceback
 
 import gradio as gr
 
@@ -21,14 +17,13 @@ from qa.errors import QAError
 from qa.app.feedback import FeedbackStore
 from qa.app.followup import resolve
 from qa.app.server import launch_options
-from qa.app.limits import MAX_COMMENT_CHARS, RATE_MESSAGE, RateLimiter, echo, text_param, visitor
+from qa.app.limits import RATE_MESSAGE, RateLimiter, echo, text_param, visitor
+from qa.app.bubbles import ABSTAIN_LABEL, highlight  # noqa: F401  (the staff tabs share them)
+from qa.app.chat import CSS as CHAT_CSS, chat_tab, head as chat_head, index_info
 
-ABSTAIN_LABEL = "未找到依据"
 CATALOG_COLUMNS = [("doc", "文件"), ("title", "标题"), ("short_title", "简称"), ("issuer", "发布机关"),
                    ("place_path", "地域"), ("level", "层级"), ("kind", "类型"), ("date", "日期"),
                    ("period", "期间"), ("inferred", "由正文推断的字段")]
-MAX_EXAMPLES = 4
-MAX_PLACES_NAMED = 5  # in the chat's placeholder
 CSS = """
 .qa-source {border:1px solid #d0d7de; border-radius:6px; padding:8px 12px; margin:8px 0;}
 .qa-source-head {font-weight:600; margin-bottom:4px;}
@@ -88,108 +83,7 @@ class Runtime:
         return self.admin.valid(cookies.get(COOKIE))
 
 
-# ---------- rendering ----------
-
-def escape_md(text: str) -> str:
-    """Text for a Markdown bubble: HTML escaped, Markdown syntax neutralised."""
-    text = html.escape(text or "")
-    text = re.sub(r"([\\`*_\[\]{}()#+!|~$])", r"\\\1", text)
-    return re.sub(r"(?m)^(\s*\d+)\.", r"\1\\.", text)
-
-
-def render_answer(answer, asked: str = "", resolved: str = "") -> str:
-    """The chat bubble: the answer with bold [n] markers, an abstention label, the rewrite note."""
-    # HTML tags, not ** or *: CommonMark will not close emphasis between "]" and a Chinese character.
-    body = re.sub(r"\\\[(\d+)\\\]", r"<strong>\\[\1\\]</strong>", escape_md(answer.answer))
-    if answer.abstained:
-        body = f"<strong>【{ABSTAIN_LABEL}】</strong>{body}"
-    if resolved and resolved != asked:
-        body = f"<em>（结合上文，理解为：{escape_md(resolved)}）</em>\n\n{body}"
-    return body
-
-
-def highlight(text: str, sentence: str) -> str:
-    """Escaped passage with the supporting sentence wrapped in <mark>."""
-    sentence = (sentence or "").strip()
-    at = text.find(sentence) if sentence else -1
-    if at < 0:
-        head = f"<mark>{html.escape(sentence)}</mark><br>" if sentence else ""
-        return head + html.escape(text)
-    end = at + len(sentence)
-    return f"{html.escape(text[:at])}<mark>{html.escape(sentence)}</mark>{html.escape(text[end:])}"
-
-
-def render_sources(answer) -> str:
-    if answer is None:
-        return "<p>提问后，这里显示回答引用的原文段落。</p>"
-    if not answer.citations:
-        return f'<span class="qa-abstain">{ABSTAIN_LABEL}</span><p>没有相关段落。</p>'
-    title = (f'<span class="qa-abstain">{ABSTAIN_LABEL}</span><p>以下为相关段落（仅供参考，不是回答的依据）：</p>'
-             if answer.abstained else "<p class=\"qa-sources-title\">来源</p>")
-    cards = []
-    for c in answer.citations:
-        cards.append(
-            f'<div class="qa-source" id="source-{c.n}"><div class="qa-source-head">[{c.n}] '
-            f'{html.escape(c.title)} › {html.escape(c.heading)}</div>'
-            f'<div class="qa-source-text">{highlight(c.text, c.sentence)}</div></div>')
-    return title + "".join(cards)
-
-
-# ---------- chat ----------
-
-def new_session() -> dict:
-    return {"question": "", "asked": "", "answer": None, "feedback_id": None}
-
-
-def respond(message: str, history: list | None, session: dict | None, runtime: Runtime, request=None):
-    """One chat turn → (cleared input, history, sources HTML, session, status line)."""
-    history = list(history or [])
-    session = dict(session or new_session())
-    refusal = runtime.question_refusal(message, request)
-    if refusal:
-        history += [{"role": "user", "content": escape_md(echo(message))},
-                    {"role": "assistant", "content": f"⚠️ {escape_md(refusal)}"}]
-        return "", history, render_sources(session.get("answer")), session, refusal
-    message = "" if message is None else str(message)
-    history.append({"role": "user", "content": escape_md(message)})
-    assistant = runtime.assistant
-    resolved = resolve(session.get("question"), message, assistant.index)
-    try:
-        answer = assistant.ask(resolved)
-    except QAError as exc:
-        history.append({"role": "assistant", "content": f"⚠️ {escape_md(str(exc))}"})
-        return "", history, render_sources(session.get("answer")), session, str(exc)
-    except Exception:  # a bug must not take the chat down; the log keeps the details
-        traceback.print_exc(file=sys.stderr)
-        msg = "抱歉，处理这个问题时出错了，请换一种说法再试。"
-        history.append({"role": "assistant", "content": f"⚠️ {msg}"})
-        return "", history, render_sources(session.get("answer")), session, msg
-    history.append({"role": "assistant", "content": render_answer(answer, message.strip(), resolved)})
-    session.update(question=answer.question, asked=message.strip(), answer=answer, feedback_id=None)
-    return "", history, render_sources(answer), session, ""
-
-
-def rate(rating: str, comment: str, session: dict | None, runtime: Runtime) -> tuple[dict, str]:
-    """Store 👍/👎 (and the optional comment) for the latest answer of this conversation."""
-    session = dict(session or new_session())
-    answer = session.get("answer")
-    if answer is None:
-        return session, "请先提问，再评价回答。"
-    if session.get("feedback_id"):
-        return session, "这个回答已经评价过了，谢谢！"
-    try:
-        comment = text_param(comment, "comment", MAX_COMMENT_CHARS)
-    except QAError as exc:
-        return session, str(exc)
-    try:
-        row = runtime.feedback.add(answer.question, answer.answer, answer.citations, rating,
-                                   comment or "", asked=session.get("asked", ""),
-                                   abstained=answer.abstained)
-    except QAError as exc:
-        return session, str(exc)
-    session["feedback_id"] = row
-    return session, "已记录您的评价，谢谢！"
-
+# ---------- the API (the chat itself is qa.app.chat, its bubbles qa.app.bubbles) ----------
 
 def ask_json(runtime: Runtime, question: str, previous_question: str = "", request=None) -> dict:
     """The `ask` API: the CLI's JSON, with `resolved_question` when a follow-up was rewritten.
@@ -226,78 +120,7 @@ def catalog_rows(runtime: Runtime) -> list[list[str]]:
     return rows
 
 
-def example_questions(catalog: dict[str, dict]) -> list[str]:
-    """Questions a resident might ask of these documents, newest documents first: examples come
-    from the catalog, so they fit whatever corpus is served."""
-    from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
-
-    plans = {span: name for name, span in FIVE_YEAR_PLAN_NAMES.items()}
-    examples: list[str] = []
-    year = None  # of the first question about a year: a follow-up asks about the one before
-    for meta in sorted(catalog.values(), key=lambda m: m.get("date", ""), reverse=True):
-        place, period = meta.get("place", ""), meta.get("period", "")
-        if not place:
-            continue
-        if period in plans:
-            question = f"{place}{plans[period]}期间要建哪些重点项目？"
-        elif period[-4:].isdigit():
-            year = year or int(period[-4:])
-            question = f"{place}{period[-4:]}年地区生产总值增长目标是多少？"
-        else:
-            question = f"{place}的主要发展目标是什么？"
-        if question not in examples:
-            examples.append(question)
-    if year:  # the way residents continue a conversation
-        examples = examples[:MAX_EXAMPLES - 1] + [f"那{year - 1}年呢？"]
-    return examples[:MAX_EXAMPLES]
-
-
-def chat_placeholder(catalog: dict[str, dict]) -> str:
-    places = list(dict.fromkeys(m.get("place", "") for m in catalog.values() if m.get("place")))
-    named = "、".join(places[:MAX_PLACES_NAMED]) + ("等地" if len(places) > MAX_PLACES_NAMED else "")
-    return f"请就{named}的规划文件提问。" if named else "请就语料中的规划文件提问。"
-
-
 # ---------- layout ----------
-
-def chat_tab(runtime: Runtime) -> dict:
-    """The residents' chat; returns what to refresh when a page loads (placeholder, examples)."""
-    session = gr.State(new_session(), time_to_live=runtime.config.session_ttl_s)
-    catalog = runtime.assistant.index.catalog
-    with gr.Row():
-        with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="问答", height=520, latex_delimiters=[], elem_id="chat",
-                                 placeholder=chat_placeholder(catalog))
-            with gr.Row():
-                box = gr.Textbox(show_label=False, placeholder="输入问题，按回车发送", scale=5,
-                                 elem_id="question")
-                send = gr.Button("提问", variant="primary", scale=1, elem_id="send")
-            examples = gr.Examples(example_questions(catalog) or ["十五五期间要建新小学吗？"], inputs=box,
-                                   label="示例问题")
-            with gr.Row():
-                comment = gr.Textbox(label="评价意见（可选）", scale=4, elem_id="comment")
-                up = gr.Button("👍 有帮助", scale=1, elem_id="rate-up")
-                down = gr.Button("👎 没帮助", scale=1, elem_id="rate-down")
-            status = gr.Markdown(elem_id="status")
-        with gr.Column(scale=2):
-            sources = gr.HTML(render_sources(None), label="来源", elem_id="sources")
-    def ask_turn(m, h, s, request: gr.Request):
-        return respond(m, h, s, runtime, request)
-
-    turn = dict(fn=ask_turn, inputs=[box, chatbot, session],
-                outputs=[box, chatbot, sources, session, status], api_visibility="undocumented")
-    box.submit(**turn)
-    send.click(**turn)
-    for button, rating in ((up, "up"), (down, "down")):
-        button.click(lambda c, s, r=rating: rate(r, c, s, runtime), inputs=[comment, session],
-                     outputs=[session, status], api_visibility="undocumented")
-
-    def on_load():
-        catalog = runtime.assistant.index.catalog
-        return (gr.Chatbot(placeholder=chat_placeholder(catalog)),
-                gr.Dataset(samples=[[q] for q in example_questions(catalog)], components=[box]))
-    return dict(fn=on_load, outputs=[chatbot, examples.dataset])
-
 
 def documents_tab(runtime: Runtime) -> dict:
     """The documents list and the staff's upload; returns what to refresh when a page loads."""
@@ -335,9 +158,10 @@ def build_app(runtime: Runtime) -> gr.Blocks:
     with gr.Blocks(title="规划文件问答", delete_cache=(sweep, 2 * sweep) if sweep > 0 else None,
                    analytics_enabled=False) as demo:
         gr.Markdown("## 规划文件问答\n回答均摘自政府规划文件原文，并注明出处。")
+        refresh = [index_info(runtime)]
         with gr.Tabs():
             with gr.Tab("问答", id="chat"):
-                refresh = [chat_tab(runtime)]
+                refresh.append(chat_tab(runtime))
             with gr.Tab("承诺事项", id="commitments") as commitments:
                 refresh.append(commitments_tab(runtime, commitments))
             with gr.Tab("文档", id="documents"):
@@ -377,6 +201,7 @@ def launch(demo: gr.Blocks, config: Config, **kwargs):
 
     options = launch_options(demo, demo.qa_runtime)
     options["app_kwargs"]["middleware"].append(Middleware(CompressPage))
-    return demo.launch(server_name=config.host, server_port=config.port, css=CSS, theme=THEME,
+    return demo.launch(server_name=config.host, server_port=config.port, css=CSS + CHAT_CSS, theme=THEME,
+                       head=chat_head(),
                        max_file_size=f"{config.max_upload_mb}mb", show_error=False,
                        **options, **kwargs)

@@ -1,0 +1,80 @@
+// The residents' chat in the browser: [n] opens and shows its source, "复制回答" copies plain
+// text, and Gradio's own labels and notices follow the page's language (Chinese). Listeners sit
+// on the document, so bubbles rendered later are handled too.
+(() => {
+  if (window.__qaChat) return;
+  window.__qaChat = true;
+
+  const flash = (element) => {
+    element.classList.add("qa-flash");
+    setTimeout(() => element.classList.remove("qa-flash"), 1600);
+  };
+
+  const copyText = async (text) => {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch (error) {
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.style.position = "fixed";
+      area.style.left = "-9999px";
+      document.body.appendChild(area);
+      area.select();
+      const done = document.execCommand("copy");
+      area.remove();
+      return done;
+    }
+  };
+
+  document.addEventListener("click", async (event) => {
+    const cite = event.target.closest && event.target.closest("a.qa-cite");
+    if (cite) {
+      event.preventDefault();
+      event.stopPropagation();
+      const id = decodeURIComponent((cite.getAttribute("href") || "").slice(1));
+      const bubble = cite.closest(".qa-bubble") || document;
+      const target = bubble.querySelector(`[id="${CSS.escape(id)}"]`) || document.getElementById(id);
+      if (!target) return;
+      const details = target.closest("details");
+      if (details) details.open = true;
+      target.scrollIntoView({ behavior: "smooth", block: "center" });
+      flash(target);
+      return;
+    }
+    const copy = event.target.closest && event.target.closest("button.qa-copy");
+    if (copy) {
+      event.preventDefault();
+      event.stopPropagation();
+      const bubble = copy.closest(".qa-bubble");
+      const plain = bubble && bubble.querySelector(".qa-plain");
+      if (!plain) return;
+      const copied = bubble.querySelector(".qa-copied");
+      if ((await copyText(plain.textContent)) && copied) {
+        copied.style.display = "inline";
+        setTimeout(() => { copied.style.display = "none"; }, 2000);
+      }
+    }
+  }, true);
+
+  // Gradio picks its interface language from the browser; this page is for Chinese readers, so
+  // its buttons, upload notices and table menus are set to Chinese (Gradio's own zh-CN texts).
+  const setChinese = async () => {
+    const core = performance.getEntriesByType("resource")
+      .map((entry) => entry.name).find((name) => /\/assets\/core-[^/]*\.js$/.test(name));
+    if (!core) return false;
+    try {
+      const module = await import(core);
+      if (typeof module.changeLocale !== "function") return true;
+      module.changeLocale("zh-CN");
+    } catch (error) {
+      console.warn("界面语言未能切换为中文", error);
+    }
+    return true;
+  };
+  let tries = 0;
+  const retry = async () => {
+    if (!(await setChinese()) && ++tries < 40) setTimeout(retry, 250);
+  };
+  retry();
+})();
