@@ -32,15 +32,15 @@ QUESTIONS = [
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def ask(base: str, question: str, previous: str, timeout: float) -> dict:
-    """One call of the `ask` endpoint through the queue; raises on HTTP or app errors."""
-    body = json.dumps({"data": [question, previous]}).encode()
-    request = urllib.request.Request(f"{base}gradio_api/call/ask", data=body,
+def call(base: str, endpoint: str, data: list, timeout: float):
+    """One call of a named endpoint through the queue; raises on HTTP or app errors."""
+    body = json.dumps({"data": data}).encode()
+    request = urllib.request.Request(f"{base}gradio_api/call/{endpoint}", data=body,
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         event_id = json.load(response)["event_id"]
     event = None
-    with urllib.request.urlopen(f"{base}gradio_api/call/ask/{event_id}", timeout=timeout) as stream:
+    with urllib.request.urlopen(f"{base}gradio_api/call/{endpoint}/{event_id}", timeout=timeout) as stream:
         for raw in stream:
             line = raw.decode("utf-8").rstrip("\n")
             if line.startswith("event:"):
@@ -51,6 +51,11 @@ def ask(base: str, question: str, previous: str, timeout: float) -> dict:
                     raise RuntimeError(f"应用返回错误：{payload}")
                 return payload[0] if isinstance(payload, list) else payload
     raise RuntimeError("事件流提前结束，未收到结果")
+
+
+def ask(base: str, question: str, previous: str, timeout: float) -> dict:
+    """One call of the `ask` endpoint; raises on HTTP or app errors."""
+    return call(base, "ask", [question, previous], timeout)
 
 
 def session(base: str, number: int, questions: int, timeout: float, deadline: float,

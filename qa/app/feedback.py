@@ -5,7 +5,8 @@ the schema grow without losing what residents already said. One short-lived conn
 call keeps threads from sharing a connection. A database file that is not SQLite or is damaged
 is moved aside (kept for staff, with a warning) and a new one started, so the chat still runs;
 a full disk is a Chinese message, not a crash. The export holds every rating with its comment;
-a file it is written to is readable by its owner only.
+a file it is written to is readable by its owner only. With QA_DATABASE_URL=postgresql://… the
+same migrations run on PostgreSQL (qa.app.postgres), where several web replicas share one table.
 """
 from __future__ import annotations
 
@@ -91,21 +92,13 @@ class FeedbackStore:
     def add(self, question: str, answer: str, citations: list, rating: str, comment: str = "",
             asked: str = "", abstained: bool = False) -> int:
         """Store one rating; returns the row id."""
-        if rating not in RATINGS:
-            raise QAError("评价只能是 👍 或 👎。")
-        comment = (comment or "").strip()[:MAX_COMMENT_CHARS]
-        cited = json.dumps([asdict(c) if is_dataclass(c) else dict(c) for c in citations or []],
-                           ensure_ascii=False)
-        # SQLite stores UTF-8: a lone surrogate (possible in JSON sent to the web API) becomes "?".
-        question, answer, comment, asked, cited = (
-            str(v or "").encode("utf-8", "replace").decode("utf-8") for v in (question, answer, comment, asked, cited))
+        values = clean_feedback(question, answer, citations, rating, comment, asked)
         try:
             with closing(self._connect()) as conn, conn:
                 cursor = conn.execute(
                     "INSERT INTO feedback (created_at, question, answer, citations, rating, comment,"
                     " asked, abstained) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (time.strftime("%Y-%m-%dT%H:%M:%S"), question, answer, cited, RATINGS[rating],
-                     comment, asked or question, int(bool(abstained))))
+                    (time.strftime("%Y-%m-%dT%H:%M:%S"), *values, int(bool(abstained))))
                 return int(cursor.lastrowid)
         except (sqlite3.Error, OSError) as exc:
             if is_disk_full(exc):
@@ -141,6 +134,30 @@ class FeedbackStore:
         with open(fd, "w", encoding="utf-8") as out:
             out.write(self.eval_jsonl())
         return path
+
+
+def clean_feedback(question: str, answer: str, citations: list, rating: str, comment: str,
+                   asked: str) -> tuple:
+    """(question, answer, citations JSON, rating, comment, asked) as stored; a Chinese error for
+    a rating that is not 👍 or 👎."""
+    if rating not in RATINGS:
+        raise QAError("评价只能是 👍 或 👎。")
+    comment = (comment or "").strip()[:MAX_COMMENT_CHARS]
+    cited = json.dumps([asdict(c) if is_dataclass(c) else dict(c) for c in citations or []],
+                       ensure_ascii=False)
+    # stored as UTF-8: a lone surrogate (possible in JSON sent to the web API) becomes "?"
+    question, answer, comment, asked, cited = (
+        str(v or "").encode("utf-8", "replace").decode("utf-8") for v in (question, answer, comment, asked, cited))
+    return question, answer, cited, RATINGS[rating], comment, asked or question
+
+
+def open_feedback(config):
+    """The feedback store a configuration names: PostgreSQL for QA_DATABASE_URL, else SQLite."""
+    if config.database_url:
+        from qa.app.postgres import PostgresFeedbackStore
+
+        return PostgresFeedbackStore(config.database_url)
+    return FeedbackStore(config.feedback_db)
 
 
 def eval_case(row: dict) -> dict:

@@ -14,7 +14,7 @@ from qa.app.api import Assistant, AssistantHolder
 from qa.app.exports import ExportFolder
 from qa.config import Config
 from qa.errors import QAError
-from qa.app.feedback import FeedbackStore
+from qa.app.feedback import open_feedback
 from qa.app.followup import resolve
 from qa.app.server import launch_options
 from qa.app.limits import RATE_MESSAGE, RateLimiter, echo, text_param, visitor
@@ -46,7 +46,7 @@ class Runtime:
     def __init__(self, config: Config, assistant: Assistant | None = None, progress: bool = True):
         self.config = config
         self.holder = AssistantHolder(assistant or Assistant(config, progress=progress))
-        self.feedback = FeedbackStore(config.feedback_db)
+        self.feedback = open_feedback(config)  # SQLite, or PostgreSQL for QA_DATABASE_URL
         self.exports = ExportFolder()  # downloads handed out, bounded (qa.app.exports)
         self.questions = RateLimiter(config.rate_per_minute, config.rate_burst)
         self.admin = AdminSessions(config.admin_user, config.admin_password, config.admin_session_minutes)
@@ -147,8 +147,16 @@ def api_endpoints(runtime: Runtime) -> None:
         except QAError as exc:
             raise gr.Error(str(exc)) from None
 
+    def feedback(question: str, rating: str, comment: str = "", previous_question: str = "",
+                 request: gr.Request = None) -> dict:
+        """Rate ('up'/'down') the answer this server gives to the question: stateless, any replica."""
+        from qa.app.feedback_api import rate_json
+
+        return rate_json(runtime, question, rating, comment, previous_question, request)
+
     gr.api(ask, api_name="ask")
     gr.api(commitments, api_name="commitments")
+    gr.api(feedback, api_name="feedback")
 
 
 def build_app(runtime: Runtime) -> gr.Blocks:

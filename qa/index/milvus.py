@@ -20,6 +20,7 @@ server, or Milvus Lite served over gRPC); the client code is the same.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ OUTPUT_FIELDS = ["row", "node_id", "text_hash"]
 BM25_K1, BM25_B = 1.5, 0.75
 # dense index: exact below the config's ANN threshold, else IVF sized like the FAISS store's
 IVF_LISTS_PER_ROOT, IVF_MIN_POINTS_PER_LIST, IVF_PROBED_SHARE, IVF_MIN_PROBES = 4, 39, 16, 8
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 60000, "grpc.keepalive_permit_without_calls": False}
 NON_WORD = re.compile(r"\W", re.UNICODE)
 
 
@@ -52,7 +54,11 @@ def connect(uri: str):
 
         Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri=uri)
+        if "://" not in uri:
+            return MilvusClient(uri=uri)
+        # pymilvus pings an idle channel every 10 s; gRPC servers that keep gRPC's default ping
+        # policy (Milvus Lite's server) answer that with GOAWAY "too_many_pings"
+        return MilvusClient(uri=uri, grpc_options=GRPC_OPTIONS)
     except Exception as exc:  # pymilvus raises its own MilvusException and grpc errors
         raise QAError(f"无法连接 Milvus（{uri}）：{exc}") from exc
 
@@ -126,9 +132,12 @@ def _create(client, name: str, dim: int, analyzer: str, n: int, ann_min_passages
                      params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
     for field in ("place", "period", "doc"):
         params.add_index(field_name=field, index_type="INVERTED")
+    quiet = logging.getLogger("pymilvus")  # a refused tokenizer is expected of Milvus Lite: not logged
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         client.create_collection(name, schema=_schema(client, dim, analyzer), index_params=params)
-        tokenizer = "whitespace"
+        tokenizer = "jieba" if analyzer == "jieba" else "whitespace"
     except MilvusException:
         if analyzer == "jieba":
             raise
@@ -139,6 +148,8 @@ def _create(client, name: str, dim: int, analyzer: str, n: int, ann_min_passages
             "tokenizer": "standard"}
         client.create_collection(name, schema=schema, index_params=params)
         tokenizer = "standard"
+    finally:
+        quiet.setLevel(level)
     return {"dense_index": kind, "dense_search": search, "tokenizer": tokenizer}
 
 
@@ -149,10 +160,13 @@ class PublishedVersion:
     analyzer: str
     dense_search: dict
     seconds: float
+    tokenizer: str = ""
+
 
     def record(self) -> dict:
         return {"collection": self.collection, "alias": self.alias, "analyzer": self.analyzer,
-                "dense_search": self.dense_search, "seconds": round(self.seconds, 2)}
+                "dense_search": self.dense_search, "tokenizer": self.tokenizer,
+                "seconds": round(self.seconds, 2)}
 
 
 def publish(uri: str, alias: str, analyzer: str, rows: list[dict], vectors: np.ndarray,
@@ -183,7 +197,8 @@ def publish(uri: str, alias: str, analyzer: str, rows: list[dict], vectors: np.n
         client.insert(name, batch)
     client.load_collection(name)
     client.close()
-    return PublishedVersion(name, alias, analyzer, created["dense_search"], time.perf_counter() - started)
+    return PublishedVersion(name, alias, analyzer, created["dense_search"], time.perf_counter() - started,
+                            created["tokenizer"])
 
 
 def switch_alias(uri: str, version: PublishedVersion) -> list[str]:
@@ -267,3 +282,14 @@ def stored_rows(index_dir) -> list[dict]:
                          "tokens": tokens.split(" ") if tokens else [],
                          **{k: str(meta.get(k, "")) for k in ("doc", "place", "kind", "period", "heading")}})
     return rows
+
+
+def republish(config) -> tuple[PublishedVersion, list[str]]:
+    """Publish the built index of `config.index_dir` as a new version and switch the alias to
+    it (a re-index of the search engine alone); returns the version and the dropped ones."""
+    from qa.index.store import VECTORS
+
+    vectors = np.load(config.index_dir / VECTORS)
+    version = publish(config.milvus_uri, config.milvus_collection, config.milvus_analyzer,
+                      stored_rows(config.index_dir), vectors, config.ann_min_passages)
+    return version, switch_alias(config.milvus_uri, version)
