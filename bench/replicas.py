@@ -22,13 +22,14 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
 from bench.load_chat import QUESTIONS, call, percentile
-from bench.services import milvus_lite_server, postgres, wait_for_port
+from bench.services import milvus_lite_server, postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = (7962, 7963, 7964)  # Milvus Lite, replica A, replica B (the scale helper's range)
@@ -56,6 +57,23 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
         proc.wait()
     proc.log.close()
+
+
+def wait_ready(base: str, proc: subprocess.Popen, log: Path, seconds: float = 300.0) -> None:
+    """Until the replica's Gradio API answers (a listening port is not enough); a replica that
+    exits meanwhile fails the run with its log."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"replica {base} exited ({proc.returncode}):\n{log.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}gradio_api/info", timeout=10) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"replica {base} not ready after {seconds:.0f} s:\n{log.read_text(errors='replace')[-2000:]}")
 
 
 def session(bases: list[str], number: int, questions: int, timeout: float, results: list,
@@ -102,8 +120,8 @@ def run(sessions: int, questions: int, timeout: float, ports=PORTS) -> dict:
         for i, port in enumerate(ports[1:]):
             replicas.append(start_replica(port, env, root / f"replica{i}.log"))
             stack.callback(stop, replicas[-1])
-        for port in ports[1:]:
-            wait_for_port(port, 180)
+        for i, port in enumerate(ports[1:]):
+            wait_ready(f"http://127.0.0.1:{port}/", replicas[i], root / f"replica{i}.log")
         bases = [f"http://127.0.0.1:{p}/" for p in ports[1:]]
         config = replace(Config.from_env(), index_dir=root / "index", search_backend="milvus",
                          milvus_uri=milvus_uri)
