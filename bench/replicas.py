@@ -38,6 +38,8 @@ PORTS = (7962, 7963, 7964)  # Milvus Lite, replica A, replica B (the scale helpe
 def environment(index_dir: Path, milvus_uri: str, database_url: str) -> dict:
     return {**os.environ, "QA_INDEX_DIR": str(index_dir), "QA_SEARCH_BACKEND": "milvus",
             "QA_MILVUS_URI": milvus_uri, "QA_DATABASE_URL": database_url, "TQDM_DISABLE": "1",
+            # every simulated resident comes from this one loopback address: no per-visitor limit
+            "QA_RATE_PER_MINUTE": "0",
             "QA_FEEDBACK_DB": str(index_dir.parent / "unused-feedback.sqlite")}
 
 

@@ -272,7 +272,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
         if config.search_backend == "milvus":  # a new collection version, behind the alias below
             from qa.index.milvus import publish_passages, switch_alias
 
-            published = publish_passages(config, passages, vectors)
+            published = publish_passages(config, passages, vectors, lsa_vectors)
         (tmp / TERMS).write_text(json.dumps({"terms": terms, "names": sorted(names)}, ensure_ascii=False),
                                  encoding="utf-8")
         (tmp / PLACES).write_text(json.dumps([p.to_json() for p in places], ensure_ascii=False),

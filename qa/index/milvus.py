@@ -88,7 +88,7 @@ def expression(places=(), periods=(), docs=()) -> str:
     return " and ".join(parts)
 
 
-def _schema(client, dim: int, analyzer: str):
+def _schema(client, dim: int, analyzer: str, lsa_dim: int = 0):
     from pymilvus import DataType, Function, FunctionType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -109,6 +109,8 @@ def _schema(client, dim: int, analyzer: str):
         source = "tokens"
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+    if lsa_dim:  # the corpus-fitted LSA rows an index keeps beside a neural model's
+        schema.add_field("lsa", DataType.FLOAT_VECTOR, dim=lsa_dim)
     schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
                                  input_field_names=[source], output_field_names=["sparse"]))
     return schema
@@ -122,12 +124,14 @@ def dense_index(n: int, ann_min_passages: int) -> tuple[str, dict, dict]:
     return "IVF_FLAT", {"nlist": lists}, {"nprobe": max(IVF_MIN_PROBES, lists // IVF_PROBED_SHARE)}
 
 
-def _create(client, name: str, dim: int, analyzer: str, n: int, ann_min_passages: int) -> dict:
+def _create(client, name: str, dim: int, analyzer: str, n: int, ann_min_passages: int,
+            lsa_dim: int = 0) -> dict:
     from pymilvus import MilvusException
 
     kind, build, search = dense_index(n, ann_min_passages)
     params = client.prepare_index_params()
-    params.add_index(field_name="dense", index_type=kind, metric_type="IP", params=build)
+    for field in ("dense", "lsa") if lsa_dim else ("dense",):
+        params.add_index(field_name=field, index_type=kind, metric_type="IP", params=build)
     params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                      params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
     for field in ("place", "period", "doc"):
@@ -136,14 +140,14 @@ def _create(client, name: str, dim: int, analyzer: str, n: int, ann_min_passages
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
-        client.create_collection(name, schema=_schema(client, dim, analyzer), index_params=params)
+        client.create_collection(name, schema=_schema(client, dim, analyzer, lsa_dim), index_params=params)
         tokenizer = "jieba" if analyzer == "jieba" else "whitespace"
     except MilvusException:
         if analyzer == "jieba":
             raise
         # Milvus Lite has no whitespace tokenizer; its standard one (\w+) splits word tokens alike
         client.drop_collection(name) if client.has_collection(name) else None
-        schema = _schema(client, dim, analyzer)
+        schema = _schema(client, dim, analyzer, lsa_dim)
         schema.fields[[f.name for f in schema.fields].index("tokens")].params["analyzer_params"] = {
             "tokenizer": "standard"}
         client.create_collection(name, schema=schema, index_params=params)
@@ -161,33 +165,38 @@ class PublishedVersion:
     dense_search: dict
     seconds: float
     tokenizer: str = ""
+    lsa: bool = False
 
 
     def record(self) -> dict:
         return {"collection": self.collection, "alias": self.alias, "analyzer": self.analyzer,
-                "dense_search": self.dense_search, "tokenizer": self.tokenizer,
+                "dense_search": self.dense_search, "tokenizer": self.tokenizer, "lsa": self.lsa,
                 "seconds": round(self.seconds, 2)}
 
 
 def publish(uri: str, alias: str, analyzer: str, rows: list[dict], vectors: np.ndarray,
-            ann_min_passages: int) -> PublishedVersion:
+            ann_min_passages: int, lsa: np.ndarray | None = None) -> PublishedVersion:
     """Write one index version into a new collection (not yet behind the alias).
 
-    `rows` are passages in row order: node_id, text_hash, text, tokens and the metadata fields.
+    `rows` are passages in row order: node_id, text_hash, text, tokens and the metadata fields;
+    `lsa` the LSA rows an index keeps beside a neural model's `vectors`, if any.
     """
     if analyzer not in ANALYZERS:
         raise QAError(f"QA_MILVUS_ANALYZER 只能是 {'、'.join(ANALYZERS)}，而不是 {analyzer}")
     started = time.perf_counter()
     client = connect(uri)
     name = f"{alias}_v{time.strftime('%Y%m%d%H%M%S')}_{time.time_ns() % 10**9:09d}"
-    created = _create(client, name, vectors.shape[1], analyzer, len(rows), ann_min_passages)
+    created = _create(client, name, vectors.shape[1], analyzer, len(rows), ann_min_passages,
+                      lsa.shape[1] if lsa is not None else 0)
     for start in range(0, len(rows), INSERT_BATCH):
         batch = []
         for row in range(start, min(start + INSERT_BATCH, len(rows))):
             passage = rows[row]
-            entity = {"row": row, "dense": vectors[row].tolist(),
+            entity = {"row": row, "dense": np.asarray(vectors[row], dtype=np.float32).tolist(),
                       **{k: passage.get(k, "") for k in ("node_id", "text_hash", "doc", "place",
                                                          "kind", "period", "heading")}}
+            if lsa is not None:
+                entity["lsa"] = np.asarray(lsa[row], dtype=np.float32).tolist()
             if analyzer == "jieba":
                 entity["text"] = passage["normalised"]
             else:
@@ -198,7 +207,7 @@ def publish(uri: str, alias: str, analyzer: str, rows: list[dict], vectors: np.n
     client.load_collection(name)
     client.close()
     return PublishedVersion(name, alias, analyzer, created["dense_search"], time.perf_counter() - started,
-                            created["tokenizer"])
+                            created["tokenizer"], lsa is not None)
 
 
 def switch_alias(uri: str, version: PublishedVersion) -> list[str]:
@@ -230,7 +239,7 @@ def live_collection(uri: str, alias: str) -> str | None:
         client.close()
 
 
-def publish_passages(config, passages, vectors: np.ndarray) -> PublishedVersion:
+def publish_passages(config, passages, vectors: np.ndarray, lsa: np.ndarray | None = None) -> PublishedVersion:
     """Publish a build's passages (qa.index.store.Passages, in row order) and vectors."""
     import json
 
@@ -245,7 +254,7 @@ def publish_passages(config, passages, vectors: np.ndarray) -> PublishedVersion:
                      "normalised": normalise(text), "tokens": passages.tokens[i] or [],
                      **{k: str(meta.get(k, "")) for k in ("doc", "place", "kind", "period", "heading")}})
     return publish(config.milvus_uri, config.milvus_collection, config.milvus_analyzer, rows, vectors,
-                   config.ann_min_passages)
+                   config.ann_min_passages, lsa)
 
 
 def stale_reason(config, manifest: dict) -> str | None:
@@ -287,9 +296,10 @@ def stored_rows(index_dir) -> list[dict]:
 def republish(config) -> tuple[PublishedVersion, list[str]]:
     """Publish the built index of `config.index_dir` as a new version and switch the alias to
     it (a re-index of the search engine alone); returns the version and the dropped ones."""
-    from qa.index.store import VECTORS
+    from qa.index.store import LSA_VECTORS, VECTORS
 
     vectors = np.load(config.index_dir / VECTORS)
+    lsa = np.load(config.index_dir / LSA_VECTORS) if (config.index_dir / LSA_VECTORS).exists() else None
     version = publish(config.milvus_uri, config.milvus_collection, config.milvus_analyzer,
-                      stored_rows(config.index_dir), vectors, config.ann_min_passages)
+                      stored_rows(config.index_dir), vectors, config.ann_min_passages, lsa)
     return version, switch_alias(config.milvus_uri, version)

@@ -5,8 +5,9 @@ fused reciprocal-rank scores out.
   dense FAISS search (multilingual-e5-small by default) and, beside a neural model, the
   corpus-fitted LSA vectors' FAISS search, over the index folder's files, fused here by RRF.
 - `MilvusBackend` (QA_SEARCH_BACKEND=milvus): one Milvus `hybrid_search` over the index
-  version's collection alias, a BM25 request (Milvus's full-text function) and a dense one,
-  fused by Milvus's RRF ranker; a place-scoped search adds the same two requests each filtered
+  version's collection alias: a BM25 request (Milvus's full-text function), the model's vectors and,
+  beside a neural model, the LSA vectors,
+  fused by Milvus's RRF ranker; a place-scoped search adds the same requests each filtered
   by a per-request `expr` (Milvus Lite ignores `hybrid_search(filter=...)`).
 
 Both search a place with a small share of the corpus on its own as well, so a town's own
@@ -169,23 +170,30 @@ class MilvusBackend:
         self.client.load_collection(self.record["alias"])  # a no-op when the engine has it loaded
 
     def requests(self, text: str, tokens: list[str], places: list[str] | None, mode: str) -> list:
+        """One request per signal (BM25, the model's vectors, LSA beside a neural model), and
+        the same again filtered to the places when they are searched on their own."""
         from pymilvus import AnnSearchRequest
 
+        signals = signals_of(mode)
         query = segmented(tokens) if self.record["analyzer"] == "segmented" else normalise(text)
-        vector = self.index.embed_queries([text])[0].tolist() if mode in ("hybrid", "dense") else None
+        vectors = {}
+        if "dense" in signals:
+            vectors["dense"] = self.index.embed_queries([text])[0]
+        if "lsa" in signals and self.record.get("lsa") and self.index.lsa is not None:
+            vectors["lsa"] = self.index.lsa.embedder.embed_queries([text])[0]
         requests = []
         for expr in [""] + ([expression(places=places)] if places else []):
-            if mode in ("hybrid", "bm25") and query.strip():
+            if "bm25" in signals and query.strip():
                 requests.append(AnnSearchRequest(data=[query], anns_field="sparse", limit=CANDIDATES,
                                                  param={"metric_type": "BM25"}, expr=expr))
-            if vector is not None:
+            for field, vector in vectors.items():
                 requests.append(AnnSearchRequest(
-                    data=[vector], anns_field="dense", limit=CANDIDATES, expr=expr,
-                    param={"metric_type": "IP", "params": self.record.get("dense_search") or {}}))
+                    data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field=field, limit=CANDIDATES,
+                    expr=expr, param={"metric_type": "IP", "params": self.record.get("dense_search") or {}}))
         return requests
 
     def fused(self, text, tokens, places, mode, rrf_k, weights=None):
-        """BM25 and the model's vectors only (Milvus holds no LSA vectors); `weights` unused."""
+        """Milvus's RRF ranker weighs every request alike: `weights` other than 1 are not applied."""
         from pymilvus import MilvusException
 
         requests = self.requests(text, tokens, places, mode)
