@@ -194,3 +194,10 @@ def test_a_line_opened_a_positioning_and_a_kind_word_inside_a_name():
 def test_a_second_line_of_a_railway_is_named_by_its_ordinal():
     assert projects("对外，配合推进龙湾高铁二线规划建设。") == [("龙湾高铁二线", "planned")]
     assert [n for n, _ in projects("未来将随龙湾高铁二线等规划建设完善交通网络。")] == ["龙湾高铁二线"]
+
+
+def test_a_name_is_not_a_list_or_a_merger_and_loses_the_verb_before_it():
+    assert projects("加快龙湾道、海泰道、储厚道等主干道路建设进度。") == [
+        ("龙湾道", "under_construction"), ("海泰道", "under_construction"), ("储厚道", "under_construction")]
+    assert [n for n, _ in projects("深度融入龙湾科创园西青园建设，建立常态化对接机制。")] == ["龙湾科创园西青园"]
+    assert projects("促进教产城融合建设艺术教育中心。") == []

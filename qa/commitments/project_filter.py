@@ -19,7 +19,7 @@ NOT_A_NAME = re.compile(r"的|负责|需求|形成|体系|机制|政策|活动|�
                         r"^(?:各类|一批|相关|新一轮|重点|全区|全镇|全市|区域|城乡|农村|乡村)|"
                         r"企业|渠道$|覆盖|^[一二三四五六七八九十\d]+期(?:工程|项目)?$|[^（(]至|\d+(?:\.\d+)?(?:万|亿)?元")
 # a phrase that governs or promotes something ("在某园区新建…", "吸引社会资本参与…") is a clause, not a name
-GOVERNS = re.compile(r"^(?:在|针对|加强|成为|吸引|紧紧|推广|进)|推进|推动|推广|参与|抓住")
+GOVERNS = re.compile(r"^(?:在|针对|加强|成为|吸引|紧紧|推广|进)|推进|推动|推广|参与|抓住|融合|.等")
 # what a clause does to a place that is not building it: titles, checks, reuse, zoning
 STARTS_WITH_FIGURE = re.compile(r"^\d+(?:\.\d+)?(?:万|亿)?(?:亩|平方米|平方公里|公顷|公里|米|个|处)")
 NOT_BUILDING = re.compile(r"为(?:发展)?定位|定位为|创建|申报|验收|复测|复核|入选|获评|荣获|盘活|控规|包括|涉及|建设内容")
