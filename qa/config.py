@@ -86,6 +86,9 @@ class Config:
     trust_forwarded: bool = False
     # QA_ADMIN_SESSION_MINUTES: an admin login lasts this long without use
     admin_session_minutes: int = 30
+    # QA_FOLLOW_INDEX_S: every this many seconds (at most, and only while serving requests) the
+    # web app looks whether another process built a new index in QA_INDEX_DIR and loads it; 0 = never
+    follow_index_s: float = 5.0
     # QA_CACHE_SWEEP_S: every this many seconds, files the web app handed out (downloads, Gradio's
     # copies of them and of uploads) older than twice this are deleted
     cache_sweep_s: int = 300

@@ -385,3 +385,47 @@ def test_full_disk_during_build_keeps_the_old_index(config, monkeypatch, capsys)
     assert (config.index_dir / "manifest.json").read_text(encoding="utf-8") == before
     assert not [p for p in config.index_dir.parent.iterdir() if ".tmp-" in p.name]
     assert not Assistant(config, progress=False).ask(TARGET).abstained
+
+
+# ---------------------------------------------------------------- per-session memory
+
+def test_a_commitments_session_keeps_its_filters_not_the_records(runtime):
+    demo = web.build_app(runtime)
+    states = [b for b in demo.blocks.values() if type(b).__name__ == "State"]
+    assert all(len(json.dumps(b.value, default=lambda o: vars(o), ensure_ascii=False)) < 2000 for b in states)
+    query = next(fn for fn in demo.fns.values() if len(fn.inputs) == 8
+                 and any(type(o).__name__ == "State" for o in fn.outputs))
+    returned = query.fn("", "", "", "", "", None, None, " 小学 ")
+    kept = [v for v, o in zip(returned, query.outputs) if type(o).__name__ == "State"]
+    assert kept == [commitments_tab.Filters(keyword="小学")] and len(returned[0]) > 0
+    first = commitments_tab.records_for(commitments_tab.Filters(kind="target"), runtime)
+    assert commitments_tab.records_for(commitments_tab.Filters(kind="target"), runtime) is first  # remembered
+    for i in range(40):
+        commitments_tab.records_for(commitments_tab.Filters(keyword=f"小学{i}"), runtime)
+    assert len(runtime.commitment_results) <= web.COMMITMENT_RESULTS_CACHED
+
+
+# ---------------------------------------------------------------- several instances on one index
+
+def test_a_second_instance_follows_a_rebuild_made_by_the_first(config, tmp_path):
+    from qa.app.api import Assistant
+
+    first = web.Runtime(replace(config, feedback_db=tmp_path / "a.sqlite"), progress=False)
+    second = web.Runtime(replace(config, feedback_db=tmp_path / "b.sqlite", follow_index_s=0.01),
+                         assistant=Assistant(config, progress=False))
+    question = "星光图书馆总投资多少？"
+    assert "3000万元" not in second.assistant.ask(question).answer
+    (config.corpus_dir / "测试镇2025.txt").write_text(
+        "测试镇2025年工作安排\n一、重点任务\n测试镇2025年将新建星光图书馆一座，总投资3000万元。\n", encoding="utf-8")
+    first.reindex()
+    time.sleep(0.05)
+    served = second.assistant  # notices the new build, loads it in the background
+    second.holder.wait_for_follow()
+    assert second.holder.reloads == 1 and second.assistant is not served
+    assert "3000万元" in second.assistant.ask(question).answer
+    rows = commitments_tab.search_commitments("", "", "测试镇2025.txt", "", second)
+    assert rows and all(r["doc"] == "测试镇2025.txt" for r in rows)  # the staff's table follows too
+    time.sleep(0.05)
+    second.assistant
+    second.holder.wait_for_follow()
+    assert second.holder.reloads == 1  # nothing new on disk: no second reload

@@ -4,21 +4,25 @@ from __future__ import annotations
 import sqlite3
 import sys
 import threading
+import time
 from typing import Callable
 
 from qa.answer.answering import Answer, Answerer
 from qa.config import Config
 from qa.errors import DISK_FULL, QAError, is_disk_full
-from qa.index.build import BuildReport, ensure_index
+from qa.index.build import BuildReport, ensure_index, read_manifest
 from qa.index.index import Index, load_tokenizer
 
 
 class Assistant:
     """One loaded index and its answerer; build it once per process (per index)."""
 
-    def __init__(self, config: Config | None = None, progress: bool = True, mode: str = "hybrid"):
+    def __init__(self, config: Config | None = None, progress: bool = True, mode: str = "hybrid",
+                 build: bool = True):
         self.config = config or Config.from_env()
-        self.build_report: BuildReport = build_index(self.config, progress=progress)
+        # build=False: load what is on disk as it is (an instance following another's builds)
+        self.build_report: BuildReport = (build_index(self.config, progress=progress) if build
+                                          else BuildReport(rebuilt=False, reason=None))
         if self.build_report.rebuilt and progress:
             print(describe_build(self.build_report), file=sys.stderr)
         self.index = Index.open(self.config)
@@ -42,14 +46,26 @@ class AssistantHolder:
 
     A request reads `current` once and answers from that assistant to the end, so it never mixes
     two indexes; the swap is a single reference assignment, so no request waits for a rebuild.
+
+    Several instances may serve one index folder: with `follow_seconds` > 0, reading `current`
+    looks (at most that often) at the manifest on disk, and when another process has built a new
+    index (the manifest's build stamp differs from the one served), loads it in the background
+    and swaps it in; requests keep the old one until the new one is ready.
     """
 
-    def __init__(self, assistant: Assistant):
+    def __init__(self, assistant: Assistant, follow_seconds: float = 0.0):
         self._current = assistant
         self._reload_lock = threading.Lock()
+        self.follow_seconds = follow_seconds
+        self._looked = time.monotonic()
+        self._following: threading.Thread | None = None
+        self.reloads = 0  # swaps made because the index on disk changed
 
     @property
     def current(self) -> Assistant:
+        if self.follow_seconds > 0 and time.monotonic() - self._looked >= self.follow_seconds:
+            self._looked = time.monotonic()
+            self._follow()
         return self._current
 
     def swap(self, assistant: Assistant) -> Assistant:
@@ -63,6 +79,37 @@ class AssistantHolder:
             fresh = load()
             self.swap(fresh)
             return fresh
+
+    def changed_on_disk(self) -> bool:
+        """Whether the index folder holds another build than the one served."""
+        served = self._current.index
+        found = read_manifest(served.directory)
+        return found is not None and build_stamp(found) != build_stamp(served.manifest)
+
+    def _follow(self) -> None:
+        if (self._following is not None and self._following.is_alive()) or not self.changed_on_disk():
+            return
+
+        def load() -> None:
+            config = self._current.config
+            try:
+                if self.changed_on_disk():
+                    self.reload(lambda: Assistant(config, progress=False, build=False))
+                    self.reloads += 1
+            except QAError as exc:  # a build half-swapped in: look again next time
+                print(f"索引已变化，但暂时无法载入：{exc}", file=sys.stderr)
+        self._following = threading.Thread(target=load, name="qa-index-follow", daemon=True)
+        self._following.start()
+
+    def wait_for_follow(self, timeout: float = 60.0) -> None:
+        """Tests and benchmarks: wait for a background reload to finish."""
+        if self._following is not None:
+            self._following.join(timeout)
+
+
+def build_stamp(manifest: dict) -> tuple:
+    """What tells two builds apart: when it was built and the digests of what it wrote."""
+    return manifest.get("built_at"), tuple(sorted((manifest.get("artifacts") or {}).items()))
 
 
 def build_index(config: Config, force: bool = False, progress: bool = True) -> BuildReport:

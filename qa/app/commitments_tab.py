@@ -125,13 +125,31 @@ def commitments_csv(records: list[dict], filters: Filters | None, folder: Export
     return str(folder.write((filters or Filters()).file_name(), text))
 
 
+def filters_of(kind, status, attribute, place, doc, year_from, year_to, keyword) -> Filters:
+    return Filters(kind or "", status or "", attribute or "", place or "", doc or "",
+                   _year(year_from), _year(year_to), keyword.strip() if isinstance(keyword, str) else keyword)
+
+
+def records_for(filters: Filters, runtime) -> list[dict]:
+    """The records of `filters` from the index serving now, remembered per app for a few filter
+    combinations (runtime.commitment_results, bounded; every filter is length-checked), so a
+    browser session keeps only its filters, not ~1 MB of records."""
+    index = runtime.assistant.index
+    key = tuple(vars(filters).values())
+    found = runtime.commitment_results.get(key)
+    if found is not None and found[0] is index:
+        return found[1]
+    records = search_commitments(filters.kind, filters.place, filters.doc, filters.keyword, runtime,
+                                 filters.status, filters.attribute, filters.year_from, filters.year_to)
+    runtime.commitment_results.put(key, (index, records))
+    return records
+
+
 def commitments_query(kind, status, attribute, place, doc, year_from, year_to, keyword, runtime):
     """Commitments tab search → (table rows, records, CSV path, status line, source panel)."""
-    filters = Filters(kind or "", status or "", attribute or "", place or "", doc or "",
-                      _year(year_from), _year(year_to), (keyword or "").strip())
+    filters = filters_of(kind, status, attribute, place, doc, year_from, year_to, keyword)
     try:
-        records = search_commitments(filters.kind, filters.place, filters.doc, filters.keyword, runtime,
-                                     filters.status, filters.attribute, filters.year_from, filters.year_to)
+        records = records_for(filters, runtime)
     except QAError as exc:
         return [], [], None, str(exc), NO_SOURCE
     return ([commitment_row(r) for r in records], records, commitments_csv(records, filters, runtime.exports),
@@ -148,7 +166,7 @@ def filter_choices(records: list[dict]) -> tuple[list, list]:
 def on_page_load(runtime) -> tuple:
     """The filters' choices, read again from the index serving when a page loads (an upload may
     have replaced it since the app started). The table itself waits until the tab is opened."""
-    places, docs = filter_choices(search_commitments("", "", "", "", runtime))
+    places, docs = filter_choices(records_for(Filters(), runtime))
     return gr.Dropdown(choices=places), gr.Dropdown(choices=docs)
 
 
@@ -156,7 +174,7 @@ def commitments_tab(runtime, opened=None) -> dict | None:
     """The staff's table; returns what to refresh when a page loads. The records are not part of
     the page: they load when the tab is `opened` (a gr.Tab) or a filter changes."""
     try:
-        every = search_commitments("", "", "", "", runtime)
+        every = records_for(Filters(), runtime)
     except QAError as exc:
         gr.Markdown(f"承诺库暂不可用：{exc}")
         return None
@@ -164,7 +182,7 @@ def commitments_tab(runtime, opened=None) -> dict | None:
     statuses = [("全部", "")] + [(STATUS_NAMES[s], s) for s in dict.fromkeys(x for v in STATUSES.values() for x in v)]
     attributes = [("全部", "")] + [(a, a) for a in ATTRIBUTES]
     places, docs = filter_choices(every)
-    records = gr.State([])
+    shown = gr.State(None, time_to_live=runtime.config.session_ttl_s)  # the Filters the table shows
     with gr.Row():
         kind = gr.Dropdown(kinds, value="", label="类型", min_width=100)
         status = gr.Dropdown(statuses, value="", label="状态", min_width=100)
@@ -186,19 +204,27 @@ def commitments_tab(runtime, opened=None) -> dict | None:
         with gr.Column(scale=2):
             source = gr.HTML(NO_SOURCE, elem_id="commitment-source")
     inputs = [kind, status, attribute, place, doc, year_from, year_to, keyword]
-    query = dict(fn=lambda *a: commitments_query(*a, runtime), inputs=inputs,
-                 outputs=[table, records, download, count, source], api_visibility="undocumented")
+    def session_query(*args):  # the session keeps the filters; the records stay with the app
+        rows, _, path, status_line, panel = commitments_query(*args, runtime)
+        return rows, filters_of(*args), path, status_line, panel
+
+    query = dict(fn=session_query, inputs=inputs, outputs=[table, shown, download, count, source],
+                 api_visibility="undocumented")
     search.click(**query)
     keyword.submit(**query)
     for control in (kind, status, attribute, place, doc, year_from, year_to):
         control.change(**query)
     if opened is not None:  # first opening: every record (its number boxes are not mounted yet)
-        opened.select(lambda shown: (gr.skip(),) * 5 if shown else
-                      commitments_query("", "", "", "", "", None, None, "", runtime),
-                      inputs=[records], outputs=query["outputs"], api_visibility="undocumented")
+        opened.select(lambda filters: (gr.skip(),) * 5 if filters is not None else
+                      session_query("", "", "", "", "", None, None, ""),
+                      inputs=[shown], outputs=query["outputs"], api_visibility="undocumented")
 
-    def show_source(recs: list, evt: gr.SelectData) -> str:
-        return commitment_source(recs, evt.index[0] if evt.index else None)
+    def show_source(filters: Filters | None, evt: gr.SelectData) -> str:
+        try:
+            records = records_for(filters or Filters(), runtime)
+        except QAError:
+            return NO_SOURCE
+        return commitment_source(records, evt.index[0] if evt.index else None)
 
-    table.select(show_source, inputs=[records], outputs=source, api_visibility="undocumented")
+    table.select(show_source, inputs=[shown], outputs=source, api_visibility="undocumented")
     return dict(fn=lambda: on_page_load(runtime), outputs=[place, doc])

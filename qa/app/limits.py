@@ -103,6 +103,33 @@ class RateLimiter:
         return len(self._buckets)
 
 
+class BoundedCache:
+    """A least-recently-used map of at most `size` entries, safe across threads; one per app
+    (never process-global), keyed only on bounded values."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 def visitor(request, trust_forwarded: bool = False) -> str:
     """Who is asking: the client address (or the first X-Forwarded-For hop behind a proxy the
     operator trusts); '' when unknown (a direct call without a request)."""

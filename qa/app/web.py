@@ -17,13 +17,14 @@ from qa.errors import QAError
 from qa.app.feedback import open_feedback
 from qa.app.followup import resolve
 from qa.app.server import launch_options
-from qa.app.limits import RATE_MESSAGE, RateLimiter, echo, text_param, visitor
+from qa.app.limits import RATE_MESSAGE, BoundedCache, RateLimiter, echo, text_param, visitor
 from qa.app.bubbles import ABSTAIN_LABEL, highlight  # noqa: F401  (the staff tabs share them)
 from qa.app.chat import CSS as CHAT_CSS, chat_tab, head as chat_head, index_info
 
 CATALOG_COLUMNS = [("doc", "文件"), ("title", "标题"), ("short_title", "简称"), ("issuer", "发布机关"),
                    ("place_path", "地域"), ("level", "层级"), ("kind", "类型"), ("date", "日期"),
                    ("period", "期间"), ("inferred", "由正文推断的字段")]
+COMMITMENT_RESULTS_CACHED = 16  # filter combinations whose records the app remembers
 CSS = """
 .qa-source {border:1px solid #d0d7de; border-radius:6px; padding:8px 12px; margin:8px 0;}
 .qa-source-head {font-weight:600; margin-bottom:4px;}
@@ -45,9 +46,11 @@ class Runtime:
 
     def __init__(self, config: Config, assistant: Assistant | None = None, progress: bool = True):
         self.config = config
-        self.holder = AssistantHolder(assistant or Assistant(config, progress=progress))
+        self.holder = AssistantHolder(assistant or Assistant(config, progress=progress),
+                                      follow_seconds=config.follow_index_s)
         self.feedback = open_feedback(config)  # SQLite, or PostgreSQL for QA_DATABASE_URL
         self.exports = ExportFolder()  # downloads handed out, bounded (qa.app.exports)
+        self.commitment_results = BoundedCache(COMMITMENT_RESULTS_CACHED)  # by filters
         self.questions = RateLimiter(config.rate_per_minute, config.rate_burst)
         self.admin = AdminSessions(config.admin_user, config.admin_password, config.admin_session_minutes)
 
@@ -177,9 +180,10 @@ def build_app(runtime: Runtime) -> gr.Blocks:
         api_endpoints(runtime)
         for on_load in filter(None, refresh):  # a page shows the index serving when it loads
             demo.load(**on_load, api_visibility="undocumented")
-    # Gradio's own bound a little above the guard's, which answers first and in Chinese
+    # Gradio's own bound (English) behind the guard's (Chinese), with room for joins that passed
+    # the guard at once; both far below the 2 000 sessions Gradio keeps pending messages for
     demo.queue(default_concurrency_limit=runtime.config.queue_concurrency,
-               max_size=runtime.config.queue_max_size + runtime.config.queue_concurrency)
+               max_size=2 * runtime.config.queue_max_size)
     demo.qa_runtime = runtime
     return demo
 
