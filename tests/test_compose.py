@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from qa.answer.compose import figure_first, group_label
+from qa.answer.compose import asked_level, figure_first, group_label
 from qa.answer.lists import condense, named
 
 MARKER = re.compile(r"\[(\d+)\]")
@@ -26,9 +26,11 @@ def _copied_and_cited(answer):
 def test_whether_question_leads_with_what_the_plan_says(assistant):
     answer = assistant.ask("张家窝镇要建新中学吗？")
     assert not answer.abstained
-    # the clause that says it, with the document it comes from; the count of existing schools last
-    assert "《张家窝镇“十五五”规划纲要》提出：在居民区新建小学和中学[" in answer.answer
-    assert answer.answer.index("新建小学和中学") < answer.answer.index("公办中学1所")
+    # the clause that says it, with the document it comes from and the verb of its kind (a plan
+    # 提出, a report 提到); the count of existing schools in the same plan is not the answer
+    assert answer.answer == ("《西青区2023年计划执行与2024年计划》提到：推动张家窝镇第一小学、赤龙中学建成投用[1]。"
+                             "《张家窝镇“十五五”规划纲要》提出：在居民区新建小学和中学[2]。")
+    assert "公办中学1所" not in answer.answer
     _copied_and_cited(answer)
 
 
@@ -39,11 +41,26 @@ def test_question_naming_no_place_is_answered_place_by_place(assistant):
     labels = [line.split("：", 1)[0] for line in lines]
     assert "静海镇《“十四五”规划纲要》提出" in labels
     assert any(label.startswith("张家窝镇《") for label in labels)
+    assert not any(label.startswith("西青区") for label in labels)  # "镇上": towns, not the district
     # each sentence carries its group's label, place and document
     assert {s["place"] for s in answer.sentences} >= {"静海镇", "张家窝镇"}
     assert all(s["label"] and s["label"].startswith(s["place"]) for s in answer.sentences)
     assert "第七小学改扩建" in answer.answer
     _copied_and_cited(answer)
+
+
+def test_question_naming_no_place_nor_level_groups_every_place(assistant):
+    answer = assistant.ask("要建新的养老机构吗？")
+    labels = [line.split("：", 1)[0] for line in answer.answer.split("\n")]
+    assert labels[:2] == ["西青区《新型城镇化发展规划（2023—2025年）》提出", "西青区《2023年计划执行与2024年计划》提到"]
+    assert any(label.startswith("静海镇《“十四五”规划纲要》") for label in labels)
+    _copied_and_cited(answer)
+
+
+def test_asked_level():
+    assert asked_level("镇上要建新小学吗？") == "镇"
+    assert asked_level("区里要建新的养老机构吗？") == "区"
+    assert asked_level("要建新的养老机构吗？") == ""
 
 
 def test_question_naming_a_place_is_not_labelled(assistant):

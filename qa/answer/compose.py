@@ -22,6 +22,7 @@ from pathlib import Path
 from llama_index.core.schema import NodeWithScore
 
 from qa.answer.lists import condense, list_items
+from qa.ingest.gazetteer import level_of
 from qa.text import normalise
 
 SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
@@ -39,6 +40,23 @@ PER_PLACE = 2             # sentences each place contributes
 PLACE_RATIO = 0.75        # a place's best sentence must score this close to the best overall
 
 WORDS_FILE = Path(__file__).resolve().parents[1] / "data" / "answer_words.tsv"
+PLACE_WORDS_FILE = Path(__file__).resolve().parents[1] / "data" / "place_words.tsv"
+
+
+@lru_cache(maxsize=1)
+def place_words() -> tuple[tuple[str, str], ...]:
+    """("镇上", "镇"): words for an unnamed place of some level, longest first."""
+    pairs = []
+    for line in PLACE_WORDS_FILE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#") and "\t" in line:
+            word, level = line.split("\t", 1)
+            pairs.append((word.strip(), level.strip()))
+    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+
+
+def asked_level(question: str) -> str:
+    """The level of place a question means without naming one ("镇上…" → 镇); '' when it says none."""
+    return next((level for word, level in place_words() if word in question), "")
 
 
 @lru_cache(maxsize=1)
@@ -248,6 +266,9 @@ class Writer:
             place = r.node.metadata.get("place", "")
             if place and place not in places:
                 places.append(place)
+        level = asked_level(query.text)
+        if level and any(level_of(p) == level for p in places):
+            places = [p for p in places if level_of(p) == level]  # "镇上…": the towns, not the district
         gazetteer = self.answerer.index.gazetteer
         found = []
         for place in places[:MAX_PLACES]:
@@ -264,7 +285,7 @@ class Writer:
             return chosen
         top = max(group[0].score for group in found)
         found = sorted((g for g in found if g[0].score >= PLACE_RATIO * top), key=lambda g: -g[0].score)
-        return [c for group in found for c in group] if len(found) >= 2 else chosen
+        return [c for group in found for c in group] if len(found) >= 2 or level else chosen
 
     def render(self, query, chosen: list) -> list[Piece]:
         """Each selected sentence as the text to show: a record's fact, a list's items, a clause run."""
@@ -301,7 +322,9 @@ class Writer:
             pieces.sort(key=lambda p: not FIGURE.search(p.text))
         pieces.sort(key=lambda p: not p.first)
         if query.kind == "whether":
-            pieces.sort(key=lambda p: not p.lead)
+            # what a document says about the thing asked stands for it; its other sentences go
+            led = {p.key for p in pieces if p.lead}
+            pieces = sorted((p for p in pieces if p.lead or p.key not in led), key=lambda p: not p.lead)
         return pieces
 
     def write(self, query, chosen: list, results: list[NodeWithScore],
