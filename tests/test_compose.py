@@ -92,6 +92,16 @@ def test_whole_list_keeps_every_item(assistant):
     _copied_and_cited(answer)
 
 
+def test_whole_list_is_collected_across_the_following_passages(assistant):
+    answer = assistant.ask("张家窝镇“一核两带三片区”的城镇空间结构分别包括哪些？")
+    assert "一核：天津南站为核心。[1]两带：赛达大道科技创新带与高泰路产城融合带。[1]三片区：" in answer.answer
+    assert "特色农业区" in answer.answer
+    # the third item comes from the passage after the one that introduces the list, cited as its own
+    third = next(c for c in answer.citations if c.text.startswith("三片区："))
+    assert third.n == 2 and third.heading.endswith("› 三片区")
+    _copied_and_cited(answer)
+
+
 def test_part_no_document_answers_is_named(assistant):
     answer = assistant.ask("静海镇招商引资实际到位要达到多少？有多少个博士后工作站？")
     assert "26.8亿元" in answer.answer

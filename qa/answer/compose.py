@@ -292,14 +292,16 @@ class Writer:
         answerer = self.answerer
         weights = {t: answerer.weight(t) for t in query.terms}
         pieces = []
+        listed = False  # one list is collected whole, from the first sentence that heads one
         for cand in chosen:
             node = cand.node.node
             passage = node.get_content()
             fact = answerer.records.fact(node.node_id, cand.sentence, query) if answerer.records else None
             if not fact:
                 items = list_items(answerer.index.passages, cand.node, cand.sentence, query.text,
-                                   query.kind == "list" and len(chosen) == 1)
+                                   query.kind == "list" and not listed)
                 if items:
+                    listed = listed or len(items) > 1
                     pieces += [Piece(i.text, i.node, i.sentence, first=i.named) for i in items
                                if not unverified_numbers(i.text, i.node.node.get_content())]
                     continue

@@ -25,7 +25,8 @@ INTRODUCES = re.compile(r"[：:]\s*$|如下|以下|包括")
 FOLLOWING_PASSAGES = 4    # passages after the introducing one that may hold its items
 LIST_BOUND = 300          # characters a whole list may take
 ITEM_BOUND = 120          # characters one named item may take
-BARE_LABEL = 40           # an item this short only names what its next sentence lists
+# "三片区：功能互补的三个片区。": an item that only counts what its next sentence lists
+COUNTS = re.compile(r"[一二三四五六七八九十两几\d]+[个大类项条方面]")
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Item:
     text: str
     node: NodeWithScore
     sentence: str  # the whole sentence the text is cut from
-    named: bool = False  # the item the question names: it leads the answer
+    named: bool = False  # the item the question names, or the items of the list asked: they lead
 
 
 def _sentences(text: str) -> list[str]:
@@ -62,12 +63,13 @@ def condense(text: str, bound: int) -> str:
     """A long enumeration whose items are separated by "；": the first clause of each item."""
     if len(text) <= bound or "；" not in text:
         return text if len(text) <= bound else text[:bound] + "…"
-    segments = [s for s in text.split("；") if s.strip()]
     heads = []
-    for segment in segments:
-        first = CLAUSE.findall(segment)
-        head = first[0].rstrip("，,。") if first else segment
-        heads.append(head + ("…" if head != segment.rstrip("。") else ""))
+    for segment in (s for s in text.split("；") if s.strip()):
+        head = ""
+        for sentence in SENTENCE.findall(segment):  # "三片区：…三个片区。高新智造集聚区围绕…，…"
+            first = CLAUSE.findall(sentence)[0]
+            head += first if first == sentence else first.rstrip("，,") + "…"
+        heads.append(head)
     condensed = "；".join(heads)
     return condensed if len(condensed) <= bound else condensed[:bound] + "…"
 
@@ -113,31 +115,35 @@ def list_items(passages, result: NodeWithScore, sentence: str, question: str,
             for more, more_source in after[i + 1:]:  # the item's own further sentences
                 if more_source is not source or _item_starts(more):
                     break
-                if len(body) < BARE_LABEL:  # "三片区：功能互补的三个片区。" says only what follows
+                if body is text and COUNTS.search(text[len(label.group(0)):]):
                     body += condense(more, LIST_BOUND - len(body))
                     continue
                 if len(body) + len(more) > ITEM_BOUND:
                     break
                 body += more
             return [Item(condense(body, LIST_BOUND), NodeWithScore(node=source, score=0.0), text, True)]
-    if not alone:
-        return None
-    items = []
+    if not alone or _item_starts(sentence):
+        return None  # an item selected on its own answers as it is
+    items: list[list] = []
     for text, source in after:
         if not _item_starts(text):
-            if items:
-                continue  # an item's further sentences: its first says what it is
-            break
-        items.append((text, source))
+            if not items:
+                break
+            last = items[-1]
+            if len(last) == 2 and last[1] is source and COUNTS.search(LABEL.sub("", last[0], count=1)):
+                last[0] += condense(text, LIST_BOUND // 2)  # "三片区：…三个片区。" counts what follows
+                last.append(True)
+            continue  # an item's further sentences: its first says what it is
+        items.append([text, source])
     if not items or not (INTRODUCES.search(sentence) or len(items) >= 2):
         return None
-    out = [Item(condense(sentence, LIST_BOUND // 3), result, sentence)]
+    out = [Item(condense(sentence, LIST_BOUND // 3), result, sentence, True)]
     used = len(out[0].text)
-    for text, source in items:
-        head = condense(text, LIST_BOUND // 3)
+    for text, source, *_ in items:
+        head = condense(text, LIST_BOUND // 2)
         if used + len(head) > LIST_BOUND:
             break
         same = source is node
-        out.append(Item(head, result if same else NodeWithScore(node=source, score=0.0), text))
+        out.append(Item(head, result if same else NodeWithScore(node=source, score=0.0), text, True))
         used += len(head)
     return out if len(out) > 1 else None
