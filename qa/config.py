@@ -25,6 +25,9 @@ class Config:
     # "lsa" (offline, corpus-fitted only) or any sentence-transformers hub name / local path,
     # e.g. "BAAI/bge-m3", whose prompts come from its own config
     embed_model: str = DEFAULT_EMBED_MODEL
+    # QA_GLOSSARY: look English questions' words up in qa/data/glossary.tsv for BM25, LSA and the
+    # answer's terms (1, default); 0 leaves English questions to the multilingual model's vectors
+    glossary: bool = True
     # QA_LSA_DIM: dimensions of the offline LSA embedding
     lsa_dim: int = 256
     # QA_CHUNK_MAX_CHARS / QA_CHUNK_MIN_CHARS: bounds of a passage's body (heading path excluded)

@@ -227,7 +227,8 @@ class Answerer:
         queries = []
         for question in questions:
             try:
-                queries.append(analyse(clean_question(question, self.config.max_question_chars), self.index))
+                queries.append(analyse(clean_question(question, self.config.max_question_chars),
+                                       self.index, self.config.glossary))
             except InputError:
                 continue
         self.retriever.prepare(queries)
@@ -235,7 +236,7 @@ class Answerer:
     def ask(self, question: str) -> Answer:
         started = time.perf_counter()
         question = clean_question(question, self.config.max_question_chars)
-        query = analyse(question, self.index)
+        query = analyse(question, self.index, self.config.glossary)
         results = self.retriever.retrieve_query(query)
         answer = self._compose(question, query, self.evidence(query, results))
         answer.retrieved = [self._retrieved(r) for r in results[:10]]

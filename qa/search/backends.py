@@ -76,10 +76,11 @@ class SearchBackend(Protocol):
     name: str
 
     def fused(self, text: str, tokens: list[str], places: list[str] | None, mode: str,
-              rrf_k: int, weights: dict[str, float] | None = None) -> list[tuple[int, float]]:
+              rrf_k: int, weights: dict[str, float] | None = None,
+              dense_text: str | None = None) -> list[tuple[int, float]]:
         """(row, fused score) best first; `places` also searched on their own when given;
         `mode` is "hybrid", "bm25", "dense" or signals joined by "+" (signals_of); `weights`
-        per signal (default 1)."""
+        per signal (default 1); `dense_text` what the model embeds (default `text`)."""
 
 
 class JiebaBM25Retriever(BM25Retriever):
@@ -130,7 +131,7 @@ class EmbeddedBackend:
             return []
         return nearest(lsa.embedder.embed_queries([text]), lsa.search, lsa.vectors, within)
 
-    def fused(self, text, tokens, places, mode, rrf_k, weights=None):
+    def fused(self, text, tokens, places, mode, rrf_k, weights=None, dense_text=None):
         within = (np.concatenate([self.index.passages.rows_of_place(p) for p in places])
                   if places else None)
         rankings, weighting = [], []
@@ -138,7 +139,7 @@ class EmbeddedBackend:
             if signal == "bm25":
                 rankings.append([row for row, _ in self.bm25.ranked(tokens, within)])
             elif signal == "dense":
-                rankings.append(self.dense_rows(text, within))
+                rankings.append(self.dense_rows(dense_text or text, within))
             else:
                 rankings.append(self.lsa_rows(text, within))
             weighting.append((weights or {}).get(signal, 1.0))
@@ -169,7 +170,8 @@ class MilvusBackend:
         self.record = index.manifest["milvus"]
         self.client.load_collection(self.record["alias"])  # a no-op when the engine has it loaded
 
-    def requests(self, text: str, tokens: list[str], places: list[str] | None, mode: str) -> list:
+    def requests(self, text: str, tokens: list[str], places: list[str] | None, mode: str,
+                 dense_text: str | None = None) -> list:
         """One request per signal (BM25, the model's vectors, LSA beside a neural model), and
         the same again filtered to the places when they are searched on their own."""
         from pymilvus import AnnSearchRequest
@@ -178,7 +180,7 @@ class MilvusBackend:
         query = segmented(tokens) if self.record["analyzer"] == "segmented" else normalise(text)
         vectors = {}
         if "dense" in signals:
-            vectors["dense"] = self.index.embed_queries([text])[0]
+            vectors["dense"] = self.index.embed_queries([dense_text or text])[0]
         if "lsa" in signals and self.record.get("lsa") and self.index.lsa is not None:
             vectors["lsa"] = self.index.lsa.embedder.embed_queries([text])[0]
         requests = []
@@ -192,11 +194,11 @@ class MilvusBackend:
                     expr=expr, param={"metric_type": "IP", "params": self.record.get("dense_search") or {}}))
         return requests
 
-    def fused(self, text, tokens, places, mode, rrf_k, weights=None):
+    def fused(self, text, tokens, places, mode, rrf_k, weights=None, dense_text=None):
         """Milvus's RRF ranker weighs every request alike: `weights` other than 1 are not applied."""
         from pymilvus import MilvusException
 
-        requests = self.requests(text, tokens, places, mode)
+        requests = self.requests(text, tokens, places, mode, dense_text)
         if not requests:
             return []
         try:

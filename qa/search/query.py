@@ -77,6 +77,7 @@ class Query:
     # how each place asked about may be written in evidence (full name, short forms)
     place_forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     index: Index | None = field(default=None, repr=False, compare=False)  # whose words these are
+    glossary: bool = True  # whether English words were looked up in qa/data/glossary.tsv
 
     @cached_property
     def parts(self) -> list["Query"]:
@@ -87,7 +88,7 @@ class Query:
             return []
         parts = []
         for piece in pieces:
-            part = _analyse_one(piece, self.index)
+            part = _analyse_one(piece, self.index, self.glossary)
             part.places = part.places or self.places
             part.periods = part.periods or self.periods
             part.years = part.years or self.years
@@ -105,13 +106,13 @@ ENGLISH_STOPWORDS = frozenset(
     "says said make made aims aim want wants need needs like only over under between before after".split())
 
 
-def _english_to_chinese(text: str, place_words: set[str]) -> str:
+def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = True) -> str:
     lowered = normalise(text)
     found = []
     for pattern, period in ENGLISH_PERIODS.items():
         if re.search(pattern, lowered):
             found.append(period)
-    for pattern, chinese in glossary():
+    for pattern, chinese in (glossary() if use_glossary else ()):
         if pattern.search(lowered):
             found.append(chinese)
             lowered = pattern.sub(" ", lowered)
@@ -125,20 +126,21 @@ def _english_to_chinese(text: str, place_words: set[str]) -> str:
 PART_SPLIT = re.compile(r"[？?；;]")
 
 
-def analyse(question: str, index: Index) -> Query:
+def analyse(question: str, index: Index, glossary: bool = True) -> Query:
     """What the question asks about: its place, period, years, kind and content terms, in the
-    words of `index` (its tokenizer)."""
-    return _analyse_one(question, index)
+    words of `index` (its tokenizer). English words are looked up in the glossary unless
+    `glossary` is False (the multilingual model's vectors still read the English question)."""
+    return _analyse_one(question, index, glossary)
 
 
-def _analyse_one(question: str, index: Index) -> Query:
+def _analyse_one(question: str, index: Index, use_glossary: bool = True) -> Query:
     text = simplified(CONTROL.sub("", question).strip())  # "學嗎" asks what "学吗" asks
     norm = normalise(text)
     latin = sum(c.isascii() and c.isalpha() for c in text)
     cjk = sum("\u4e00" <= c <= "\u9fff" for c in text)
     english = latin > 3 * max(cjk, 1)
     scope = PlaceScope.of(index.gazetteer.find(norm), index)
-    search = (_english_to_chinese(text, scope.ascii_words) if english else text) or text
+    search = (_english_to_chinese(text, scope.ascii_words, use_glossary) if english else text) or text
     # "23年" → "2023年": residents shorten years
     search = SHORT_YEAR.sub(lambda m: f"20{m.group(1)}年", search)
     periods = {name: span for name, span in PERIODS.items() if name in search}
@@ -163,7 +165,7 @@ def _analyse_one(question: str, index: Index) -> Query:
                  places=scope.places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english,
                  wants_number=bool(NUMBER_ASKED.search(text)), other_places=scope.other_places,
-                 place_forms=scope.forms, index=index)
+                 place_forms=scope.forms, index=index, glossary=use_glossary)
 
 
 # Levels at which a place named beside the asked one is part of the same scope ("…区…镇") and

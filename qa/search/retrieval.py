@@ -127,7 +127,8 @@ class HybridRetriever(BaseRetriever):
         """Embed these questions' retrieval texts at once; answering them then finds the
         vectors remembered by the index."""
         if "dense" in self.signals:
-            texts = list(dict.fromkeys(t for t in map(self._text, queries) if t))
+            texts = [q.text if q.english else self._text(q) for q in queries]
+            texts = list(dict.fromkeys(t for t in texts if t))
             if texts:
                 self.index.embed_queries(texts)
 
@@ -135,8 +136,11 @@ class HybridRetriever(BaseRetriever):
         text = self._text(query)
         if not text:
             return []
+        # an English question reaches the documents through the multilingual model as asked
+        # (BM25 and LSA read its glossary terms)
+        dense_text = query.text if query.english else text
         fused = self.backend.fused(text, self.index.tokenize(text), self._scoped_places(query),
-                                   self.mode, self.rrf_k, self.weights)
+                                   self.mode, self.rrf_k, self.weights, dense_text=dense_text)
         passages = self.index.passages
         scope = Scope(query)
         best: list[float] = []  # min-heap of the top_k scoped scores so far
