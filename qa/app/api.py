@@ -25,7 +25,8 @@ class Assistant:
                                           else BuildReport(rebuilt=False, reason=None))
         if self.build_report.rebuilt and progress:
             print(describe_build(self.build_report), file=sys.stderr)
-        self.index = Index.open(self.config)
+        # a process that has just built keeps the model it loaded (torch and 470 MB for e5)
+        self.index = Index.open(self.config, embedder=self.build_report.model)
         self.answerer = Answerer(self.index, self.config, mode=mode)
 
     @property

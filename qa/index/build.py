@@ -135,6 +135,7 @@ class BuildReport:
     reused_documents: int = 0
     skipped: list = field(default_factory=list)
     embedder: str = ""
+    model: object = field(default=None, repr=False)  # the loaded embedder, for Index.open to reuse
 
 
 def ensure_index(config: Config, force: bool = False, progress: bool = True) -> BuildReport:
@@ -310,7 +311,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
     return BuildReport(rebuilt=True, reason=reason, seconds=time.perf_counter() - started,
                        documents=len(entries), passages=len(passages.node_ids),
                        reused_documents=len(scan.unchanged), skipped=scan.skipped,
-                       embedder=embedder.description)
+                       embedder=embedder.description, model=embedder)
 
 
 def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[str, object]]:

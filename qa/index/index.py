@@ -98,8 +98,10 @@ class Index:
             self.commitment_counts = TermCounts.read(commitments)
 
     @classmethod
-    def open(cls, config: Config) -> "Index":
-        """Load the index in `config.index_dir`; a Chinese message when it cannot be read."""
+    def open(cls, config: Config, embedder: Embedder | None = None) -> "Index":
+        """Load the index in `config.index_dir`; a Chinese message when it cannot be read.
+        `embedder`, the model a build in this process has loaded, is used when it is the one
+        the index was built with (LSA is always restored from the index's own file)."""
         import bm25s
         import faiss
         from llama_index.vector_stores.faiss import FaissVectorStore
@@ -112,7 +114,9 @@ class Index:
             tokenizer = load_tokenizer(directory)
             places = [OwnPlace.from_json(p) for p in
                       json.loads((directory / PLACES).read_text(encoding="utf-8"))]
-            embedder = restore_embedder(manifest["embedder"], directory, tokenizer.tokenize)
+            if (embedder is None or embedder.id != manifest["embedder"]["id"]
+                    or embedder.name == "lsa"):
+                embedder = restore_embedder(manifest["embedder"], directory, tokenizer.tokenize)
             milvus = vector_store = None
             if config.search_backend == "milvus":
                 from qa.index.milvus import connect
