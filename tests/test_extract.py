@@ -201,3 +201,10 @@ def test_a_name_is_not_a_list_or_a_merger_and_loses_the_verb_before_it():
         ("龙湾道", "under_construction"), ("海泰道", "under_construction"), ("储厚道", "under_construction")]
     assert [n for n, _ in projects("深度融入龙湾科创园西青园建设，建立常态化对接机制。")] == ["龙湾科创园西青园"]
     assert projects("促进教产城融合建设艺术教育中心。") == []
+
+
+def test_works_reported_done_are_completed_and_a_name_says_no_stage():
+    review = dict(heading="一、2023年工作回顾", period="2023-2024")
+    assert projects("改造龙湾西里、国兴佳园等13个老旧小区。", **review) == [
+        ("龙湾西里", "completed"), ("国兴佳园", "completed")]
+    assert projects("建设龙湾区知识产权运营中心，推动专利产业化。") == [("龙湾区知识产权运营中心", "planned")]

@@ -52,6 +52,7 @@ COMPLETION = re.compile(r"建成|竣工|完工|投用|投入使用|投入运营|
 UNDERWAY = re.compile(r"加快建设|建设提速|加紧建设|在建|续建|建设进度|加快推进|全力推进|全速推进|加快推动|持续跟进|有序推进|"
                       r"开工|加快[^，。；]{0,12}建设|施工|主体工程")
 NOT_YET = re.compile(r"落地|落户|签约|招商|前期|谋划|准备|储备|引进|启动前|规划|拟|计划开发")
+WORKS_DONE = re.compile(r"新建|改扩建|扩建|改造|治理|整修|维修|修复|拓宽|修缮")
 FUTURE_ONLY = re.compile(r"将建成|建成[^，。；]{0,6}后|达产后")
 
 
@@ -186,29 +187,33 @@ def facts(text: str) -> dict:
     return found
 
 
-def stage(clause: str, reported: bool) -> tuple[str, str]:
-    """(status, the text's own words for it) from the verbs of the clause naming a project."""
-    done = None if FUTURE_ONLY.search(clause) else COMPLETION.search(clause)
-    underway, not_yet = UNDERWAY.search(clause), NOT_YET.search(clause)
+def stage(clause: str, reported: bool, name: str = "") -> tuple[str, str]:
+    """(status, the text's own words for it) from the verbs of the clause naming a project (not
+    from the name itself: "某某运营中心" is not in operation). In a review, works that were done
+    ("新建、改造、治理…") are completed unless the clause says they are still under way."""
+    masked = clause.replace(name, "\0" * len(name)) if name else clause
+    said = lambda m: clause[m.start():m.end()] if m else ""  # noqa: E731 (the words as printed)
+    done = None if FUTURE_ONLY.search(masked) else COMPLETION.search(masked)
+    underway, not_yet = UNDERWAY.search(masked), NOT_YET.search(masked)
     if reported:
-        if done and not re.search(r"即将|准备", clause):
-            return COMPLETED, done.group()
+        if done and not re.search(r"即将|准备", masked):
+            return COMPLETED, said(done)
         if not_yet and not underway:
-            return PLANNED, not_yet.group()
-        verb = underway or ACTION.search(clause)
-        return UNDER_CONSTRUCTION, verb.group() if verb else ""
+            return PLANNED, said(not_yet)
+        if not underway and (works := WORKS_DONE.search(masked)):
+            return COMPLETED, said(works)
+        return UNDER_CONSTRUCTION, said(underway or ACTION.search(masked))
     if underway and not (not_yet and "开工" in underway.group()):
-        return UNDER_CONSTRUCTION, underway.group()
+        return UNDER_CONSTRUCTION, said(underway)
     if done and not not_yet:
-        return UNDER_CONSTRUCTION, done.group()
-    verb = not_yet or ACTION.search(clause)
-    return PLANNED, verb.group() if verb else ""
+        return UNDER_CONSTRUCTION, said(done)
+    return PLANNED, said(not_yet or ACTION.search(masked))
 
 
 def to_project(c: Candidate) -> Project:
     statement = c.statement
     reported = statement.status_at(max(statement.text.find(c.clause), 0)) != PLANNED
-    status, progress = stage(c.clause, reported)
+    status, progress = stage(c.clause, reported, c.name)
     project = Project(c.name, statement.source(), status=status, progress=progress, box=c.box,
                       origin="box" if c.box else "text", **facts(c.facts_text))
     project.value = project.investment
