@@ -126,7 +126,8 @@ def launch_local():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = replace(Config.from_env(), host="127.0.0.1", port=port)
+    # one loopback address stands for every simulated resident: no per-visitor rate limit
+    config = replace(Config.from_env(), host="127.0.0.1", port=port, rate_per_minute=0)
     demo = web.build_app(web.Runtime(config, progress=False))
     web.launch(demo, config, prevent_thread_lock=True, quiet=True)
     return demo, f"http://127.0.0.1:{port}/"
