@@ -157,4 +157,4 @@ def test_index_line_names_documents_build_time_and_model(runtime):
     index = runtime.assistant.index
     line = bubbles.index_line(index)
     assert f"已收录 {len(index.catalog)} 篇文件" in line and index.manifest["built_at"][:10] in line
-    assert index.embedder.description in line
+    assert "向量模型：" + index.embedder.description.split("（")[0].strip() in line and "（" not in line.split("向量模型：")[1]

@@ -204,5 +204,7 @@ def index_line(index) -> str:
     """Under the title: how many documents answer, when their index was built, which embedding
     model; from the index serving now."""
     built = str(index.manifest.get("built_at", "")).replace("T", " ")[:16] or "未知"
-    model = index.embedder.description if index.embedder is not None else "未知"
+    # the model's name: its description up to the details in brackets (paths, sizes)
+    model = re.split(r"[（(；;]", index.embedder.description)[0].strip() if index.embedder is not None else ""
+    model = model or "未知"
     return (f"已收录 {len(index.catalog)} 篇文件 · 索引构建于 {built} · 向量模型：{model}")

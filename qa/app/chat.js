@@ -38,7 +38,7 @@
       if (!target) return;
       const details = target.closest("details");
       if (details) details.open = true;
-      target.scrollIntoView({ behavior: "smooth", block: "center" });
+      target.scrollIntoView({ block: "center" });
       flash(target);
       return;
     }

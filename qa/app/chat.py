@@ -53,6 +53,9 @@ button.qa-copy {border:1px solid #d0d7de; border-radius:4px; padding:2px 10px; b
              border-top-color:#1a4fa0; border-radius:50%; animation:qa-spin 0.8s linear infinite;}
 @keyframes qa-spin {to {transform:rotate(360deg);}}
 #index-line {color:#57606a; font-size:0.9em;}
+#examples-label p {margin:0; color:#57606a; font-size:0.9em;}
+#examples {gap:6px; flex-wrap:wrap;}
+#examples button.qa-example {flex:0 1 auto; font-weight:normal; white-space:normal;}
 #chat .top-panel {display:none !important;} /* its trash icon sat on the bubbles; 清空对话 is below */
 @media (max-width: 640px) {
   #chat .message-row, #chat .message {max-width:100% !important; margin-left:0 !important; padding-left:0 !important;}
@@ -195,10 +198,15 @@ def chat_tab(runtime) -> dict:
         box = gr.Textbox(show_label=False, placeholder="输入问题，按回车发送", scale=5, min_width=200,
                          elem_id="question")
         send = gr.Button("提问", variant="primary", scale=1, min_width=80, elem_id="send")
-    examples = gr.Dataset(components=[box], samples=[[q] for q in example_questions(catalog)],
-                          label="示例问题（点击即提问）", elem_id="examples")
+    # Buttons, not a gr.Dataset: the page then needs no Dataset script (13 KB of its first load).
+    gr.Markdown("示例问题（点击即提问）：", elem_id="examples-label")
+    with gr.Row(elem_id="examples"):
+        examples = [gr.Button(q, size="sm", elem_classes="qa-example", min_width=120)
+                    for q in example_questions(catalog)[:MAX_EXAMPLES]]
+        examples += [gr.Button("", size="sm", visible=False, elem_classes="qa-example", min_width=120)
+                     for _ in range(MAX_EXAMPLES - len(examples))]
     with gr.Row(equal_height=True):
-        comment = gr.Textbox(label="评价意见（可选，随 👍/👎 一并提交）", scale=4, elem_id="comment")
+        comment = gr.Textbox(label="评价意见（可选，点回答下的 赞/踩 时一并提交）", scale=4, elem_id="comment")
         reset = gr.Button("清空对话", scale=1, min_width=80, elem_id="clear")
     status = gr.Markdown(elem_id="status")
 
@@ -213,8 +221,9 @@ def chat_tab(runtime) -> dict:
                 api_visibility="undocumented", show_progress="hidden")
     box.submit(**turn)
     send.click(**turn)
-    examples.click(lambda sample: sample[0], inputs=[examples], outputs=[box],
-                   api_visibility="undocumented", show_progress="hidden").then(**turn)
+    for example in examples:
+        example.click(lambda question: question, inputs=[example], outputs=[box],
+                      api_visibility="undocumented", show_progress="hidden").then(**turn)
     chatbot.like(on_like, inputs=[comment, chatbot, session], outputs=[chatbot, session, comment, status],
                  api_visibility="undocumented", show_progress="hidden")
     for event in (chatbot.clear, reset.click):
@@ -222,9 +231,11 @@ def chat_tab(runtime) -> dict:
 
     def on_load():
         catalog = runtime.assistant.index.catalog
+        questions = example_questions(catalog)[:MAX_EXAMPLES]
         return (gr.Chatbot(placeholder=chat_placeholder(catalog)),
-                gr.Dataset(samples=[[q] for q in example_questions(catalog)], components=[box]))
-    return dict(fn=on_load, outputs=[chatbot, examples])
+                *[gr.Button(q, visible=True) for q in questions],
+                *[gr.Button("", visible=False) for _ in range(MAX_EXAMPLES - len(questions))])
+    return dict(fn=on_load, outputs=[chatbot, *examples])
 
 
 def index_info(runtime) -> dict:
