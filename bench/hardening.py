@@ -280,10 +280,11 @@ def check_tempfiles(work: Path, queries: int = 200) -> dict:
         before = files_under(server.tmp)
         done = sum(asyncio.run(run(range(queries))))
         right_after = files_under(server.tmp) - before
-        time.sleep(12)  # two sweep periods: Gradio's copies older than 10 s are gone
+        time.sleep(16)  # three sweep periods: files older than 10 s are gone
         left = files_under(server.tmp) - before
+        kinds = sorted({p.relative_to(server.tmp).parts[0] for p in server.tmp.rglob("*") if p.is_file()})
         return {"check": "tempfiles", "queries": queries, "completed": done, "files_right_after": right_after,
-                "files_left": left, "before": "200 次查询 → 154 MB 临时文件，从不删除",
+                "files_left": left, "left_in": kinds, "before": "200 次查询 → 154 MB 临时文件，从不删除",
                 "ok": done == queries and left <= 0}
 
 

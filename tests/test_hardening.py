@@ -429,3 +429,16 @@ def test_a_second_instance_follows_a_rebuild_made_by_the_first(config, tmp_path)
     second.assistant
     second.holder.wait_for_follow()
     assert second.holder.reloads == 1  # nothing new on disk: no second reload
+
+
+def test_sweep_removes_handed_out_files_even_while_sets_grow(tmp_path):
+    from qa.app.server import sweep_files
+
+    files = set()
+    for i in range(50):
+        (tmp_path / f"{i}.csv").write_text("x")
+        files.add(str(tmp_path / f"{i}.csv"))
+    demo = SimpleNamespace(blocks={}, temp_file_sets=[files, {str(tmp_path / "gone.csv")}])
+    assert sweep_files(demo, age=3600) == 0 and len(files) == 50
+    assert sweep_files(demo, age=-1) == 50 and not files and not list(tmp_path.iterdir())
+    assert demo.temp_file_sets[1] == set()  # a file already gone is forgotten

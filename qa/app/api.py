@@ -78,7 +78,9 @@ class AssistantHolder:
         """Load a fresh assistant (one reload at a time) and swap it in once it is ready."""
         with self._reload_lock:
             fresh = load()
+            del load
             self.swap(fresh)
+            release_memory()  # the replaced index's tokenizer, caches and buffers
             return fresh
 
     def changed_on_disk(self) -> bool:
@@ -106,6 +108,20 @@ class AssistantHolder:
         """Tests and benchmarks: wait for a background reload to finish."""
         if self._following is not None:
             self._following.join(timeout)
+
+
+def release_memory() -> None:
+    """Collect what a replaced index left (its caches form reference cycles) and hand the freed
+    heap back to the system where the C library allows (glibc's malloc_trim): without it a
+    re-index leaves RSS ~35 MB higher, freed but held by the allocator."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def build_stamp(manifest: dict) -> tuple:

@@ -3,8 +3,9 @@
 Each commitments query used to write a new `qa-*/…csv` in the system temp folder, never deleted
 (200 queries → 154 MB). An `ExportFolder` is created once per running app (owner-only), names a
 file for what it holds (the filters), so the same filters reuse the same file, and keeps at most
-`max_files`, deleting the oldest; it is removed when the app's runtime goes away. Gradio's own
-copies of handed-out files are swept by `Blocks(delete_cache=…)` (QA_CACHE_SWEEP_S).
+`max_files`, deleting the oldest; it is removed when the app's runtime goes away. Its files are
+listed in `handed_out`, which the web app gives Gradio to sweep with its own copies of them
+(`Blocks(delete_cache=…)`, QA_CACHE_SWEEP_S): an idle app keeps no download at all.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class ExportFolder:
     def __init__(self, max_files: int = MAX_EXPORT_FILES, parent: str | Path | None = None):
         self.path = Path(tempfile.mkdtemp(prefix="qa-exports-", dir=parent))  # mode 0700
         self.max_files = max_files
+        self.handed_out: set[str] = set()  # swept by Gradio's delete_cache (see build_app)
         self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
@@ -34,11 +36,13 @@ class ExportFolder:
             with open(partial, "w", encoding=encoding, newline="") as out:
                 out.write(text)
             os.replace(partial, target)
+            self.handed_out.add(str(target))
             files = sorted((p for p in self.path.iterdir() if not p.name.startswith(".")),
                            key=lambda p: p.stat().st_mtime_ns)
             for old in files[:max(0, len(files) - self.max_files)]:
                 if old != target:
                     old.unlink(missing_ok=True)
+                    self.handed_out.discard(str(old))
         return target
 
     def files(self) -> list[Path]:

@@ -9,9 +9,19 @@
   a supervisor must be told);
 - `GET /qa-admin/feedback_eval_cases.jsonl`: the feedback export, to a request carrying a live
   admin session cookie only, streamed from the database (no file is left anywhere);
-- a lower `state_session_capacity` than Gradio's 10 000 sessions.
+- a lower `state_session_capacity` than Gradio's 10 000 sessions;
+- a sweeper of the files the app handed out or received (Gradio's cached copies of downloads and
+  uploads, the app's export folder): every QA_CACHE_SWEEP_S, files older than twice that are
+  deleted, and all of them when the server stops. Gradio's own `delete_cache` does the same but
+  iterates its live sets of files: a file added meanwhile (concurrent downloads) ends its task
+  for good, after which nothing is deleted again (200 concurrent queries left 213 files).
 """
 from __future__ import annotations
+
+import asyncio
+import os
+import time
+from contextlib import asynccontextmanager
 
 from fastapi.responses import JSONResponse, Response
 from starlette.middleware import Middleware
@@ -45,6 +55,49 @@ def health(demo, runtime) -> tuple[int, dict]:
     return 200, {**body, "status": "ok"}
 
 
+def sweep_files(demo, age: float | None) -> int:
+    """Delete the files Gradio lists for this app (and the export folder's) older than `age`
+    seconds by ctime (all of them for None), iterating copies; returns how many went."""
+    keep = set()
+    for block in list(demo.blocks.values()):
+        keep.update(getattr(block, "keep_in_cache", ()) or ())
+    removed, now = 0, time.time()
+    for files in list(demo.temp_file_sets):
+        for name in list(files):
+            if name in keep:
+                continue
+            try:
+                if age is None or now - os.lstat(name).st_ctime > age:
+                    os.remove(name)
+                    removed += 1
+                    files.discard(name)
+            except FileNotFoundError:
+                files.discard(name)
+            except OSError:
+                continue
+    return removed
+
+
+def sweeper(demo, every_s: float):
+    """A lifespan for the server: sweep every `every_s` seconds, everything at shutdown."""
+    @asynccontextmanager
+    async def lifespan(app):
+        async def loop():
+            while True:
+                await asyncio.sleep(every_s)
+                try:
+                    await asyncio.to_thread(sweep_files, demo, 2 * every_s)
+                except Exception as exc:  # noqa: BLE001 — a failed sweep must not end the next ones
+                    print(f"清理临时文件失败：{exc}")
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            sweep_files(demo, None)
+    return lifespan
+
+
 def launch_options(demo, runtime) -> dict:
     """`Blocks.launch` keyword arguments: middleware, routes and session capacity."""
     config = runtime.config
@@ -69,5 +122,7 @@ def launch_options(demo, runtime) -> dict:
 
     routes = [Route(HEALTH_PATH, healthz, methods=["GET"]),
               Route(FEEDBACK_EXPORT_PATH, feedback_export, methods=["GET"])]
-    return {"app_kwargs": {"middleware": [Middleware(Guard, policy=policy)], "routes": routes},
-            "state_session_capacity": config.session_capacity}
+    app_kwargs = {"middleware": [Middleware(Guard, policy=policy)], "routes": routes}
+    if config.cache_sweep_s > 0:
+        app_kwargs["lifespan"] = sweeper(demo, config.cache_sweep_s)
+    return {"app_kwargs": app_kwargs, "state_session_capacity": config.session_capacity}

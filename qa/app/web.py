@@ -165,9 +165,9 @@ def api_endpoints(runtime: Runtime) -> None:
 def build_app(runtime: Runtime) -> gr.Blocks:
     from qa.app.commitments_tab import commitments_tab  # it uses this module's highlighting
 
-    sweep = runtime.config.cache_sweep_s  # Gradio's copies of downloads and uploads
-    with gr.Blocks(title="规划文件问答", delete_cache=(sweep, 2 * sweep) if sweep > 0 else None,
-                   analytics_enabled=False) as demo:
+    # no delete_cache: qa.app.server sweeps Gradio's files itself (Gradio's sweeper dies for good
+    # when a file is added while it iterates, as under concurrent downloads)
+    with gr.Blocks(title="规划文件问答", analytics_enabled=False) as demo:
         gr.Markdown("## 规划文件问答\n回答均摘自政府规划文件原文，并注明出处。")
         refresh = [index_info(runtime)]
         with gr.Tabs():
@@ -184,6 +184,7 @@ def build_app(runtime: Runtime) -> gr.Blocks:
     # the guard at once; both far below the 2 000 sessions Gradio keeps pending messages for
     demo.queue(default_concurrency_limit=runtime.config.queue_concurrency,
                max_size=2 * runtime.config.queue_max_size)
+    demo.temp_file_sets.append(runtime.exports.handed_out)  # swept with Gradio's own copies
     demo.qa_runtime = runtime
     return demo
 
