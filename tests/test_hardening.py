@@ -442,3 +442,13 @@ def test_sweep_removes_handed_out_files_even_while_sets_grow(tmp_path):
     assert sweep_files(demo, age=3600) == 0 and len(files) == 50
     assert sweep_files(demo, age=-1) == 50 and not files and not list(tmp_path.iterdir())
     assert demo.temp_file_sets[1] == set()  # a file already gone is forgotten
+
+
+def test_origin_behind_a_reverse_proxy():
+    from qa.app.limits import same_origin
+
+    assert same_origin({"host": "127.0.0.1:7860"})
+    assert same_origin({"origin": "https://qa.example.gov.cn", "host": "127.0.0.1:7860",
+                        "x-forwarded-host": "qa.example.gov.cn"})
+    assert not same_origin({"origin": "https://evil.example", "host": "127.0.0.1:7860",
+                            "x-forwarded-host": "qa.example.gov.cn"})

@@ -174,13 +174,14 @@ def _cookies(raw: str) -> dict:
 
 
 def same_origin(headers: dict) -> bool:
-    """A browser's Origin (or Referer) names this host, or there is none (a script's call)."""
+    """A browser's Origin names this host (as the request or a reverse proxy's X-Forwarded-Host
+    gives it), or there is none (a script's call)."""
     origin = headers.get("origin") or ""
     if not origin:
         return True
-    host = headers.get("host", "")
+    hosts = {headers.get("host", ""), headers.get("x-forwarded-host", "").split(",")[0].strip()} - {""}
     scheme, _, rest = origin.partition("://")
-    return bool(rest) and rest.split("/")[0] == host
+    return bool(rest) and rest.split("/")[0] in hosts
 
 
 class Guard:
