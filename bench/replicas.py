@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.load_chat import QUESTIONS, call, percentile
-from bench.services import milvus_lite_server, postgres
+from bench.services import milvus_lite_server, postgres, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = (7962, 7963, 7964)  # Milvus Lite, replica A, replica B (the scale helper's range)
@@ -49,16 +49,6 @@ def start_replica(port: int, env: dict, log: Path) -> subprocess.Popen:
                             env=env, stdout=out, stderr=subprocess.STDOUT)
     proc.log = out  # closed with the process
     return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    proc.log.close()
 
 
 def wait_ready(base: str, proc: subprocess.Popen, log: Path, seconds: float = 300.0) -> None:
@@ -121,7 +111,7 @@ def run(sessions: int, questions: int, timeout: float, ports=PORTS) -> dict:
         replicas = []
         for i, port in enumerate(ports[1:]):
             replicas.append(start_replica(port, env, root / f"replica{i}.log"))
-            stack.callback(stop, replicas[-1])
+            stack.callback(stop, replicas[-1], replicas[-1].log)
         for i, port in enumerate(ports[1:]):
             wait_ready(f"http://127.0.0.1:{port}/", replicas[i], root / f"replica{i}.log")
         bases = [f"http://127.0.0.1:{p}/" for p in ports[1:]]

@@ -93,6 +93,17 @@ def wait_for_port(port: int, seconds: float = 60.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f} s")
 
 
+def stop(proc: subprocess.Popen, log) -> None:
+    """Ends a server started here (killed if it does not stop within 20 s) and closes its log."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
 @contextmanager
 def milvus_lite_server(root: Path, port: int):
     """Milvus Lite's gRPC server over a data folder in `root`; yields its URI."""
@@ -104,10 +115,4 @@ def milvus_lite_server(root: Path, port: int):
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop(proc, log)

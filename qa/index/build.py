@@ -26,19 +26,12 @@ import numpy as np
 from qa.commitments.extract import EXTRACTOR_VERSION
 from qa.config import Config
 from qa.errors import QAError
+from qa.index.e5_convert import sha256_file  # the one file digest: manifests and the model weights
 from qa.index.store import MANIFEST
 
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
 EMBED_BATCH = 256
 INDEX_FORMAT = 9  # bump when what a build writes changes (9: LSA vectors beside a neural model)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def corpus_fingerprint(corpus_dir: Path) -> dict[str, str]:
