@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from qa.answer.answering import clean_question, shared_run, trim
+from qa.answer.answering import clean_question, trim
+from qa.answer.rules import shared_run
 from qa.errors import InputError
 
 MARKER = re.compile(r"\[(\d+)\]")

@@ -23,17 +23,12 @@ from qa.answer import features as F
 from qa.answer.ranker import Ranker, load_ranker
 from qa.answer.compose import Writer, enumeration, sentences, trim, unverified_numbers  # noqa: F401
 from qa.answer.records import RecordAnswers
-from qa.search.query import PERIODS, YEAR, Query, analyse
+from qa.answer.rules import NUMBER, coverage, kind_fits, measures_in, shared_run, year_fits
+from qa.search.query import Query, analyse
 from qa.search.retrieval import HybridRetriever, Scope
 from qa.index.index import Index
 from qa.text import normalise
 
-NUMBER = re.compile(r"\d")
-DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
-ACTOR_WORDS = re.compile(r"镇政府|镇党委|人民政府|部门|局|委员会|委|办|公司|集团|村|街|牵头|负责|配合|承担|链主|会议")
-LOCATION_WORDS = re.compile(r"位于|坐落|交口|路口|[东西南北]至|以[东西南北]|[路道街]与|片区|地块")
-PROGRESS_WORDS = re.compile(r"完成|建成|开工|竣工|投用|投入使用|推进|启动|开业|运营|落地|实现")
-LIST_MARKS = re.compile(r"[、，]")
 INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
 ALLOWED_CONTROL = {"\n", "\t", "\r"}
 
@@ -51,10 +46,6 @@ PHRASE_WEIGHT = 0.5  # a run of the question's own words in a sentence is strong
 PHRASE_CAP = 12  # characters: a run this long counts fully
 NAME_MISSING = 0.5
 MEASURE_MISSING = 0.3  # "总投资多少" is not answered by a sentence that gives only a length
-# Quantities a how-much question may name; the answering sentence must name it too.
-MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
-            "覆盖率", "城镇化率", "营业额", "销售额", "利润", "税收", "就业", "浓度", "人数",
-            "密度", "里程", "床位")
 
 
 @dataclass
@@ -114,78 +105,6 @@ class Candidate:
     features: dict = field(default_factory=dict, repr=False)  # what the learned scorer reads
     probability: float | None = None  # P(holds the fact asked), when a learned scorer is loaded
 
-
-def coverage(terms: list[str], text: str, weights: dict[str, float],
-             normalised: bool = False) -> tuple[float, frozenset]:
-    """IDF-weighted share of the question's content terms found in the text."""
-    if not terms:
-        return 0.0, frozenset()
-    norm = text if normalised else normalise(text)
-    found = frozenset(t for t in terms if t in norm)
-    total = sum(weights.get(t, 1.0) for t in terms)
-    return sum(weights.get(t, 1.0) for t in found) / total, found
-
-
-def shared_run(question: str, sentence: str, cap: int) -> int:
-    """Length of the longest run of characters the question shares with a sentence, up to `cap`.
-
-    Grows the best length found so far from each start in the question, testing substrings
-    with `in` (C speed): at most len(question) + cap tests, where difflib builds an index of
-    every sentence."""
-    best = 0
-    for start in range(len(question)):
-        while best < cap and start + best < len(question) and question[start:start + best + 1] in sentence:
-            best += 1
-        if best == cap:
-            break
-    return best
-
-
-def kind_fits(kind: str, sentence: str) -> float:
-    """Bonus when the sentence carries the sort of fact asked for."""
-    if kind == "how_much":
-        return 0.25 if NUMBER.search(sentence) else -0.3
-    if kind == "when":
-        return 0.25 if DATE_WORDS.search(sentence) else -0.1
-    if kind == "who":
-        return 0.25 if ACTOR_WORDS.search(sentence) else -0.1
-    if kind == "list":
-        return 0.15 if len(LIST_MARKS.findall(sentence)) >= 2 else 0.0
-    if kind == "status":
-        return 0.25 if PROGRESS_WORDS.search(sentence) else -0.1
-    if kind == "where":
-        return 0.25 if LOCATION_WORDS.search(sentence) else -0.1
-    return 0.0
-
-
-def years_spoken_of(text: str) -> set[int] | None:
-    """Years a text names, directly or through a 五年 period name; None when it names none."""
-    years = {int(y) for y in YEAR.findall(text)}
-    for name, span in PERIODS.items():
-        if name in text:
-            start, end = int(span[:4]), int(span[-4:])
-            years.update(range(start, end + 1))
-    return years or None
-
-
-def year_fits(query: Query, sentence: str, passage: str, heading: str, period: str) -> bool:
-    """A question about a year needs evidence of that year: in the sentence, else its passage,
-    else its heading, else the span of years its document covers."""
-    if not query.years:
-        return True
-    asked = {int(y) for y in query.years}
-    years = years_spoken_of(sentence)
-    if years is None:
-        in_passage = years_spoken_of(passage)
-        if in_passage and asked & in_passage:
-            return True
-        years = years_spoken_of(heading) or years_spoken_of(period.replace("-", "年 ") + "年")
-    return years is None or bool(years & asked)
-
-
-def measures_in(terms: list[str]) -> list[str]:
-    """The quantity a how-much question asks for (总投资, 产值, 城镇化率…), if it names one."""
-    return [t for t in terms if any(m in t for m in MEASURES)]
 
 
 WEIGHTS_CACHED = 8192  # terms whose weight an answerer remembers
