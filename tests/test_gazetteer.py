@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from qa.config import PROJECT_ROOT
-from qa.ingest.gazetteer import Divisions, Gazetteer, OwnPlace, Place, level_of, pinyin, short_forms
+from qa.ingest.divisions import Divisions, Place, level_of, short_forms
+from qa.ingest.gazetteer import Gazetteer, OwnPlace, pinyin
 from tests.conftest import CORPUS
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from llama_index.core.schema import NodeWithScore
 
 from qa.answer.lists import condense, list_items
-from qa.ingest.gazetteer import level_of
+from qa.ingest.divisions import level_of
 from qa.text import normalise
 
 SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")

@@ -17,7 +17,7 @@ from typing import Callable
 
 from qa.commitments.extract import extract
 from qa.commitments.models import Record
-from qa.ingest.gazetteer import short_forms
+from qa.ingest.divisions import short_forms
 from qa.text import Tokenizer, normalise
 
 DB_NAME = "commitments.sqlite"

@@ -22,7 +22,8 @@ from qa.errors import IndexError_
 from qa.index.embeddings import Embedder, restore_embedder
 from qa.index.store import (BM25_DIR, LSA_FAISS, LSA_VECTORS, MANIFEST, PASSAGES, PLACES, TERMS,
                             VECTORS, PassageStore)
-from qa.ingest.gazetteer import Divisions, Gazetteer, OwnPlace
+from qa.ingest.divisions import Divisions
+from qa.ingest.gazetteer import Gazetteer, OwnPlace
 from qa.text import Tokenizer
 
 

@@ -8,7 +8,8 @@ short forms, five-year plan names, planning vocabulary): the latter are kept who
 from __future__ import annotations
 
 from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
-from qa.ingest.gazetteer import Divisions, Gazetteer, OwnPlace, corpus_places
+from qa.ingest.divisions import Divisions
+from qa.ingest.gazetteer import Gazetteer, OwnPlace, corpus_places
 from qa.ingest.tables import find_tables
 from qa.text import QUOTED, planning_terms
 

@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa.errors import DocumentError
-from qa.ingest.gazetteer import Divisions, Gazetteer, Place, level_of
+from qa.ingest.divisions import Divisions, Place, level_of
+from qa.ingest.gazetteer import Gazetteer
 from qa.text import simplified
 
 CATALOG_NAME = "catalog.json"

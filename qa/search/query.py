@@ -13,7 +13,8 @@ from pathlib import Path
 from qa.index.index import Index
 from qa.index.vocabulary import PERIOD_NAMES
 from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
-from qa.ingest.gazetteer import Mention, Place
+from qa.ingest.divisions import Place
+from qa.ingest.gazetteer import Mention
 from qa.text import normalise, simplified
 
 # Five-year plans by the name questions use ("十四五"), as the index's tokenizer keeps them whole.
