@@ -114,3 +114,21 @@ def test_abstention_names_what_the_documents_mention(assistant):
     answer = assistant.ask("梨双路改扩建工程总投资多少亿元？")
     assert answer.abstained and "没有给出" in answer.answer and "没有找到" in answer.answer
     assert answer.citations and "梨双路" in answer.citations[0].text
+
+
+def test_figures_written_in_chinese_numerals_count_as_figures():
+    from qa.answer.rules import chinese_figures, has_figure
+
+    assert chinese_figures("车站分为两个部份。") == [2.0]
+    assert chinese_figures("于一九五三年去世") == [1953.0]
+    assert chinese_figures("共有三十五所学校，增长百分之五") == [35.0, 5.0]
+    for words in ("他统一了全国，一直在这里", "第一小学十分重要", "万一出事", "一些人"):
+        assert not has_figure(words), words
+    assert has_figure("总投资12.5亿元") and F.value_types("分为两个部份")["has_number"] == 1.0
+
+
+def test_neighbouring_sentences_and_pronouns_are_features():
+    view = F.QuestionView.of("他司职什么位置", "what", ["司职", "位置"], {}, False)
+    values = F.piece_features(view, "他司职中场。", "他司职中场。", "", 1, [0.9, 0.5, 0.0])
+    assert values["prev_coverage"] == 0.9 and values["next_coverage"] == 0.0
+    assert values["pronoun_start"] == 1.0 and values["best_in_passage"] == 0.0 and values["last"] == 0.0

@@ -7,7 +7,6 @@ and lists the nearest passages instead.
 """
 from __future__ import annotations
 
-import math
 import re
 import time
 import unicodedata
@@ -23,10 +22,11 @@ from qa.answer import features as F
 from qa.answer.ranker import Ranker, load_ranker
 from qa.answer.compose import Writer, enumeration, sentences, trim, unverified_numbers  # noqa: F401
 from qa.answer.records import RecordAnswers
-from qa.answer.rules import NUMBER, coverage, kind_fits, measures_in, shared_run, year_fits
+from qa.answer.rules import coverage, has_figure, kind_fits, measures_in, shared_run, year_fits
 from qa.search.query import Query, analyse
 from qa.search.retrieval import HybridRetriever, Scope
 from qa.index.index import Index
+from qa.index.store import embed_text
 from qa.text import normalise
 
 INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
@@ -39,7 +39,6 @@ FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best
 CLOSE_RATIO = 0.9         # …and add a term, unless it is nearly as good as the best
 # A word no passage contains (colloquial "房子", "孩子") cannot tell passages apart.
 UNKNOWN_TERM_WEIGHT = 0.5
-LOG_FLOOR = 1e-3  # keeps the log of a zero score finite
 ITEM_NUMBER = re.compile(r"^\s*\d{1,2}[.．、]\s*")
 ANCHOR_BONUS = 1.2
 PHRASE_WEIGHT = 0.5  # a run of the question's own words in a sentence is strong evidence
@@ -208,6 +207,7 @@ class Answerer:
         view = F.QuestionView.of(normalise(query.search_text or query.text), query.kind, query.terms,
                                  weights, query.wants_number)
         top_score = max((float(r.score or 0.0) for r in results[:PASSAGES_READ]), default=0.0) or 1.0
+        dense = self._dense_similarities(query, results) if self.ranker is not None else None
         candidates = []
         for rank, result in enumerate(results):
             meta = result.node.metadata
@@ -222,14 +222,16 @@ class Answerer:
             context_cov, _ = coverage(query.terms, context, weights, normalised=True)
             passage = {"retrieval_rank": 1.0 / (1 + rank), "scope": scope,
                        "retrieval_score_ratio": float(result.score or 0.0) / top_score,
-                       "record_passage": float(rank >= PASSAGES_READ),
+                       "record_passage": float(rank >= PASSAGES_READ), "top_passage": float(rank == 0),
                        "table_row": float(meta.get("type") == "table_row"),
-                       "context_coverage": context_cov, f"kind={query.kind}": 1.0}
+                       "context_coverage": context_cov, f"kind={query.kind}": 1.0,
+                       "dense_similarity": dense[rank] if dense is not None else 0.0}
             norm_heading = normalise(heading)
+            found_in = [coverage(query.terms, norm, weights, normalised=True) for _, norm in pieces]
             for position, (piece, norm_piece) in enumerate(pieces):
-                if query.wants_number and not NUMBER.search(ITEM_NUMBER.sub("", piece)):
+                if query.wants_number and not has_figure(ITEM_NUMBER.sub("", piece)):
                     continue
-                cov, found = coverage(query.terms, norm_piece, weights, normalised=True)
+                cov, found = found_in[position]
                 support = 0.6 * cov + 0.4 * context_cov
                 year_ok = year_fits(query, piece, body, heading, meta.get("period", ""))
                 measure_missing = bool(measures) and not any(m in norm_piece for m in measures)
@@ -247,46 +249,41 @@ class Answerer:
                     * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if has_anchor else 1.0)
                 values = dict(passage)
                 if self.ranker is not None:
-                    types = F.value_types(norm_piece)
-                    focus, focus_value = F.focus_features(view, norm_piece, types)
-                    values.update(types)
-                    values.update(F.echo_features(view, norm_piece, norm_heading))
-                    values.update(F.length_features(piece))
+                    values.update(F.piece_features(view, piece, norm_piece, norm_heading, position,
+                                                   [c for c, _ in found_in]))
                     values.update({
                         "coverage": cov, "support": support, "phrase": phrase, "anchor": float(has_anchor),
                         "name_missing": float(name_missing), "measure_missing": float(measure_missing),
-                        "year_mismatch": float(not year_ok), "kind_fit": fit, "rule_score": score * scope,
-                        "type_fit": F.type_fit(query.kind, types, query.wants_number),
-                        "focus_coverage": focus, "focus_value": focus_value,
-                        "position": position / max(len(pieces) - 1, 1), "first": float(position == 0),
-                        "last": float(position == len(pieces) - 1)})
+                        "year_mismatch": float(not year_ok), "kind_fit": fit, "rule_score": score * scope})
                 candidates.append(Candidate(score * scope, support * scope, piece, result, found, values))
         candidates.sort(key=lambda c: -c.score)
         if self.ranker is not None and candidates:
-            self._learned(candidates)
+            rows = F.relative_features(candidates)
+            for cand, p in zip(candidates, self.ranker.probabilities(np.asarray(rows))):
+                cand.probability = float(p)
+            candidates.sort(key=lambda c: -c.probability)  # ties keep the hand-set order
         return candidates
 
-    def _learned(self, candidates: list[Candidate]) -> None:
-        """Features relative to the question's other candidates, then the learned probability;
-        candidates are reordered by it (ties keep the hand-set order)."""
-        best_rule = candidates[0].score or 1.0
-        best_cov = max(c.features["coverage"] for c in candidates)
-        best_phrase = max(c.features["phrase"] for c in candidates)
-        rows = []
-        for order, cand in enumerate(candidates):
-            ratio = cand.score / best_rule
-            cand.features.update({"rule_score_ratio": ratio, "rule_rank": 1.0 / (1 + order),
-                                  "rule_score_log": math.log(cand.score + LOG_FLOOR),
-                                  "rule_ratio_log": math.log(ratio + LOG_FLOOR),
-                                  "coverage_gap": best_cov - cand.features["coverage"],
-                                  "phrase_gap": best_phrase - cand.features["phrase"]})
-            rows.append(F.vector(cand.features))
-        for cand, p in zip(candidates, self.ranker.probabilities(np.asarray(rows))):
-            cand.probability = float(p)
-        candidates.sort(key=lambda c: -c.probability)
+    def _dense_similarities(self, query: Query, results: list[NodeWithScore]) -> list[float]:
+        """The model's cosine similarity of the question and each passage: stored vectors for the
+        index's passages (the question's vector is the one retrieval embedded), embedded afresh
+        for passages from elsewhere."""
+        question = self.index.embed_queries([self.retriever.dense_text(query)])[0]
+        rows = [self.index.passages.row_of(r.node.node_id) for r in results]
+        out = np.zeros(len(results))
+        known = [i for i, row in enumerate(rows) if row is not None]
+        if known:
+            out[known] = self.index.passage_vectors([rows[i] for i in known]) @ question
+        other = [i for i, row in enumerate(rows) if row is None]
+        if other:
+            out[other] = self.index.embed_passages([embed_text(results[i].node) for i in other]) @ question
+        return out.tolist()
 
-    def _select(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
-        """The best sentence, plus close runners-up that add something the best lacks."""
+    def select(self, query: Query, results: list[NodeWithScore] | None = None) -> list[Candidate]:
+        """The sentences that answer `query` from `results` (the passages read; retrieved for the
+        query when not given): the best, plus close runners-up; [] when none answers."""
+        if results is None:
+            results = self.evidence(query, self.retriever.retrieve_query(query))
         candidates = self.candidates(query, results)
         if self.ranker is not None:
             return self._select_learned(candidates, self.config.min_support)
@@ -325,10 +322,10 @@ class Answerer:
         if query.parts:
             # each sub-question gets its own best sentence; a vague follow-on part
             # ("这个数是每年的吗") that finds none is left to the other parts' evidence
-            selections = [self._select(part, results)[:1] for part in query.parts]
+            selections = [self.select(part, results)[:1] for part in query.parts]
             chosen = list({c.sentence: c for sel in selections for c in sel}.values())
         else:
-            chosen = self._select(query, results)
+            chosen = self.select(query, results)
         if not chosen:
             return self._abstain(question, query, results)
         chosen = self._with_linked(chosen, query)

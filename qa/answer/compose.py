@@ -276,8 +276,7 @@ class Writer:
                 continue
             forms = tuple(f for f in gazetteer.forms_of(place) if not f.isascii() and f != place)
             scoped = replace(query, places=[place], place_forms={**query.place_forms, place: forms})
-            read = self.answerer.evidence(scoped, self.answerer.retriever.retrieve_query(scoped))
-            own = [c for c in self.answerer._select(scoped, read)
+            own = [c for c in self.answerer.select(scoped)
                    if c.node.node.metadata.get("place") == place][:PER_PLACE]
             if own:
                 found.append(own)

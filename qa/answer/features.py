@@ -18,11 +18,12 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from qa.answer.rules import has_figure
 from qa.commitments.lexicon import lexicon
 
 # Bump when the meaning or order of the features changes: a model file names the version it
 # was trained on and is refused by another.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 KINDS = ("what", "how_much", "when", "who", "where", "list", "status", "whether")
 
@@ -36,9 +37,13 @@ FEATURES = (
     "focus_coverage", "focus_value",
     "echo_bigrams", "novel_chars", "question_mark", "heading_echo",
     "position", "first", "last", "table_row", "length_log", "short",
+    "prev_coverage", "next_coverage", "best_in_passage", "pronoun_start",
+    "dense_similarity", "dense_gap", "top_passage",
 ) + tuple(f"kind={k}" for k in KINDS)
 
-NUMBER = re.compile(r"\d")
+# A sentence that goes on about the one before it ("他司职中场", "该站…"): its subject is there.
+PRONOUN_START = re.compile(r"^[\s（(“\"]*(?:他|她|它|其|该|此|这|那|本)")
+LOG_FLOOR = 1e-3  # keeps the log of a zero score finite
 PERCENT = re.compile(r"\d\s*[%％‰]|百分之|个百分点|成(?![为员立果功本])")
 YEAR = re.compile(r"(?<!\d)\d{4}\s*年|[一二三四五六七八九〇零]{4}年|\d{2,4}年代|世纪")
 DATE = re.compile(r"\d{1,2}\s*月|[一二三四五六七八九十]{1,2}月|\d{1,2}\s*日|年底|年初|上半年|下半年|春|秋|夏|冬")
@@ -70,7 +75,7 @@ def _value_patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
 def value_types(text: str) -> dict[str, float]:
     """Which kinds of value a sentence holds (1.0 / 0.0 each)."""
     amount, count, organisation = _value_patterns()
-    return {"has_number": float(bool(NUMBER.search(text))),
+    return {"has_number": float(has_figure(text)),
             "has_amount": float(bool(amount.search(text))),
             "has_count": float(bool(count.search(text))),
             "has_percent": float(bool(PERCENT.search(text))),
@@ -169,6 +174,50 @@ def echo_features(view: QuestionView, norm: str, heading: str) -> dict[str, floa
     return {"echo_bigrams": echo, "novel_chars": novel,
             "question_mark": float(norm.rstrip().endswith(("？", "?"))),
             "heading_echo": float(bool(stripped) and len(stripped) <= 40 and stripped in heading)}
+
+
+def piece_features(view: QuestionView, piece: str, norm: str, heading: str, position: int,
+                   coverages: list[float]) -> dict[str, float]:
+    """What one candidate sentence holds and where it stands in its passage; `coverages` are
+    those of every sentence of the passage, in order (the answer often follows the sentence
+    that names the question's subject)."""
+    types = value_types(norm)
+    focus, focus_value = focus_features(view, norm, types)
+    last = len(coverages) - 1
+    values = dict(types)
+    values.update(echo_features(view, norm, heading))
+    values.update(length_features(piece))
+    values.update({"type_fit": type_fit(view.kind, types, view.wants_number),
+                   "focus_coverage": focus, "focus_value": focus_value,
+                   "position": position / max(last, 1), "first": float(position == 0),
+                   "last": float(position == last),
+                   "prev_coverage": coverages[position - 1] if position > 0 else 0.0,
+                   "next_coverage": coverages[position + 1] if position < last else 0.0,
+                   "best_in_passage": float(coverages[position] >= max(coverages)),
+                   "pronoun_start": float(bool(PRONOUN_START.match(piece)))})
+    return values
+
+
+def relative_features(candidates: list) -> list[list[float]]:
+    """Features of each candidate beside the question's others (its hand-set score against the
+    best, the coverage and phrase it lacks, its passage's model similarity against the best
+    passage's), then every candidate's vector in FEATURES order. `candidates` are best first by
+    the hand-set score and carry .score and .features."""
+    best_rule = candidates[0].score or 1.0
+    best_cov = max(c.features["coverage"] for c in candidates)
+    best_phrase = max(c.features["phrase"] for c in candidates)
+    best_dense = max(c.features.get("dense_similarity", 0.0) for c in candidates)
+    rows = []
+    for order, cand in enumerate(candidates):
+        ratio = cand.score / best_rule
+        cand.features.update({"rule_score_ratio": ratio, "rule_rank": 1.0 / (1 + order),
+                              "rule_score_log": math.log(cand.score + LOG_FLOOR),
+                              "rule_ratio_log": math.log(ratio + LOG_FLOOR),
+                              "coverage_gap": best_cov - cand.features["coverage"],
+                              "phrase_gap": best_phrase - cand.features["phrase"],
+                              "dense_gap": best_dense - cand.features.get("dense_similarity", 0.0)})
+        rows.append(vector(cand.features))
+    return rows
 
 
 def vector(values: dict[str, float]) -> list[float]:

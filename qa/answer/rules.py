@@ -4,11 +4,19 @@ learned scorer (features.py) reads the same signals as features."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
+import cn2an
+
+from qa.commitments.lexicon import lexicon
 from qa.search.query import PERIODS, YEAR, Query
 from qa.text import normalise
 
 NUMBER = re.compile(r"\d")
+# A run of Chinese numeral characters ("两", "三十五", "一九五三"); it is a figure when cn2an reads
+# it as a number and a unit or measure word follows it ("两个部份", "一九五三年", "百分之五").
+CN_NUMERAL = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
+TIME_UNITS = ("年", "月", "日", "号", "岁", "周", "小时", "分钟", "秒", "世纪", "届", "代", "成", "层", "位", "支")
 DATE_WORDS = re.compile(r"\d{4}年|\d+月|年底|年初|上半年|下半年|中期|期间|以前|之前|完成")
 ACTOR_WORDS = re.compile(r"镇政府|镇党委|人民政府|部门|局|委员会|委|办|公司|集团|村|街|牵头|负责|配合|承担|链主|会议")
 LOCATION_WORDS = re.compile(r"位于|坐落|交口|路口|[东西南北]至|以[东西南北]|[路道街]与|片区|地块")
@@ -18,6 +26,38 @@ LIST_MARKS = re.compile(r"[、，]")
 MEASURES = ("投资", "产值", "收入", "面积", "占地", "人口", "总额", "规模", "增速", "增长率",
             "覆盖率", "城镇化率", "营业额", "销售额", "利润", "税收", "就业", "浓度", "人数",
             "密度", "里程", "床位")
+
+
+@lru_cache(maxsize=1)
+def _figure_units() -> re.Pattern:
+    units = sorted(set(lexicon().units) | set(TIME_UNITS), key=len, reverse=True)
+    return re.compile("(?:余|多)?(?:" + "|".join(re.escape(u) for u in units) + ")")
+
+
+def chinese_figures(text: str) -> list[float]:
+    """Values of the figures a text writes in Chinese numerals ("两个部份" → [2.0], "百分之五" → [5.0])."""
+    units = _figure_units()
+    out = []
+    for match in CN_NUMERAL.finditer(text):
+        run = match.group()
+        percent = text[max(0, match.start() - 3):match.start()] == "百分之"
+        if not percent and not units.match(text, match.end()):
+            continue
+        if len(run) > 1 and all(c in "零〇一二三四五六七八九" for c in run):
+            value = cn2an.cn2an(run, "direct") if len(run) == 4 else None  # a year: 一九五三
+        else:
+            try:
+                value = cn2an.cn2an(run, "normal")
+            except (ValueError, KeyError):
+                value = None
+        if value is not None:
+            out.append(float(value))
+    return out
+
+
+def has_figure(text: str) -> bool:
+    """Whether a sentence states a figure: Arabic digits, or Chinese numerals with a unit."""
+    return bool(NUMBER.search(text)) or bool(chinese_figures(text))
 
 
 def coverage(terms: list[str], text: str, weights: dict[str, float],
@@ -49,7 +89,7 @@ def shared_run(question: str, sentence: str, cap: int) -> int:
 def kind_fits(kind: str, sentence: str) -> float:
     """Bonus when the sentence carries the sort of fact asked for."""
     if kind == "how_much":
-        return 0.25 if NUMBER.search(sentence) else -0.3
+        return 0.25 if has_figure(sentence) else -0.3
     if kind == "when":
         return 0.25 if DATE_WORDS.search(sentence) else -0.1
     if kind == "who":

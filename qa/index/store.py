@@ -114,6 +114,7 @@ class PassageStore:
         self.get = lru_cache(maxsize=PASSAGES_CACHED)(self._get)
         self.context = lru_cache(maxsize=PASSAGES_CACHED)(self._context)
         self.rows_of_place = lru_cache(maxsize=PLACES_CACHED)(self._rows_of_place)  # rows of a place's documents
+        self.row_of = lru_cache(maxsize=PASSAGES_CACHED)(self._row_of)  # a passage's row by node id (None: not here)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -138,8 +139,12 @@ class PassageStore:
         return simplified(node.metadata.get("heading", "") + node.text)
 
     def _get(self, node_id: str) -> TextNode | None:
+        row = self.row_of(node_id)
+        return None if row is None else self.at(row)
+
+    def _row_of(self, node_id: str) -> int | None:
         found = self._conn().execute("SELECT row FROM passages WHERE node_id = ?", (node_id,)).fetchone()
-        return self.at(found[0]) if found else None
+        return int(found[0]) if found else None
 
     def __getitem__(self, node_id: str) -> TextNode:
         node = self.get(node_id)

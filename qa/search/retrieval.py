@@ -123,7 +123,7 @@ class HybridRetriever(BaseRetriever):
     def _text(query: Query) -> str:
         return (query.retrieval_text or query.search_text or query.text).strip()
 
-    def _dense_text(self, query: Query) -> str:
+    def dense_text(self, query: Query) -> str:
         """What the model embeds: an English question as asked when the model is multilingual
         (BM25 and LSA read its glossary terms); the LSA, fitted to the corpus, reads those too."""
         if query.english and self.index.embedder.name != "lsa":
@@ -134,7 +134,7 @@ class HybridRetriever(BaseRetriever):
         """Embed these questions' retrieval texts at once; answering them then finds the
         vectors remembered by the index."""
         if "dense" in self.signals:
-            texts = [self._dense_text(q) for q in queries]
+            texts = [self.dense_text(q) for q in queries]
             texts = list(dict.fromkeys(t for t in texts if t))
             if texts:
                 self.index.embed_queries(texts)
@@ -143,7 +143,7 @@ class HybridRetriever(BaseRetriever):
         text = self._text(query)
         if not text:
             return []
-        dense_text = self._dense_text(query)
+        dense_text = self.dense_text(query)
         fused = self.backend.fused(text, self.index.tokenize(text), self._scoped_places(query),
                                    self.mode, self.rrf_k, self.weights, dense_text=dense_text)
         passages = self.index.passages
