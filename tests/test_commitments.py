@@ -122,7 +122,7 @@ def test_every_target_has_a_status(memory_db):
     (ZJW, "经纬恒润天津研发中心建设项目（二期）", "under_construction", {"progress": "有序推进"}),
     (ZJW_REPORT, "张家窝镇第三小学项目", "planned", {}),
     (ZJW_REPORT, "南站博航环路", "completed", {}),
-    (XQ_PLAN, "广发新能源项目", "under_construction", {}),
+    (XQ_PLAN, "广发新能源项目", "planned", {}),  # "加快推动…开工建设": pushed to start, not begun
     (XQ_PLAN, "大寺镇李庄子片区", "planned", {}),
 ])
 def test_projects_from_every_document(db, doc, name, status, facts):

@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 
 from qa.commitments.lexicon import DATA, lexicon, pos_tagger
-from qa.commitments.projects import COUNT_FIGURE, Candidate, facility
+from qa.commitments.projects import ACTION, COUNT_FIGURE, Candidate, facility
 
 NOT_A_NAME = re.compile(r"的|负责|需求|形成|体系|机制|政策|活动|行动|计划|方案|品牌|模式|包括|主要|标准|能力|水平|类$|类项目|"
                         r"之城|明珠|活力新城|示范区$|试点项目$|村$|^[\u4e00-\u9fff]{2,3}(?:镇|乡|区|县|市)$|"
@@ -19,7 +19,7 @@ NOT_A_NAME = re.compile(r"的|负责|需求|形成|体系|机制|政策|活动|�
                         r"^(?:各类|一批|相关|新一轮|重点|全区|全镇|全市|区域|城乡|农村|乡村)|"
                         r"企业|渠道$|覆盖|^[一二三四五六七八九十\d]+期(?:工程|项目)?$|[^（(]至|\d+(?:\.\d+)?(?:万|亿)?元")
 # a phrase that governs or promotes something ("在某园区新建…", "吸引社会资本参与…") is a clause, not a name
-GOVERNS = re.compile(r"^(?:在|针对|加强|成为|吸引|紧紧|推广|进)|推进|推动|推广|参与|抓住|融合|.等")
+GOVERNS = re.compile(r"^(?:在|针对|加强|成为|吸引|紧紧|推广|进|完善|加大|赴)|推进|推动|推广|参与|抓住|融合|打造|开展|.等")
 # what a clause does to a place that is not building it: titles, checks, reuse, zoning
 STARTS_WITH_FIGURE = re.compile(r"^\d+(?:\.\d+)?(?:万|亿)?(?:亩|平方米|平方公里|公顷|公里|米|个|处)")
 NOT_BUILDING = re.compile(r"为(?:发展)?定位|定位为|创建|申报|验收|复测|复核|入选|获评|荣获|盘活|控规|包括|涉及|建设内容")
@@ -28,10 +28,12 @@ LEANS_ON = re.compile(r"(?:依托|借助|用好|利用|发挥|围绕|立足|联�
 BUILDS = re.compile(r"建设|新建|兴建|打造|建成")
 AGGREGATE = re.compile(r"^\d+(?:余|多)?(?:个|家|项)")  # "北京项目100个": a count of projects
 LEANING = re.compile(r"^(?:依托|借助|用好|利用|发挥|围绕|立足|联动|学习)")
+LIAISES = re.compile(r"对接[^，。；]*$")  # "对接某创新中心" works with what exists; "对接某小学项目" is a project
 PROPER_POS = frozenset({"ns", "nz", "nt", "eng"})
 PERSON_POS = frozenset({"nr", "nrt", "nrfg"})  # jieba puts these on short names and on some common words
 FUNCTION_POS = frozenset({"p", "c", "u", "uj", "ul", "d", "f", "r", "q", "m", "x"})
 NEEDS_FACILITY = ("item", "verb", "plots")
+ACTS = re.compile(rf"{ACTION.pattern}|拆迁|迁址|替代|升级")
 PLOT = re.compile(r"(?:地块|片区)$")  # a listed plot is named by where it is, not by a proper noun
 
 
@@ -77,6 +79,24 @@ def specific(name: str) -> bool:
     return False
 
 
+def named_like(name: str) -> bool:
+    """A list item that may name a project beside named ones ("鹏瑞利酒店群、康复医院等项目"): not
+    works ("拆迁改造", "住宅开发") and not only words of planning language ("道路基础设施")."""
+    if ACTS.search(name):
+        return False
+    generic = generic_words() | set(lexicon().facility_words)
+    words = [p.word for p in pos_tagger().lcut(name) if len(p.word) >= 2]
+    return any(w not in generic for w in words)
+
+
+BODY_ACTS = re.compile(rf"(?:党委|党工委|政府|部门|局|委员会|办公室|管委会|村委会|居委会)(?:{ACTION.pattern})(?!项目|工程)")
+
+
+def body_acts(name: str) -> bool:
+    """"区民政局建设某综合体": a public body doing something, a clause rather than a name."""
+    return bool(BODY_ACTS.search(name))
+
+
 def leans_on(before: str) -> bool:
     """Whether the clause before a name leans on it ("依托某园区，…"), unless it builds something
     after the leaning words ("依托某闲置场区建设某陆港": the built thing is a project)."""
@@ -89,9 +109,10 @@ def accept(c: Candidate) -> bool:
     before, after = (c.clause[:at], c.clause[at + len(c.name):]) if at >= 0 else ("", "")
     bare = re.sub(r"“[^”]*”", "", c.name)
     first = pos_tagger().lcut(bare)[:1]
-    if GOVERNS.search(bare) or (first and first[0].flag in ("p", "k", "u", "c")):
+    if GOVERNS.search(bare) or (first and first[0].flag in ("p", "k", "u", "c")) or body_acts(bare):
         return False
     return (not NOT_A_NAME.search(bare) and not COUNT_FIGURE.search(c.name) and not LEANING.match(c.name)
-            and not leans_on(before) and not AGGREGATE.match(after) and not STARTS_WITH_FIGURE.match(c.name)
-            and (c.pattern == "item" or not NOT_BUILDING.search(c.clause)) and (specific(c.name) or c.pattern == "plots" and bool(PLOT.search(c.name)))
+            and not leans_on(before) and not (LIAISES.search(before) and not re.search(r"(?:项目|工程)$", c.name)) and not AGGREGATE.match(after) and not STARTS_WITH_FIGURE.match(c.name)
+            and (c.pattern == "item" or not NOT_BUILDING.search(c.clause)) and (specific(c.name) or c.pattern == "plots" and bool(PLOT.search(c.name))
+                 or any(specific(s) for s in c.siblings) and named_like(c.name))
             and (c.pattern not in NEEDS_FACILITY or facility(c.name)))

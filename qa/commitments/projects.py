@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 
 from qa.commitments.lexicon import NUMBER, ends_with_any, lexicon
-from qa.commitments.models import COMPLETED, PLANNED, UNDER_CONSTRUCTION, Investment, Project
+from qa.commitments.models import PLANNED, REPORTED, UNDER_CONSTRUCTION, Investment, Project
+from qa.commitments.stages import following, signals, stage
 from qa.commitments.statements import Statement
 
 MONEY = rf"{NUMBER}(?:万|亿|千)?(?:余|多)?(?:亿元|万元|元)"
@@ -31,6 +32,7 @@ BOX_ITEM = re.compile(r"^\s*\d{1,2}\s*[.．、]?\s*([^。：:；;，,]{2,60}?)[�
 NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．、]\s*")
 NAMED = re.compile(r"[\u4e00-\u9fffA-Za-z0-9“”（）()·•\-]{2,50}?(?:工程项目|项目|工程)(?:[（(][^（）()]{1,12}[）)])?")
 QUOTED = re.compile(r"“[^”]*”")
+PROJECT_LIST = re.compile(r"(?:\d+(?:余|多)?个|一批|[一二三四五六七八九十两]+个)?[\u4e00-\u9fff]{0,8}?(?:项目|工程)")  # "等9个市、区重点项目"
 COUNT_FIGURE = re.compile(r"\d+(?:余|多)?(?:个|家|所|座|条|处|项|栋|套|宗|块|片|批)")
 ACTION = re.compile(r"新建|建设|建成|改造|改扩建|扩建|整修|维修|重修|开工|竣工|投用|投入运营|运营|开业|纳客|通车|完工|"
                     r"落地|落户|签约|开园|开诊|开放|通水|交付|治理|拓宽|修复|实施|推进|推动|启动|谋划|打造|开发|"
@@ -47,13 +49,8 @@ TAIL_WORDS = re.compile(r"(?:等|如期|顺利|正式|提速|运行|尽快|加�
                         r"加速|方案)+$")
 WORKS_SUFFIX = re.compile(r"(?:[一二三四五六七八九十]|\d+)期$|首开区$|(?:新址)?(?:改扩建|扩建)$|(?:升级|提升)?改造$|"
                           r"整修$|维修$|建设$|[（(][^（）()]{1,8}[）)]$")
-COMPLETION = re.compile(r"建成|竣工|完工|投用|投入使用|投入运营|开业|纳客|开园|开诊|通车|通水|交付|贯通|开通|开放|"
-                        r"完成改造|完成|开学|投产|运营")
-UNDERWAY = re.compile(r"加快建设|建设提速|加紧建设|在建|续建|建设进度|加快推进|全力推进|全速推进|加快推动|持续跟进|有序推进|"
-                      r"开工|加快[^，。；]{0,12}建设|施工|主体工程")
-NOT_YET = re.compile(r"落地|落户|签约|招商|前期|谋划|准备|储备|引进|启动前|规划|拟|计划开发")
-WORKS_DONE = re.compile(r"新建|改扩建|扩建|改造|治理|整修|维修|修复|拓宽|修缮")
-FUTURE_ONLY = re.compile(r"将建成|建成[^，。；]{0,6}后|达产后")
+SIGNALS = signals()
+COMPLETION, UNDERWAY, NOT_YET, FUTURE_ONLY = (SIGNALS[k] for k in ("completion", "underway", "not_yet", "future_only"))
 
 
 @dataclass
@@ -66,6 +63,7 @@ class Candidate:
     statement: Statement
     facts_text: str
     box: str = ""
+    siblings: tuple[str, ...] = ()  # the other names of a list that the text calls projects ("甲、乙等项目")
 
 
 def clean(name: str) -> str:
@@ -117,11 +115,12 @@ def candidates(statement: Statement, box: str = "") -> list[Candidate]:
     """Every phrase of a sentence that may name a project (see the module docstring)."""
     sentence, found = statement.text, []
 
-    def add(name: str, pattern: str, clause: str) -> None:
+    def add(name: str, pattern: str, clause: str, siblings: tuple[str, ...] = ()) -> None:
         name = clean(name)
         if 2 <= len(name) <= 50 and name in sentence:
             at = sentence.find(name)
-            found.append(Candidate(name, pattern, clause, statement, sentence[at:], box))
+            found.append(Candidate(name, pattern, clause, statement, sentence[at:], box,
+                                   tuple(s for s in siblings if s != name)))
 
     listing = box or re.search(r"[：:]", sentence)
     for clause in re.split(r"[，,：:；;。]", sentence) if listing else []:
@@ -143,9 +142,10 @@ def candidates(statement: Statement, box: str = "") -> list[Candidate]:
         parts = re.split(r"(?<=等)", bare)
         for i, part in enumerate(parts):
             after = "".join(parts[i + 1:])
-            head, listed = part, False
+            head, listed, projects = part, False, False
             if part.endswith("等"):
                 head, listed = part[:-1], names_built_things(after[:20])
+                projects = bool(PROJECT_LIST.match(after))
                 if head.endswith("周边"):
                     continue
             elif i > 0 and parts[i - 1].endswith("等"):
@@ -154,10 +154,11 @@ def candidates(statement: Statement, box: str = "") -> list[Candidate]:
                 head, listed = head[:m.start()], True  # "东边庄、徐庄子2个村庄拆迁"
             items = [i for i in items_of(head) if "\0" not in i]
             listed = listed or (len(items) >= 2 and sum(facility(clean(i)) for i in items) * 2 >= len(items))
+            siblings = tuple(clean(i) for i in items) if projects and len(items) >= 2 else ()
             for item in items:
                 for name in _names_in(item):
                     if listed or facility(clean(name)):
-                        add(name, "listed" if listed else "verb", clause)
+                        add(name, "listed" if listed else "verb", clause, siblings)
     return found
 
 
@@ -187,41 +188,27 @@ def facts(text: str) -> dict:
     return found
 
 
-def stage(clause: str, reported: bool, name: str = "") -> tuple[str, str]:
-    """(status, the text's own words for it) from the verbs of the clause naming a project (not
-    from the name itself: "某某运营中心" is not in operation). In a review, works that were done
-    ("新建、改造、治理…") are completed unless the clause says they are still under way."""
-    masked = clause.replace(name, "\0" * len(name)) if name else clause
-    said = lambda m: clause[m.start():m.end()] if m else ""  # noqa: E731 (the words as printed)
-    done = None if FUTURE_ONLY.search(masked) else COMPLETION.search(masked)
-    underway, not_yet = UNDERWAY.search(masked), NOT_YET.search(masked)
-    if reported:
-        if done and not re.search(r"即将|准备", masked):
-            return COMPLETED, said(done)
-        if not_yet and not underway:
-            return PLANNED, said(not_yet)
-        if not underway and (works := WORKS_DONE.search(masked)):
-            return COMPLETED, said(works)
-        return UNDER_CONSTRUCTION, said(underway or ACTION.search(masked))
-    if underway and not (not_yet and "开工" in underway.group()):
-        return UNDER_CONSTRUCTION, said(underway)
-    if done and not not_yet:
-        return UNDER_CONSTRUCTION, said(done)
-    return PLANNED, said(not_yet or ACTION.search(masked))
-
-
 def to_project(c: Candidate) -> Project:
     statement = c.statement
     reported = statement.status_at(max(statement.text.find(c.clause), 0)) != PLANNED
-    status, progress = stage(c.clause, reported, c.name)
+    clause = c.clause
+    if c.pattern == "plots":  # what is done to the plots, then the plot's own clause ("…建设进度")
+        clause += next((p for p in re.split(r"[，,：:；;。]", statement.text) if c.name in p), "")
+    status, progress = stage(clause, reported, c.name, following(statement.text, clause))
+    progress = progress or _said(ACTION.search(clause.replace(c.name, "\0" * len(c.name))), clause)
     project = Project(c.name, statement.source(), status=status, progress=progress, box=c.box,
                       origin="box" if c.box else "text", **facts(c.facts_text))
     project.value = project.investment
     if status == UNDER_CONSTRUCTION and not project.completion_year and not reported \
             and COMPLETION.search(c.clause) and not FUTURE_ONLY.search(c.clause) and statement.section.year:
         project.completion_year = statement.section.year
-    project.year = project.completion_year or statement.year_at(0, PLANNED if not reported else status)
+    at = max(statement.text.find(c.name), 0)  # the year printed before the name, else the section's
+    project.year = project.completion_year or statement.year_at(at, REPORTED if reported else PLANNED)
     return project
+
+
+def _said(m: re.Match | None, text: str) -> str:
+    return text[m.start():m.end()] if m else ""
 
 
 def item_candidate(statements: list[Statement], box: str) -> Candidate | None:
