@@ -34,7 +34,7 @@ NAMED = re.compile(r"[\u4e00-\u9fffA-Za-z0-9“”（）()·•\-]{2,50}?(?:工�
 QUOTED = re.compile(r"“[^”]*”")
 PROJECT_LIST = re.compile(r"(?:\d+(?:余|多)?个|一批|[一二三四五六七八九十两]+个)?[\u4e00-\u9fff]{0,8}?(?:项目|工程)")  # "等9个市、区重点项目"
 COUNT_FIGURE = re.compile(r"\d+(?:余|多)?(?:个|家|所|座|条|处|项|栋|套|宗|块|片|批)")
-ACTION = re.compile(r"新建|建设|建成|改造|改扩建|扩建|整修|维修|重修|开工|竣工|投用|投入运营|运营|开业|纳客|通车|完工|"
+ACTION = re.compile(r"新建|新增|建设|建成|改造|改扩建|扩建|整修|维修|重修|修缮|开工|竣工|投用|投入运营|运营|开业|纳客|通车|开通|贯通|完工|"
                     r"落地|落户|签约|开园|开诊|开放|通水|交付|治理|拓宽|修复|实施|推进|推动|启动|谋划|打造|开发|"
                     r"引进|完成|投产|招商|前期|跟进|对接|提速")
 JOINS = re.compile(r"参与|助力|支持")  # "吸引社会资本参与某某道路建设": the name follows
@@ -96,6 +96,13 @@ def names_built_things(category: str) -> bool:
     return any(w in category for w in lexicon().facility_words if len(w) >= 2) and "周边" not in category[:8]
 
 
+def works_on(category: str) -> bool:
+    """Whether what a list's category is said to undergo is works: "等不可移动文物的修缮" is,
+    "等不可移动文物的常态化管理" is not; a category without "的…" is judged by its clause."""
+    m = re.match(r"[^的，,。；;]{1,16}的([^，,。；;]+)", category)
+    return not m or bool(ACTION.search(m.group(1)))
+
+
 def items_of(text: str, split_and: bool = True) -> list[str]:
     """List items split at 、 (and at 和/及 after a complete facility name); the line numbers
     of "7、8、11号线" stay together."""
@@ -144,7 +151,7 @@ def candidates(statement: Statement, box: str = "") -> list[Candidate]:
             after = "".join(parts[i + 1:])
             head, listed, projects = part, False, False
             if part.endswith("等"):
-                head, listed = part[:-1], names_built_things(after[:20])
+                head, listed = part[:-1], names_built_things(after[:20]) and works_on(after)
                 projects = bool(PROJECT_LIST.match(after))
                 if head.endswith("周边"):
                     continue
