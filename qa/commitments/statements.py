@@ -47,12 +47,16 @@ class Section:
     @classmethod
     def of(cls, heading: str) -> "Section":
         parts = [p for p in heading.split(" › ") if p]
-        retrospective = False
+        retrospective, tie = False, None
         for part in parts:  # the broadest section that says decides: sub-headings name topics
-            past, future = bool(RETROSPECTIVE.search(part)), bool(PROSPECTIVE.search(part))
-            if past != future:
-                retrospective = past
+            past, future = RETROSPECTIVE.search(part), PROSPECTIVE.search(part)
+            if bool(past) != bool(future):
+                retrospective = bool(past)
                 break
+            if past and tie is None:  # "发展基础与战略环境": the first named, unless a sub-heading says
+                tie = past.start() < future.start()
+        else:
+            retrospective = bool(tie)
         year = next((m.group(1) for p in reversed(parts) for m in [YEAR.search(p)] if m), "")
         return cls(retrospective, year)
 
