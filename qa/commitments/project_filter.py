@@ -16,7 +16,8 @@ from qa.commitments.projects import ACTION, COUNT_FIGURE, Candidate, facility
 NOT_A_NAME = re.compile(r"的|负责|需求|形成|体系|机制|政策|活动|行动|计划|方案|品牌|模式|包括|主要|标准|能力|水平|类$|类项目|"
                         r"之城|明珠|活力新城|示范区$|试点项目$|村$|^(?!.*(?:片|园|景|街|城|小|社|商)区$)[\u4e00-\u9fff]{2,3}(?:镇|乡|区|县|市)$|"
                         r"^[东西南北]至|\d{4}年|\d+月|^(?:本|该|此)?项目|"
-                        r"^(?:各类|一批|相关|新一轮|重点|全区|全镇|全市|区域|城乡|农村|乡村)|"
+                        r"^(?:各类|一批|相关|新一轮|重点|全区|全镇|全市|区域|城乡|农村|乡村|街镇)|一批|[与和及或]$|"
+                        r"提标|扩面|提质|增效|提档|"
                         r"企业|渠道$|覆盖|^[一二三四五六七八九十\d]+期(?:工程|项目)?$|[^（(]至|\d+(?:\.\d+)?(?:万|亿)?元")
 # a phrase that governs or promotes something ("在某园区新建…", "吸引社会资本参与…") is a clause, not a name
 GOVERNS = re.compile(r"^(?:在|针对|加强|成为|吸引|紧紧|推广|进|完善|加大|赴)|推进|推动|推广|参与|抓住|融合|打造|开展|.等")
@@ -28,6 +29,7 @@ LEANS_ON = re.compile(r"(?:依托|借助|用好|利用|发挥|围绕|立足|联�
 BUILDS = re.compile(r"建设|新建|兴建|打造|建成")
 AGGREGATE = re.compile(r"^\d+(?:余|多)?(?:个|家|项)")  # "北京项目100个": a count of projects
 LEANING = re.compile(r"^(?:依托|借助|用好|利用|发挥|围绕|立足|联动|学习)")
+PARTNER = re.compile(r"(?:^|[，,])与[^，,。；]*$")  # "与某学院等科研资源建设…": a partner, not a project
 LIAISES = re.compile(r"对接[^，。；]*$")  # "对接某创新中心" works with what exists; "对接某小学项目" is a project
 PROPER_POS = frozenset({"ns", "nz", "nt", "eng"})
 PERSON_POS = frozenset({"nr", "nrt", "nrfg"})  # jieba puts these on short names and on some common words
@@ -112,7 +114,7 @@ def accept(c: Candidate) -> bool:
     if GOVERNS.search(bare) or (first and first[0].flag in ("p", "k", "u", "c")) or body_acts(bare):
         return False
     return (not NOT_A_NAME.search(bare) and not COUNT_FIGURE.search(c.name) and not LEANING.match(c.name)
-            and not leans_on(before) and not (LIAISES.search(before) and not re.search(r"(?:项目|工程)$", c.name)) and not AGGREGATE.match(after) and not STARTS_WITH_FIGURE.match(c.name)
+            and not leans_on(before) and not PARTNER.search(before) and not (LIAISES.search(before) and not re.search(r"(?:项目|工程)$", c.name)) and not AGGREGATE.match(after) and not STARTS_WITH_FIGURE.match(c.name)
             and (c.pattern == "item" or not NOT_BUILDING.search(c.clause)) and (specific(c.name) or c.pattern == "plots" and bool(PLOT.search(c.name))
                  or any(specific(s) for s in c.siblings) and named_like(c.name))
             and (c.pattern not in NEEDS_FACILITY or facility(c.name)))

@@ -33,7 +33,7 @@ NUMBERING = re.compile(r"^\s*\d{1,2}\s*[.．、]\s*")
 NAMED = re.compile(r"[\u4e00-\u9fffA-Za-z0-9“”（）()·•\-]{2,50}?(?:工程项目|项目|工程)(?:[（(][^（）()]{1,12}[）)])?")
 QUOTED = re.compile(r"“[^”]*”")
 PROJECT_LIST = re.compile(r"(?:\d+(?:余|多)?个|一批|[一二三四五六七八九十两]+个)?[\u4e00-\u9fff]{0,8}?(?:项目|工程)")  # "等9个市、区重点项目"
-COUNT_FIGURE = re.compile(r"\d+(?:余|多)?(?:个|家|所|座|条|处|项|栋|套|宗|块|片|批)")
+COUNT_FIGURE = re.compile(r"\d+(?:余|多)?(?:个|家|所|座|条|处|项|栋|套|宗|块|片|批|户)")
 ACTION = re.compile(r"新建|新增|建设|建成|改造|改扩建|扩建|整修|维修|重修|修缮|开工|竣工|投用|投入运营|运营|开业|纳客|通车|开通|贯通|完工|"
                     r"落地|落户|签约|开园|开诊|开放|通水|交付|治理|拓宽|修复|实施|推进|推动|启动|谋划|打造|开发|"
                     r"引进|完成|投产|招商|前期|跟进|对接|提速")
@@ -199,10 +199,11 @@ def to_project(c: Candidate) -> Project:
     statement = c.statement
     reported = statement.status_at(max(statement.text.find(c.clause), 0)) != PLANNED
     clause = c.clause
-    if c.pattern == "plots":  # what is done to the plots, then the plot's own clause ("…建设进度")
-        clause += next((p for p in re.split(r"[，,：:；;。]", statement.text) if c.name in p), "")
+    if c.pattern == "plots" and c.name not in clause:  # what is done to the plots, then the plot's own clause
+        clause += "，" + next((p for p in re.split(r"[，,：:；;。]", statement.text) if c.name in p), "")
     status, progress = stage(clause, reported, c.name, following(statement.text, clause))
     progress = progress or _said(ACTION.search(clause.replace(c.name, "\0" * len(c.name))), clause)
+    progress = progress if progress in statement.text else ""  # never words joined across clauses
     project = Project(c.name, statement.source(), status=status, progress=progress, box=c.box,
                       origin="box" if c.box else "text", **facts(c.facts_text))
     project.value = project.investment
