@@ -19,7 +19,7 @@ from qa.commitments.responsibilities import responsibilities
 from qa.commitments.statements import Statement, statements
 from qa.commitments.targets import table_targets, text_targets
 
-EXTRACTOR_VERSION = 10  # bump when what extraction produces changes: indexes re-extract
+EXTRACTOR_VERSION = 11  # bump when what extraction produces changes: indexes re-extract
 DOCUMENT_TITLE = re.compile(r"(?:的|之)(?:通知|意见|决定|批复|复函|通告|公告)[”\"]?$")
 CONTINUES = re.compile(r"^(?:该|本|此)?项目(?!建设内容)")
 
