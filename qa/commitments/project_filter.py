@@ -113,8 +113,11 @@ def accept(c: Candidate) -> bool:
     first = pos_tagger().lcut(bare)[:1]
     if GOVERNS.search(bare) or (first and first[0].flag in ("p", "k", "u", "c")) or body_acts(bare):
         return False
-    return (not NOT_A_NAME.search(bare) and not COUNT_FIGURE.search(c.name) and not LEANING.match(c.name)
-            and not leans_on(before) and not PARTNER.search(before) and not (LIAISES.search(before) and not re.search(r"(?:项目|工程)$", c.name)) and not AGGREGATE.match(after) and not STARTS_WITH_FIGURE.match(c.name)
-            and (c.pattern == "item" or not NOT_BUILDING.search(c.clause)) and (specific(c.name) or c.pattern == "plots" and bool(PLOT.search(c.name))
-                 or any(specific(s) for s in c.siblings) and named_like(c.name))
-            and (c.pattern not in NEEDS_FACILITY or facility(c.name)))
+    liaised = bool(LIAISES.search(before)) and not re.search(r"(?:项目|工程)$", c.name)
+    if (NOT_A_NAME.search(bare) or COUNT_FIGURE.search(c.name) or LEANING.match(c.name) or leans_on(before)
+            or PARTNER.search(before) or liaised or AGGREGATE.match(after) or STARTS_WITH_FIGURE.match(c.name)
+            or (c.pattern != "item" and NOT_BUILDING.search(c.clause))
+            or (c.pattern in NEEDS_FACILITY and not facility(c.name))):
+        return False
+    return (specific(c.name) or (c.pattern == "plots" and bool(PLOT.search(c.name)))
+            or (any(specific(s) for s in c.siblings) and named_like(c.name)))
