@@ -113,6 +113,8 @@ def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = T
     for pattern, period in ENGLISH_PERIODS.items():
         if re.search(pattern, lowered):
             found.append(period)
+            # "15th Five-Year Plan" names the period only: its "five-year plan" is not a term too
+            lowered = re.sub(pattern + r"(?: plan)?", " ", lowered)
     for pattern, chinese in (glossary() if use_glossary else ()):
         if pattern.search(lowered):
             found.append(chinese)
