@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa.config import Config
-from qa.index.embeddings import LSAEmbedder, SentenceTransformerEmbedder, make_embedder
+from qa.index.embeddings import LSA_FILES, LSAEmbedder, SentenceTransformerEmbedder, make_embedder
 from qa.errors import QAError
 from qa.text import Tokenizer
 from tests.conftest import CORPUS
@@ -117,10 +117,34 @@ def test_corpus_indexed_and_searched_with_the_tiny_model(tiny_model, tmp_path):
     assert np.allclose(index.passage_vectors([0, 1]), np.asarray(index.vectors[:2]))
 
 
-def test_single_text_fast_path_equals_the_library_transform():
+def test_lsa_rows_equal_the_library_transform_of_the_fit():
+    embedder = LSAEmbedder(dim=4, tokenize=WORDS)
+    fitted = embedder.fit(TEXTS * 2)  # scikit-learn's TF-IDF and TruncatedSVD transform
+    assert np.allclose(embedder.embed(TEXTS), fitted[:len(TEXTS)], atol=1e-5)
+    for text in TEXTS + ["完全无关的词语组合", "第三小学 5G"]:
+        one = embedder.embed([text])
+        assert np.allclose(one, embedder.embed([text, text])[:1], atol=1e-6), text
+    assert not embedder.embed(["完全无关"]).any()  # no known feature: a zero row, not NaN
+
+
+def test_lsa_is_saved_as_plain_arrays_and_loads_without_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
     embedder = LSAEmbedder(dim=4, tokenize=WORDS)
     embedder.fit(TEXTS * 2)
-    for text in TEXTS + ["完全无关的词语组合", "第三小学 5G"]:
-        fast = embedder.embed([text])
-        slow = embedder.embed([text, text])[:1]
-        assert np.allclose(fast, slow, atol=1e-5), text
+    embedder.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(LSA_FILES)
+    np.save(tmp_path / "expected.npy", embedder.embed(TEXTS))
+    script = (
+        "import sys, numpy as np\n"
+        "from qa.index.embeddings import LSAEmbedder\n"
+        "from qa.text import Tokenizer\n"
+        f"d = {str(tmp_path)!r}\n"
+        "from pathlib import Path\n"
+        "e = LSAEmbedder(tokenize=Tokenizer().tokenize); e.load(Path(d))\n"
+        f"v = e.embed({TEXTS!r})\n"
+        "assert np.allclose(v, np.load(Path(d) / 'expected.npy'), atol=1e-6)\n"
+        "assert not [m for m in sys.modules if m.startswith('sklearn')], 'scikit-learn imported'\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-800:]

