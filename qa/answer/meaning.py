@@ -1,5 +1,5 @@
-"""Evidence by meaning for questions with little Chinese ("What forest coverage rate had Xiqing
-reached?" with the glossary off): their words are not the documents' words, so counting shared
+"""Evidence by meaning for questions with little Chinese ("What forest coverage rate had the
+district reached?" with the glossary off): their words are not the documents' words, so counting shared
 words finds nothing. The multilingual model compares the question with each candidate sentence
 instead; a sentence's share is how far it stands above the question's other candidates.
 
