@@ -160,4 +160,7 @@ def test_a_towns_own_documents_are_not_crowded_out_by_look_alikes(tenfold, monke
     scoped = own_place_share(tenfold)
     monkeypatch.setattr(qa.search.retrieval, "SCOPED_SEARCH_SHARE", 0.0)
     unscoped = own_place_share(tenfold)
-    assert scoped > unscoped and scoped >= 0.95, (scoped, unscoped)
+    # scoping must never lose the asked town and must keep it first for 95% of questions; on our gold
+    # the two now tie (0.972): the one question scoping alone rescued (g-un-16) is also found unscoped
+    # since "15th Five-Year Plan" no longer adds the term 五年 that every look-alike's table note holds
+    assert scoped >= unscoped and scoped >= 0.95, (scoped, unscoped)
