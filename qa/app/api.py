@@ -165,8 +165,9 @@ def list_documents(config: Config) -> list[dict]:
 def list_commitments(config: Config, **filters) -> list:
     """`qa commitments`: build the index when needed, then filter its commitment records
     (a `query` segmented by the index's own tokenizer) without loading vectors or BM25."""
-    from qa.commitments.search import DB_NAME, search_commitments
+    from qa.commitments.search import search_commitments
+    from qa.commitments.stores import records_source
 
     ensure_index(config, progress=False)
-    return search_commitments(config.index_dir / DB_NAME, limit=None,
+    return search_commitments(records_source(config), limit=None,
                               tokenizer=load_tokenizer(config.index_dir), **filters)

@@ -22,7 +22,7 @@ from qa.app.exports import ExportFolder
 from qa.app.limits import MAX_KEYWORD_CHARS, MAX_NAME_CHARS, text_param
 from qa.app.web import highlight
 from qa.commitments.models import STATUS_NAMES, STATUSES
-from qa.commitments.search import DB_NAME, KIND_NAMES, search_commitments as search_db
+from qa.commitments.search import KIND_NAMES, search_commitments as search_db
 from qa.csvsafe import csv_text
 from qa.errors import QAError
 
@@ -72,7 +72,7 @@ def search_commitments(kind: str, place: str, doc: str, keyword: str, runtime, s
         (kind, "kind"), (place, "place"), (doc, "doc"), (status, "status"), (attribute, "attribute")))
     keyword = text_param(keyword, "keyword", MAX_KEYWORD_CHARS).strip()
     index = runtime.assistant.index
-    found = search_db(index.directory / DB_NAME, kind or None, place or None, doc or None,
+    found = search_db(index.commitments_db, kind or None, place or None, doc or None,
                       keyword or None, limit=None, tokenizer=index.tokenizer, status=status or None,
                       attribute=attribute or None, years=(_year(year_from), _year(year_to)))
     return [r.to_json() for r in found]

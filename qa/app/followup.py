@@ -132,14 +132,14 @@ def answer_subject(answer, index: Index, question: str = "") -> str:
     """The project an answer is about: of the commitment records of kind project whose name the
     answer repeats and whose sentence it cites, the one sharing most of `question`'s words
     (character pairs), then the one the answer names first; '' when there is none."""
-    from qa.commitments.search import DB_NAME, search_commitments
+    from qa.commitments.search import search_commitments
 
     if answer is None or getattr(answer, "abstained", True) or not answer.citations:
         return ""
     text = simplified(answer.answer)
     for citation in answer.citations:
         try:
-            records = search_commitments(index.directory / DB_NAME, kind="project", doc=citation.doc,
+            records = search_commitments(index.commitments_db, kind="project", doc=citation.doc,
                                          limit=None, with_related=False, tokenizer=index.tokenizer)
         except Exception:  # an index without a commitments database: no subject, no rewrite
             return ""

@@ -99,12 +99,14 @@ def place_token(place: str) -> str:
     return "p" + re.sub(r"\W", "", place or "")
 
 
-def migrate(db: sqlite3.Connection) -> None:
+def migrate(db: sqlite3.Connection, forms: dict[str, Callable] | None = None) -> None:
+    """Run the steps this database has not seen, each once. `forms`: another engine's form of
+    the steps that use what only SQLite has (FTS5), by name (qa.commitments.postgres)."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
     for name, fn in MIGRATIONS:
         if name not in done:
-            fn(db)
+            (forms or {}).get(name, fn)(db)
             db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.strftime("%Y-%m-%dT%H:%M:%S")))
     db.commit()
 

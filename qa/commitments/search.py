@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
-from qa.commitments.database import COLUMNS, DB_NAME, KIND_NAMES, KINDS, place_token
+from qa.commitments.database import COLUMNS, DB_NAME, KIND_NAMES, KINDS
 from qa.commitments.models import PLANNED, STATUS_NAMES
-from qa.errors import IndexError_
+from qa.commitments.stores import session as _connection
 from qa.text import Tokenizer, normalise
 
 __all__ = ["DB_NAME", "KIND_NAMES", "Commitment", "TermCounts", "search_commitments",
@@ -79,34 +76,13 @@ class Commitment:
         return data
 
 
-@contextmanager
-def _connection(db: str | Path | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """The caller's open connection as it is, or a read-only one on a path, closed after."""
-    if isinstance(db, sqlite3.Connection):
-        yield db
-        return
-    conn = _open(Path(db))
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        raise IndexError_(f"承诺数据库不存在：{path}。请运行 qa build --force 重建索引。")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
 def _row(row) -> Commitment:
     data = {k: row[k] for k in COLUMNS}
     data["fields"] = json.loads(data["fields"] or "{}")
     return Commitment(**data)
 
 
-def _fts_ids(conn: sqlite3.Connection, tokenizer: Tokenizer, text: str, any_term: bool,
+def _fts_ids(conn, tokenizer: Tokenizer, text: str, any_term: bool,
              limit: int = -1, places: Iterable[str] = (),
              counts: TermCounts | None = None) -> dict[int, float]:
     """Full-text matches of the text's words (all of them, or any distinctive one), segmented
@@ -117,15 +93,7 @@ def _fts_ids(conn: sqlite3.Connection, tokenizer: Tokenizer, text: str, any_term
         tokens = _distinctive(conn, tokens, counts)
     if not tokens:
         return {}
-    quoted = ['"' + t.replace('"', '""') + '"' for t in tokens]
-    match = "{name body} : (" + (" OR " if any_term else " ").join(quoted) + ")"
-    places = list(places)
-    if places:
-        wanted = [place_token(p) for p in places] + [place_token("")]
-        match = "place : (" + " OR ".join(f'"{t}"' for t in wanted) + ") AND " + match
-    rows = conn.execute("SELECT rowid, bm25(commitments_fts, 2.0, 1.0, 0.0) FROM commitments_fts"
-                        " WHERE commitments_fts MATCH ? ORDER BY 2 LIMIT ?", (match, limit)).fetchall()
-    return {r[0]: -r[1] for r in rows}
+    return conn.fts(tokens, any_term, limit, list(places))
 
 
 COMMON_TERM_SHARE = 0.02  # a word in more records than this barely ranks, yet costs the most
@@ -140,19 +108,14 @@ class TermCounts:
     records: dict[str, int]
 
     @classmethod
-    def read(cls, conn: sqlite3.Connection, terms: Iterable[str] | None = None) -> "TermCounts":
-        stored = conn.execute("SELECT value FROM meta WHERE key = 'counts'").fetchone()
-        total = sum(json.loads(stored[0]).get(k, 0) for k in KINDS) if stored else 0
-        if terms is None:
-            rows = conn.execute("SELECT term, doc FROM commitments_vocab")
-        else:
-            terms = list(terms)
-            marks = ",".join("?" * len(terms))
-            rows = conn.execute(f"SELECT term, doc FROM commitments_vocab WHERE term IN ({marks})", terms)
-        return cls(total, dict(rows))
+    def read(cls, db, terms: Iterable[str] | None = None) -> "TermCounts":
+        with _connection(db) as conn:
+            stored = conn.one("SELECT value FROM meta WHERE key = 'counts'")
+            total = sum(json.loads(stored[0]).get(k, 0) for k in KINDS) if stored else 0
+            return cls(total, conn.term_counts(None if terms is None else list(terms)))
 
 
-def _distinctive(conn: sqlite3.Connection, tokens: list[str],
+def _distinctive(conn, tokens: list[str],
                  counts: TermCounts | None = None) -> list[str]:
     """The words worth matching records on: a question's very common words (建设, 发展) add
     little to BM25 but make the full-text search score a large share of all records. The
@@ -169,37 +132,38 @@ MATCH_CANDIDATES = 200  # best full-text hits ranked further in Python
 RELATED_LIMIT = 20  # a name shared by hundreds of towns must not fan out without bound
 
 
-def records_at(db: str | Path | sqlite3.Connection, node_id: str) -> list[Commitment]:
-    """Records extracted from one passage (no cross-document links attached)."""
+def records_at(db, node_id: str) -> list[Commitment]:
+    """Records extracted from one passage (no cross-document links attached). `db`, here and
+    below: a commitments file's path, an open sqlite3 connection or a store (qa.commitments.stores)."""
     with _connection(db) as conn:
-        return [_row(r) for r in conn.execute("SELECT * FROM commitments WHERE node_id = ?"
-                                              " ORDER BY id", (node_id,))]
+        return [_row(r) for r in conn.rows("SELECT * FROM commitments WHERE node_id = ?"
+                                           " ORDER BY id", (node_id,))]
 
 
-def related_of(db: str | Path | sqlite3.Connection, item: Commitment) -> list[dict]:
+def related_of(db, item: Commitment) -> list[dict]:
     """The same indicator or project in other records, newest first, at most RELATED_LIMIT."""
     with _connection(db) as conn:
         return _related(conn, item)
 
 
-def _with_related(conn: sqlite3.Connection, items: list[Commitment]) -> list[Commitment]:
+def _with_related(conn, items: list[Commitment]) -> list[Commitment]:
     for item in items:
         item.related = _related(conn, item)
     return items
 
 
-def _related(conn: sqlite3.Connection, item: Commitment) -> list[dict]:
-    rows = conn.execute(
+def _related(conn, item: Commitment) -> list[dict]:
+    rows = conn.rows(
         "SELECT c.* FROM links l JOIN commitments c ON c.id = l.commitment_id"
         " WHERE l.group_key = ? ORDER BY l.position LIMIT ?",
-        (item.group_key, RELATED_LIMIT + 1)).fetchall() if item.group_key else []
+        (item.group_key, RELATED_LIMIT + 1)) if item.group_key else []
     return [{"id": r["id"], "doc": r["doc"], "short_title": r["short_title"], "date": r["date"],
              "place": r["place"], "name": r["name"], "value": r["value"], "unit": r["unit"],
              "year": r["year"], "node_id": r["node_id"], "status": r["status"]}
             for r in rows if r["id"] != item.id]
 
 
-def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = None,
+def search_commitments(db, kind: str | None = None,
                        place: str | None = None, doc: str | None = None, query: str | None = None,
                        limit: int | None = 100, with_related: bool = True,
                        tokenizer: Tokenizer | None = None, status: str | None = None,
@@ -215,19 +179,19 @@ def search_commitments(db: str | Path | sqlite3.Connection, kind: str | None = N
             where.append("kind = ?")
             params.append(kind)
         if place:
-            where.append("(place = ? OR instr(place, ?) > 0 OR instr(?, place) > 0)")
+            where.append(f"(place = ? OR {conn.contains('place', '?')} OR {conn.contains('?', 'place')})")
             params += [place, place, place]
         if doc:
-            where.append("(doc = ? OR instr(doc, ?) > 0 OR instr(short_title, ?) > 0)")
+            where.append(f"(doc = ? OR {conn.contains('doc', '?')} OR {conn.contains('short_title', '?')})")
             params += [doc, doc, doc]
         if status:
             where.append("status = ?")
             params.append(status)
         if attribute:
-            where.append("instr(coalesce(json_extract(fields, '$.attribute'), ''), ?) > 0")
+            where.append(conn.contains(f"coalesce({conn.json_text('attribute')}, '')", "?"))
             params.append(attribute)
         sql = "SELECT * FROM commitments" + (" WHERE " + " AND ".join(where) if where else "")
-        items = [_row(r) for r in conn.execute(sql + " ORDER BY doc, start, id", params)]
+        items = [_row(r) for r in conn.rows(sql + f" ORDER BY {conn.binary('doc')}, start, id", params)]
         if years and any(y is not None for y in years):
             items = [c for c in items if _overlaps(c.year, *years)]
         if query:
@@ -253,7 +217,7 @@ def _overlaps(year: str, first: int | None, last: int | None) -> bool:
     return (first is None or max(found) >= first) and (last is None or min(found) <= last)
 
 
-def match_for_question(db: str | Path | sqlite3.Connection, tokenizer: Tokenizer,
+def match_for_question(db, tokenizer: Tokenizer,
                        question_terms: Iterable[str], places: Iterable[str] = (),
                        years: Iterable[str] = (), kind_hint: str | None = None, limit: int = 5,
                        with_related: bool = True, counts: TermCounts | None = None) -> list[Commitment]:
@@ -273,10 +237,10 @@ def match_for_question(db: str | Path | sqlite3.Connection, tokenizer: Tokenizer
             return []
         marks = ",".join("?" * len(scores))
         # rank on the few columns scoring needs; whole records only for the winners
-        rows = conn.execute(
-            "SELECT id, kind, place, year, name || coalesce(json_extract(fields, '$.measure'), '')"
-            " || coalesce(json_extract(fields, '$.lead'), ''), status"
-            f" FROM commitments WHERE id IN ({marks})", list(scores)).fetchall()
+        rows = conn.rows(
+            f"SELECT id, kind, place, year, name || coalesce({conn.json_text('measure')}, '')"
+            f" || coalesce({conn.json_text('lead')}, ''), status"
+            f" FROM commitments WHERE id IN ({marks})", list(scores))
         wanted = [normalise(t) for t in terms]
         ranked = []
         for rid, kind, place, year, label, status in rows:
@@ -295,7 +259,7 @@ def match_for_question(db: str | Path | sqlite3.Connection, tokenizer: Tokenizer
         ranked.sort(reverse=True)
         results = []
         for score, rid in ranked[:limit]:
-            c = _row(conn.execute("SELECT * FROM commitments WHERE id = ?", (rid,)).fetchone())
+            c = _row(conn.one("SELECT * FROM commitments WHERE id = ?", (rid,)))
             c.score = score
             results.append(c)
         return _with_related(conn, results) if with_related else results

@@ -96,9 +96,10 @@ def stale_reason(config: Config) -> str | None:
             return f"索引文件缺失：{name}"
         if sha256_file(path) != digest:
             return f"索引文件损坏：{name}"
+    from qa.commitments.postgres import stale_reason as commitments_stale
     from qa.index.milvus import stale_reason as milvus_stale
 
-    return milvus_stale(config, manifest)
+    return milvus_stale(config, manifest) or commitments_stale(config, manifest)
 
 
 @contextmanager
@@ -299,6 +300,9 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
         _swap(tmp, config.index_dir)
         if published is not None:
             switch_alias(config.milvus_uri, published)
+        if config.database_url:  # the replicas' commitments, replaced in one transaction
+            from qa.commitments.postgres import publish
+            publish(config.database_url, config.index_dir / DB_NAME, manifest["artifacts"][DB_NAME])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return BuildReport(rebuilt=True, reason=reason, seconds=time.perf_counter() - started,

@@ -76,7 +76,7 @@ class Index:
 
     def __init__(self, directory: Path, manifest: dict, tokenizer: Tokenizer, places: list[OwnPlace],
                  passages: PassageStore, vector_store, vectors: np.ndarray, bm25, embedder: Embedder,
-                 commitments: sqlite3.Connection | None, milvus=None, lsa: DenseSignal | None = None):
+                 commitments=None, milvus=None, lsa: DenseSignal | None = None):
         self.directory = Path(directory)
         self.manifest = manifest
         self.tokenizer = tokenizer
@@ -90,7 +90,9 @@ class Index:
         self.lsa = lsa
         self._query_vectors: dict[str, np.ndarray] = {}
         self.stats = TermStatistics.of(bm25, len(passages))
-        self.commitments = commitments  # read-only; None for an index without commitments
+        # read-only (qa.commitments.stores): the index's SQLite file, or PostgreSQL where
+        # QA_DATABASE_URL names it; None for an index without commitments
+        self.commitments = commitments
         self.milvus = milvus  # a pymilvus client when QA_SEARCH_BACKEND=milvus (qa.index.milvus)
         self.commitment_counts = None
         if commitments is not None:
@@ -137,14 +139,28 @@ class Index:
                                   faiss.read_index(str(directory / LSA_FAISS)),
                                   np.load(directory / LSA_VECTORS, mmap_mode="r"))
             commitments = None
-            if (directory / DB_NAME).exists():
-                commitments = sqlite3.connect(f"file:{directory / DB_NAME}?mode=ro", uri=True,
-                                              check_same_thread=False)
-                commitments.row_factory = sqlite3.Row
+            if config.database_url:
+                from qa.commitments.postgres import PostgresRecords
+
+                commitments = PostgresRecords(config.database_url)
+            elif (directory / DB_NAME).exists():
+                from qa.commitments.stores import SQLiteRecords, open_sqlite
+
+                commitments = SQLiteRecords(open_sqlite(directory / DB_NAME, threads=True))
             return cls(directory, manifest, tokenizer, places, passages, vector_store, vectors, bm25,
                        embedder, commitments, milvus, lsa)
         except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
             raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
+
+    @property
+    def commitments_db(self):
+        """What one request reads commitments from (qa.commitments.search): the PostgreSQL store,
+        or the index's commitments file, opened for that request."""
+        if self.commitments is not None and self.commitments.dialect == "postgresql":
+            return self.commitments
+        from qa.commitments.database import DB_NAME
+
+        return self.directory / DB_NAME
 
     @cached_property
     def gazetteer(self) -> Gazetteer:
