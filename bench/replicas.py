@@ -32,7 +32,7 @@ from bench.load_chat import QUESTIONS, call, percentile
 from bench.services import milvus_lite_server, postgres, stop
 
 ROOT = Path(__file__).resolve().parent.parent
-PORTS = (7962, 7963, 7964)  # Milvus Lite, replica A, replica B (the scale helper's range)
+PORTS = (7662, 7663, 7664)  # Milvus Lite, replica A, replica B (the scale helper's range)
 
 
 def environment(index_dir: Path, milvus_uri: str, database_url: str) -> dict:
@@ -94,6 +94,23 @@ def session(bases: list[str], number: int, questions: int, timeout: float, resul
                             "ms": (time.perf_counter() - started) * 1000, "at": time.monotonic()})
 
 
+def commitments_read(bases: list[str], database_url: str, index_dir: Path, timeout: float) -> dict:
+    """What each replica's `commitments` endpoint returns for one query, beside the records the
+    build published to PostgreSQL for it."""
+    from qa.commitments.postgres import PostgresRecords
+    from qa.commitments.search import search_commitments
+    from qa.index.index import load_tokenizer
+
+    query = ["project", "", "", "小学"]
+    expected = [c.to_json() for c in search_commitments(
+        PostgresRecords(database_url), kind=query[0], query=query[3], limit=None,
+        tokenizer=load_tokenizer(index_dir))]
+    expected = json.loads(json.dumps(expected, ensure_ascii=False))
+    found = [call(base, "commitments", query, timeout) for base in bases]
+    return {"commitments_records": len(expected),
+            "commitments_same": bool(expected) and all(f == expected for f in found)}
+
+
 def run(sessions: int, questions: int, timeout: float, ports=PORTS) -> dict:
     from qa.app.postgres import PostgresFeedbackStore
     from qa.config import Config
@@ -137,6 +154,7 @@ def run(sessions: int, questions: int, timeout: float, ports=PORTS) -> dict:
         wall = time.perf_counter() - began
         publisher.join()
         rows = PostgresFeedbackStore(database_url).rows()
+        records = commitments_read(bases, database_url, root / "index", timeout)
         alias_after = live_collection(milvus_uri, config.milvus_collection)
         alive = [proc.poll() is None for proc in replicas]
         tails = [(root / f"replica{i}.log").read_text(errors="replace")[-800:] for i in range(len(replicas))]
@@ -161,13 +179,13 @@ def run(sessions: int, questions: int, timeout: float, ports=PORTS) -> dict:
         "alias_before": alias_before, "alias_after": alias_after, "republish": switch,
         "requests_during_switch": len(during),
         "errors_during_switch": sum(not r["ok"] for r in during),
-        "replicas_alive": alive,
+        "replicas_alive": alive, **records,
     }
     if errors or not all(alive):
         summary["replica_log_tails"] = tails
     summary["passed"] = (summary["errors"] == 0 and summary["feedback_lost"] == 0
                          and len(rows) == sessions and alias_after == switch.get("collection")
-                         and alias_after != alias_before)
+                         and alias_after != alias_before and summary["commitments_same"])
     return summary
 
 

@@ -72,7 +72,13 @@ class Config:
     milvus_collection: str = "qa_passages"
     # QA_MILVUS_ANALYZER: what Milvus's BM25 reads: "segmented" (our jieba tokens) or "jieba"
     milvus_analyzer: str = "segmented"
-    # QA_DATABASE_URL: postgresql://… keeps feedback in PostgreSQL; empty = QA_FEEDBACK_DB (SQLite)
+    # QA_MILVUS_FUSION: who fuses the Milvus back end's rankings: "client" (each request searched
+    # on its own, fused here as the embedded back end fuses: scoped hits merged into their
+    # signal's ranking, weighted RRF) or "rrf" (one hybrid_search with Milvus's RRFRanker)
+    milvus_fusion: str = "client"
+    # QA_DATABASE_URL: postgresql://… keeps feedback and the commitment records web replicas read
+    # in PostgreSQL (`qa build` publishes the records there); empty = SQLite (QA_FEEDBACK_DB and
+    # the index's commitments.sqlite)
     database_url: str = field(default="", repr=False)
     # QA_QUEUE_MAX_SIZE: events waiting in the web app's queue; a visitor beyond it is told the
     # service is busy (Gradio's own pending-message table holds 2 000 sessions: stay well below)

@@ -88,6 +88,32 @@ def test_per_request_filters_keep_to_the_place_and_period(milvus_assistant):
         assert hits and {h["entity"][field] for h in hits} == {value}, expr
         unfiltered = client.search(alias, data=[vector], anns_field="dense", limit=40, output_fields=[field])[0]
         assert {h["entity"][field] for h in unfiltered} != {value}  # the filter is what kept them
+        for request in requests:  # one request searched on its own (QA_MILVUS_FUSION=client)
+            found = client.search(alias, data=request.data, anns_field=request.anns_field, limit=20,
+                                  search_params=request.param, filter=expr, output_fields=[field])[0]
+            assert found and {h["entity"][field] for h in found} == {value}, (expr, request.anns_field)
+
+
+def test_client_fusion_is_the_embedded_back_ends_fusion(assistant, milvus_assistant):
+    """Dense search is exact at this size on both back ends, so with the same vectors the fused
+    rankings match row for row, a place searched on its own included; Milvus's RRFRanker counts
+    the scoped request as a ranking of its own and does not. Signal weights apply."""
+    from qa.search.backends import EmbeddedBackend, MilvusBackend
+
+    embedded, client = EmbeddedBackend(assistant.index), MilvusBackend(milvus_assistant.index)
+    server = MilvusBackend(milvus_assistant.index)
+    server.fusion = "rrf"
+    place = sorted({m["place"] for m in milvus_assistant.index.catalog.values()})[0]
+    question = "镇上要建新小学吗？"
+    tokens = milvus_assistant.index.tokenize(question)
+    expected = embedded.fused(question, tokens, [place], "dense", 60)
+    found = client.fused(question, tokens, [place], "dense", 60)
+    assert [row for row, _ in found] == [row for row, _ in expected]
+    assert [s for _, s in found] == pytest.approx([s for _, s in expected])
+    assert [row for row, _ in server.fused(question, tokens, [place], "dense", 60)] != [row for row, _ in expected]
+    dense_only = client.fused(question, tokens, None, "dense", 60)
+    weighted = client.fused(question, tokens, None, "bm25+dense", 60, weights={"bm25": 0.0})
+    assert [row for row, _ in weighted][:10] == [row for row, _ in dense_only][:10]
 
 
 def test_expression_quotes_values():
@@ -138,6 +164,64 @@ def test_a_republished_version_switches_the_alias_without_reader_errors(milvus_c
     assert errors == [] and answers and all(a == expected for a in answers)
     assert versions[0][1] == [] and versions[1][1] == [first]  # the live one and the one before are kept
     assert [n.node.node_id for n in milvus_assistant.answerer.retriever.retrieve(question)] == expected
+
+
+def test_readers_answer_from_the_old_version_until_the_switch(milvus_config, milvus_assistant):
+    """A new version that lacks a passage (its text changed): published, readers still find the
+    passage (the old version); switched, they no longer do (the new one). A reader running
+    throughout sees one or the other, never an error or an empty result."""
+    import time
+
+    import numpy as np
+
+    from qa.index.milvus import live_collection, publish, republish, stored_rows, switch_alias
+    from qa.index.store import VECTORS
+
+    uri, alias = milvus_config.milvus_uri, milvus_config.milvus_collection
+    retriever = milvus_assistant.answerer.retriever
+    question = "张家窝镇十五五期间要建新小学吗？"
+    old = [n.node.node_id for n in retriever.retrieve(question)]
+    rows = stored_rows(milvus_config.index_dir)
+    changed = next(i for i, r in enumerate(rows) if r["node_id"] == old[0])
+    rows[changed]["text_hash"] = "0" * 40  # text this index does not hold: the hit is left out
+    seen, errors, stop = [], [], threading.Event()
+
+    def read():
+        while not stop.is_set():
+            try:
+                started = time.monotonic()
+                ids = [n.node.node_id for n in retriever.retrieve(question)]
+                seen.append((started, time.monotonic(), ids))
+            except Exception as exc:  # noqa: BLE001 - any error fails the test below
+                errors.append(exc)
+
+    def wait_for_reads(since: float, count: int = 3) -> None:
+        deadline = time.monotonic() + 60
+        while sum(start > since for start, _, _ in seen) < count and time.monotonic() < deadline and not errors:
+            time.sleep(0.05)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        version = publish(uri, alias, milvus_config.milvus_analyzer, rows,
+                          np.load(milvus_config.index_dir / VECTORS), milvus_config.ann_min_passages)
+        published = time.monotonic()
+        wait_for_reads(published)
+        switched_at = time.monotonic()
+        switch_alias(uri, version)
+        switched = time.monotonic()
+        wait_for_reads(switched)
+    finally:
+        stop.set()
+        reader.join()
+        republish(milvus_config)  # the full index behind the alias again, for the tests after
+    assert errors == []
+    before = [ids for start, end, ids in seen if start > published and end < switched_at]
+    after = [ids for start, _, ids in seen if start > switched]
+    assert before and all(ids == old for ids in before)
+    assert after and all(old[0] not in ids and ids for ids in after)
+    assert all(ids == old or old[0] not in ids for _, _, ids in seen)
+    assert live_collection(uri, alias) != version.collection
 
 
 def test_hits_of_another_version_are_mapped_by_text(milvus_assistant):

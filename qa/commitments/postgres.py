@@ -21,6 +21,7 @@ from pathlib import Path
 
 from qa.commitments import fulltext
 from qa.commitments.database import COLUMNS, migrate, place_token
+from qa.commitments.stores import Reading
 from qa.errors import QAError
 
 MIGRATION_LOCK, PUBLISH_LOCK = 17018, 17019  # pg_advisory_xact_lock keys
@@ -224,32 +225,19 @@ class PostgresRecords:
             self._give_back(conn)
 
 
-class _Reading:
-    """One snapshot of the records: the interface qa.commitments.search reads through (the
-    SQLite store's is qa.commitments.stores.SQLiteRecords)."""
+class _Reading(Reading):
+    """One snapshot of the records, read as qa.commitments.search reads the SQLite store."""
 
     dialect = "postgresql"
+    CONTAINS = "strpos({haystack}, {needle}) > 0"
+    JSON_TEXT = "(fields::json ->> '{key}')"
+    BINARY = '{column} COLLATE "C"'
 
     def __init__(self, conn):
         self.conn = conn
 
-    def rows(self, sql: str, params=()) -> list:
-        return self.conn.execute(_pg(sql), list(params) or None).fetchall()
-
-    def one(self, sql: str, params=()):
-        return self.conn.execute(_pg(sql), list(params) or None).fetchone()
-
-    @staticmethod
-    def contains(haystack: str, needle: str) -> str:
-        return f"strpos({haystack}, {needle}) > 0"
-
-    @staticmethod
-    def json_text(key: str) -> str:
-        return f"(fields::json ->> '{key}')"
-
-    @staticmethod
-    def binary(column: str) -> str:
-        return f'{column} COLLATE "C"'
+    def execute(self, sql: str, params: list):
+        return self.conn.execute(_pg(sql), params or None)
 
     def term_counts(self, terms: list[str] | None = None) -> dict[str, int]:
         if terms is None:

@@ -16,34 +16,47 @@ from qa.commitments.database import DB_NAME, place_token
 from qa.errors import IndexError_
 
 
-class SQLiteRecords:
+class Reading:
+    """One read of the records: SQL with `?` placeholders, and the pieces of SQL the dialects
+    spell differently, as templates of the subclass."""
+
+    dialect = ""
+    CONTAINS = ""  # true when the text {haystack} holds {needle} (SQL expressions or `?`)
+    JSON_TEXT = ""  # a text field {key} of the record's `fields` JSON, NULL when absent
+    BINARY = ""  # a text {column} ordered by code point
+
+    def execute(self, sql: str, params: list):
+        raise NotImplementedError
+
+    def rows(self, sql: str, params=()) -> list:
+        return self.execute(sql, list(params)).fetchall()
+
+    def one(self, sql: str, params=()):
+        return self.execute(sql, list(params)).fetchone()
+
+    def contains(self, haystack: str, needle: str) -> str:
+        return self.CONTAINS.format(haystack=haystack, needle=needle)
+
+    def json_text(self, key: str) -> str:
+        return self.JSON_TEXT.format(key=key)
+
+    def binary(self, column: str) -> str:
+        return self.BINARY.format(column=column)
+
+
+class SQLiteRecords(Reading):
     """An open SQLite commitments database (FTS5 ranks the full-text matches)."""
 
     dialect = "sqlite"
+    CONTAINS = "instr({haystack}, {needle}) > 0"
+    JSON_TEXT = "json_extract(fields, '$.{key}')"
+    BINARY = "{column}"
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    def rows(self, sql: str, params=()) -> list:
-        return self.conn.execute(sql, list(params)).fetchall()
-
-    def one(self, sql: str, params=()):
-        return self.conn.execute(sql, list(params)).fetchone()
-
-    @staticmethod
-    def contains(haystack: str, needle: str) -> str:
-        """SQL true when the text `haystack` holds `needle` (SQL expressions or `?`)."""
-        return f"instr({haystack}, {needle}) > 0"
-
-    @staticmethod
-    def json_text(key: str) -> str:
-        """SQL of a text field of the record's `fields` JSON (NULL when absent)."""
-        return f"json_extract(fields, '$.{key}')"
-
-    @staticmethod
-    def binary(column: str) -> str:
-        """A text column ordered by code point (SQLite's default)."""
-        return column
+    def execute(self, sql: str, params: list):
+        return self.conn.execute(sql, params)
 
     def fts(self, words: list[str], any_term: bool, limit: int = -1, places: list[str] = ()) -> dict[int, float]:
         """Records whose name or body holds all the words (or any), of the `places` (or of no

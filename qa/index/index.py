@@ -147,8 +147,10 @@ class Index:
                 from qa.commitments.stores import SQLiteRecords, open_sqlite
 
                 commitments = SQLiteRecords(open_sqlite(directory / DB_NAME, threads=True))
-            return cls(directory, manifest, tokenizer, places, passages, vector_store, vectors, bm25,
-                       embedder, commitments, milvus, lsa)
+            index = cls(directory, manifest, tokenizer, places, passages, vector_store, vectors, bm25,
+                        embedder, commitments, milvus, lsa)
+            index.milvus_fusion = config.milvus_fusion  # read by qa.search.backends.MilvusBackend
+            return index
         except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as exc:
             raise IndexError_(f"索引无法读取（{type(exc).__name__}）：请运行 qa build 重建。") from exc
 

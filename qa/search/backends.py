@@ -4,11 +4,14 @@ fused reciprocal-rank scores out.
 - `EmbeddedBackend` (QA_SEARCH_BACKEND=embedded, the default): jieba BM25 (bm25s), the model's
   dense FAISS search (multilingual-e5-small by default) and, beside a neural model, the
   corpus-fitted LSA vectors' FAISS search, over the index folder's files, fused here by RRF.
-- `MilvusBackend` (QA_SEARCH_BACKEND=milvus): one Milvus `hybrid_search` over the index
-  version's collection alias: a BM25 request (Milvus's full-text function), the model's vectors and,
-  beside a neural model, the LSA vectors,
-  fused by Milvus's RRF ranker; a place-scoped search adds the same requests each filtered
-  by a per-request `expr` (Milvus Lite ignores `hybrid_search(filter=...)`).
+- `MilvusBackend` (QA_SEARCH_BACKEND=milvus): Milvus searches over the index version's
+  collection alias: a BM25 request (Milvus's full-text function), the model's vectors and, beside
+  a neural model, the LSA vectors; a place-scoped search adds the same requests each filtered by
+  a per-request `expr` (Milvus Lite ignores `hybrid_search(filter=...)`). QA_MILVUS_FUSION says
+  who fuses: "client" (default) runs each request on its own and fuses here exactly as the
+  embedded back end does (a signal's scoped hits merged into its overall ranking by score, then
+  weighted RRF over the signals); "rrf" sends them in one `hybrid_search` with Milvus's
+  RRFRanker, which counts a scoped request as a ranking of its own and has no weights.
 
 Both search a place with a small share of the corpus on its own as well, so a town's own
 documents are not crowded out by many look-alike towns.
@@ -22,6 +25,7 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.retrievers.bm25 import BM25Retriever
 
+from qa.errors import QAError
 from qa.index.index import Index
 from qa.index.milvus import OUTPUT_FIELDS, expression, segmented
 from qa.text import normalise
@@ -168,6 +172,9 @@ class MilvusBackend:
         self.index = index
         self.client = index.milvus
         self.record = index.manifest["milvus"]
+        self.fusion = getattr(index, "milvus_fusion", "client")
+        if self.fusion not in ("client", "rrf"):
+            raise QAError(f"QA_MILVUS_FUSION 只能是 client 或 rrf，而不是 {self.fusion}")
         self.client.load_collection(self.record["alias"])  # a no-op when the engine has it loaded
 
     def requests(self, text: str, tokens: list[str], places: list[str] | None, mode: str,
@@ -195,21 +202,25 @@ class MilvusBackend:
         return requests
 
     def fused(self, text, tokens, places, mode, rrf_k, weights=None, dense_text=None):
-        """Milvus's RRF ranker weighs every request alike: `weights` other than 1 are not applied."""
+        """With QA_MILVUS_FUSION=rrf, Milvus's RRF ranker weighs every request alike: `weights`
+        other than 1 are not applied."""
         from pymilvus import MilvusException
 
         requests = self.requests(text, tokens, places, mode, dense_text)
         if not requests:
             return []
+        search = self._fuse_here if self.fusion == "client" else self._search
         try:
-            hits = self._search(requests, rrf_k)
+            hits = search(requests, rrf_k, weights)
         except MilvusException as exc:
             if "load" not in str(exc):
                 raise
             # a version published by another process (or an embedded Lite file opened anew) is
             # searchable once loaded into this client's engine
             self.client.load_collection(self.record["alias"])
-            hits = self._search(requests, rrf_k)
+            hits = search(requests, rrf_k, weights)
+        if self.fusion == "client":
+            return hits
         out = []
         for hit, score in hits:
             row = self.local_row(hit["entity"])
@@ -217,7 +228,36 @@ class MilvusBackend:
                 out.append((row, score))
         return out
 
-    def _search(self, requests: list, rrf_k: int) -> list[tuple[dict, float]]:
+    def _ranking(self, collection: str, request) -> tuple[np.ndarray, np.ndarray]:
+        """One request's hits as (local rows, scores higher-is-better): Milvus Lite gives BM25
+        distances negated, a server positive, so BM25 reads their magnitude."""
+        found = self.client.search(collection, data=request.data, anns_field=request.anns_field,
+                                   limit=request.limit, search_params=request.param,
+                                   output_fields=OUTPUT_FIELDS, filter=request.expr or "")[0]
+        rows, scores = [], []
+        for hit in found:
+            row = self.local_row(hit["entity"])
+            if row is not None:
+                distance = float(hit["distance"])
+                rows.append(row)
+                scores.append(abs(distance) if request.anns_field == "sparse" else distance)
+        return np.asarray(rows, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+
+    def _fuse_here(self, requests: list, rrf_k: int, weights=None) -> list[tuple[int, float]]:
+        """Each request on its own; a signal's scoped ranking merged into its overall one by
+        score, then weighted RRF over the signals: the embedded back end's fusion. All requests
+        search the collection the alias names when they start, so a re-index switching the
+        alias meanwhile does not fuse one version's ranking with another's."""
+        collection = self.client.describe_alias(self.record["alias"])["collection_name"]
+        by_signal: dict[str, list] = {}
+        for request in requests:
+            by_signal.setdefault(request.anns_field, []).append(self._ranking(collection, request))
+        rankings = [merge_ranked(*found) for found in by_signal.values()]
+        signal = {"sparse": "bm25", "dense": "dense", "lsa": "lsa"}
+        weighting = [(weights or {}).get(signal[field], 1.0) for field in by_signal]
+        return sorted(rrf(rankings, rrf_k, weighting).items(), key=lambda pair: -pair[1])
+
+    def _search(self, requests: list, rrf_k: int, weights=None) -> list[tuple[dict, float]]:
         from pymilvus import RRFRanker
 
         alias = self.record["alias"]
