@@ -119,6 +119,24 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_part(title: str | None, body: str) -> None:
+    """Replace one part of bench/BACKENDS.md, keeping the others: the part before the first
+    `## ` heading (title None: this bench's table), or the part under `## {title}`."""
+    text = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+    parts = text.split("\n## ")
+    head, rest = parts[0], ["## " + p for p in parts[1:]]
+    if title is None:
+        head = body.rstrip("\n") + "\n"
+    else:
+        part = f"## {title}\n\n{body.rstrip()}\n"
+        found = [i for i, p in enumerate(rest) if p.startswith(f"## {title}\n")]
+        if found:
+            rest[found[0]] = part
+        else:
+            rest.append(part)
+    OUT.write_text("\n".join([head] + [p.rstrip("\n") + "\n" for p in rest]), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="两种检索后端并排测量")
     parser.add_argument("--scales", default="1,100")
@@ -143,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows)
     print(text)
     if not args.no_write:
-        OUT.write_text(f"# Search back ends side by side\n\n`nice -n 10 .venv/bin/python -m bench.backends "
-                       f"--scales {args.scales}` on {platform.machine()} ({time.strftime('%Y-%m-%d %H:%M')}), "
-                       f"dev questions × {args.passes} passes; Milvus = Milvus Lite "
-                       f"(embedded .db), LSA vectors.\n\n{text}\n", encoding="utf-8")
+        write_part(None, f"# Search back ends side by side\n\n`nice -n 10 .venv/bin/python -m bench.backends "
+                         f"--scales {args.scales}` on {platform.machine()} ({time.strftime('%Y-%m-%d %H:%M')}), "
+                         f"dev questions × {args.passes} passes; Milvus = Milvus Lite "
+                         f"(embedded .db), LSA vectors.\n\n{text}\n")
     return 0
 
 

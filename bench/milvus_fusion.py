@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from bench.backends import config_for, percentile
+from bench.backends import config_for, percentile, write_part
 from bench.run import GOLD, ROOT
 
 OURS = ROOT / "eval" / "questions.jsonl"
@@ -70,12 +70,28 @@ def measure(corpus: Path, index: Path, passes: int = 2, embed_model: str = "lsa"
     return rows
 
 
+def table(args, rows: list[dict]) -> str:
+    model = Path(args.embed_model).name
+    lines = [f"`nice -n 10 .venv/bin/python -m bench.milvus_fusion --scale {args.scale}"
+             + (f" --embed-model {args.embed_model}" if args.embed_model != "lsa" else "")
+             + f"` ({time.strftime('%Y-%m-%d %H:%M')}, {model} vectors, one index searched by all three; "
+             "Milvus = Milvus Lite, embedded .db; the machine shared with other jobs)", "",
+             "| retriever | top-5 docs = embedded, dev % | top-5 docs = embedded, our gold % | retrieval p50 ms "
+             "| retrieval p95 ms | dev acc % | dev abstain_ok % | our gold acc % |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['agree_dev']:.1f} | {r['agree_gold']:.1f} | {r['retr_p50']:.1f} "
+              f"| {r['retr_p95']:.1f} | {r['accuracy']:.1f} | {r['abstain_ok']:.1f} | {r['gold_accuracy']:.1f} |"
+              for r in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Milvus 后端由谁融合：客户端 RRF 与 Milvus RRFRanker 对比")
     parser.add_argument("--scale", type=int, default=100)
     parser.add_argument("--corpus", type=Path, help="已生成的语料目录（与 --index 一起给出时不再构建）")
     parser.add_argument("--index", type=Path)
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--no-write", action="store_true", help="不写 bench/BACKENDS.md")
     parser.add_argument("--embed-model", default="lsa", help="QA_EMBED_MODEL（默认 lsa，与 bench.backends 相同）")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="qa-fusion-") as work:
@@ -93,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure(corpus, index, args.passes, args.embed_model)
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
+    if not args.no_write:
+        write_part(f"Who fuses the Milvus rankings, {args.scale}× (bench.milvus_fusion)", table(args, rows))
     return 0
 
 
