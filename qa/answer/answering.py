@@ -19,6 +19,7 @@ from llama_index.core.schema import NodeWithScore
 from qa.config import Config
 from qa.errors import InputError
 from qa.answer import features as F
+from qa.answer.abstain import load_abstention
 from qa.answer.ranker import Ranker, load_ranker
 from qa.answer.compose import Writer, enumeration, sentences, trim, unverified_numbers  # noqa: F401
 from qa.answer.meaning import MeaningMatcher
@@ -122,6 +123,8 @@ class Answerer:
         if ranker == "configured":
             ranker = load_ranker() if config.answer_scorer == "learned" else None
         self.ranker = ranker
+        # the learned answer-or-decline decision (qa/data/abstention.json) when configured
+        self.abstention = load_abstention() if config.abstention == "learned" else None
         self.records = RecordAnswers(index) if use_commitments else None
         self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
         self.weight = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
@@ -331,6 +334,8 @@ class Answerer:
             chosen = list({c.sentence: c for sel in selections for c in sel}.values())
         else:
             chosen = self.select(query, results)
+        if chosen and self.abstention is not None and not self.abstention.answers(self, query, chosen, results):
+            chosen = []  # the evidence probably does not hold what is asked: decline
         if not chosen:
             return self._abstain(question, query, results)
         chosen = self._with_linked(chosen, query)

@@ -222,6 +222,21 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_abstention(args) -> int:
+    """Learn and calibrate the answer-or-decline decision; write it into the package."""
+    from qa.answer.abstain import MODEL_FILE
+    from qa.evaluation import abstain_training
+
+    root = Path(__file__).resolve().parents[2]
+    out = args.out or MODEL_FILE
+    card = abstain_training.train(_config(args), Path(args.gold or root / "eval" / "questions.jsonl"), out,
+                                  args.work or root / "eval" / "out" / "abstain_cmrc", args.passages,
+                                  progress=not args.quiet)
+    print(abstain_training.format_card(card))
+    print(f"\n阈值 {card['threshold']}；输出：{out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="规划文件问答：每个回答都注明出处。")
     parser.add_argument("--corpus", type=Path, help="语料目录（默认 corpus/，或 QA_CORPUS_DIR）")
@@ -270,7 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--work", type=Path, help="CMRC 训练语料与索引的工作目录（默认 eval/out/train_cmrc）")
     trn.add_argument("--passages", type=int, default=500, help="使用 CMRC 2018 训练集的前 N 篇段落（默认 500）")
     trn.add_argument("--quiet", action="store_true", help="不显示进度")
-    for p in (build, ask, docs, com, evl, trn):
+    abst = sub.add_parser("train-abstention", help="训练并校准拒答模型（自有金标准与合成不可答题、CMRC 2018 训练集、NoMIRACL；"
+                                                   "按文档分组留出选阈值；固定随机种子，写入 qa/data/abstention.json）")
+    abst.add_argument("--gold", type=Path, help="自有金标准（默认 eval/questions.jsonl；从不使用共享开发集）")
+    abst.add_argument("--out", type=Path, help="模型文件（默认 qa/data/abstention.json）")
+    abst.add_argument("--work", type=Path, help="CMRC 训练语料与索引的工作目录（默认 eval/out/abstain_cmrc）")
+    abst.add_argument("--passages", type=int, default=400, help="使用 CMRC 2018 训练集的前 N 篇段落（默认 400）")
+    abst.add_argument("--quiet", action="store_true", help="不显示进度")
+    for p in (build, ask, docs, com, evl, trn, abst):
         p.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--index", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -279,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"build": cmd_build, "ask": cmd_ask, "docs": cmd_docs, "commitments": cmd_commitments,
-                "eval": cmd_eval, "train": cmd_train}
+                "eval": cmd_eval, "train": cmd_train, "train-abstention": cmd_train_abstention}
     try:
         return handlers[args.command](args)
     except QAError as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 from qa.config import Config
 from qa.evaluation import gold as ev
 
-SCORERS = ("rules", "learned")
+SCORERS = ("rules", "learned", "rules+abstention")
 MAX_LEN = 400
 NOMIRACL_FILES = {"non_relevant": "non_relevant/zh.test.vanilla_prompt.jsonl",
                   "relevant": "relevant/zh.test.vanilla_prompt.jsonl"}
@@ -29,8 +29,9 @@ def answerers(index, config: Config) -> dict:
     from qa.answer.answering import Answerer
     from qa.answer.ranker import load_ranker
 
-    return {"rules": Answerer(index, config, ranker=None),
-            "learned": Answerer(index, config, ranker=load_ranker())}
+    return {"rules": Answerer(index, replace(config, abstention="rules"), ranker=None),
+            "learned": Answerer(index, replace(config, abstention="rules"), ranker=load_ranker()),
+            "rules+abstention": Answerer(index, replace(config, abstention="learned"), ranker=None)}
 
 
 def gold_figures(index, config: Config, paths: list[Path]) -> dict:

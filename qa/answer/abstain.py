@@ -1,0 +1,260 @@
+"""Calibrated abstention: answer only when the chosen evidence probably holds the fact asked.
+
+After the answerer has chosen its sentences (by the hand-set or the learned scorer), this model
+looks at the question as a whole and gives P(the question is answered by what was read). Most
+questions a document cannot answer name something the document does mention and ask for an
+attribute it never gives (a project's completion date, a plant's capacity, a per-capita figure),
+so the features centre on the question's focus: which attribute is asked, what kind of value
+answers it (an amount in 元, an area, a date, an organisation…, from qa/data/asked_values.tsv and
+the question's own unit from qa/data/units.tsv), and whether the chosen sentences hold the
+attribute's words and such a value. Beside them: how much of the question (IDF-weighted) the
+chosen sentence, its passage and all passages read cover, and the rarest question word that no
+passage read contains.
+
+The model is a standardised logistic regression in qa/data/abstention.json, written by
+`qa train-abstention` (qa/evaluation/abstain_training.py) with a fixed seed; its threshold is
+chosen on held-out questions so that false abstention stays within the target. Place and period
+mismatches are not decided here: such evidence never becomes a candidate.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer import features as F
+from qa.answer.rules import shared_run
+from qa.commitments.lexicon import DATA, lexicon
+from qa.text import normalise
+
+MODEL_FILE = DATA / "abstention.json"
+MODEL_FORMAT = 1
+FEATURES_VERSION = 1
+VALUE_KINDS = ("money", "area", "length", "capacity", "percent", "population", "time", "organisation")
+KINDS = ("what", "how_much", "when", "who", "where", "list", "status", "whether")
+FEATURES = (
+    "support", "rule_score_log", "coverage", "passage_coverage", "evidence_coverage", "best_coverage_any",
+    "absent_share", "absent_rarest", "passage_missing_rarest", "unknown_terms", "unknown_latin", "unknown_longest", "anchor_in_sentence", "anchor_in_passage",
+    "focus_share", "focus_passage", "focus_value", "attribute_typed", "attribute_word", "attribute_value",
+    "attribute_near", "attribute_in_passage", "focus_missing", "focus_missing_passage", "unit_asked", "counted_in_sentence", "counted_in_passage", "unit_present", "type_fit", "phrase", "english", "terms_log",
+    "chosen", "best_rank", "table_row",
+) + tuple(f"kind={k}" for k in KINDS)
+ATTRIBUTE_REACH = 12  # characters after an attribute word within which its value is looked for
+PHRASE_CAP = 12
+CJK_TERM = re.compile(r"[\u4e00-\u9fff]{2,}")
+LATIN_TERM = re.compile(r"[a-z]{3,}")
+ASKED_UNIT = re.compile(r"(?:多少|几)\s*")
+
+
+@dataclass(frozen=True)
+class ValueKind:
+    name: str
+    words: tuple[str, ...]      # how a question names such an attribute, longest first
+    pattern: re.Pattern         # a value of this kind as printed
+    header: re.Pattern | None   # its unit as a table's column or row header prints it: "（亿元）"
+
+    def held_by(self, text: str) -> bool:
+        """Does the text hold a value of this kind (a figure in a table row under its unit too)?"""
+        return bool(self.pattern.search(text)) or bool(
+            self.header is not None and self.header.search(text) and F.NUMBER.search(text))
+
+
+@lru_cache(maxsize=1)
+def value_kinds() -> tuple[ValueKind, ...]:
+    amount_unit = lambda units: re.compile(
+        r"\d[\d.,]*\s*(?:万|亿|千|百)?(?:余|多)?\s*(?:" + "|".join(
+            re.escape(u) for u in sorted(units, key=len, reverse=True)) + ")")
+    special = {"<year>": F.YEAR, "<date>": F.DATE, "<organisation>": F._value_patterns()[2]}
+    kinds = []
+    for line in (DATA / "asked_values.tsv").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, words, units = line.split("\t")
+        unit_list = units.split(",")
+        patterns = [special[u].pattern for u in unit_list if u in special]
+        plain = [u for u in unit_list if u not in special]
+        if plain:
+            patterns.append(amount_unit(plain).pattern)
+        header = re.compile(r"[(（]\s*(?:" + "|".join(re.escape(u) for u in plain) + r")\s*[)）]") if plain else None
+        kinds.append(ValueKind(name, tuple(sorted((normalise(w) for w in words.split(",")), key=len, reverse=True)),
+                               re.compile("|".join(f"(?:{p})" for p in patterns)), header))
+    return tuple(kinds)
+
+
+@lru_cache(maxsize=1)
+def _units_asked() -> re.Pattern:
+    units = sorted(lexicon().units, key=len, reverse=True)
+    return re.compile(ASKED_UNIT.pattern + "((?:万|亿|千|百)?(?:" + "|".join(re.escape(u) for u in units) + "))")
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit the question asks its figure in ("多少亿元" → 亿元, "几座" → 座)."""
+    match = _units_asked().search(question)
+    return match.group(1) if match else None
+
+
+def counted_thing(question: str, unit: str | None) -> str:
+    """What a count or measure is of: the words after the asked unit ("多少公里高速公路" → 高速公路)."""
+    if unit is None:
+        return ""
+    match = re.search(re.escape(unit) + r"([\u4e00-\u9fff]{2,8})", question)
+    return match.group(1).rstrip("呢吗啊了呀") if match else ""
+
+
+def asked_attribute(question: str, unit: str | None) -> tuple[ValueKind | None, str]:
+    """The kind of value asked and the question's word for the attribute ("总投资"): the kind of
+    its unit when it names one, else that of the attribute word nearest its asking word."""
+    kinds = value_kinds()
+    asks = [m.start() for m in F.ASKING.finditer(question)]
+    found = []
+    for kind in kinds:
+        for word in kind.words:
+            at = question.find(word)
+            if at >= 0:
+                distance = min((abs(a - at) for a in asks), default=len(question))
+                found.append((distance, -len(word), kind, word))
+                break
+    word = min(found, key=lambda f: f[:2])[3] if found else ""
+    if unit:
+        for kind in kinds:
+            if kind.pattern.search("1" + unit):
+                return kind, word
+    if not found:
+        return None, ""
+    _, _, kind, word = min(found, key=lambda f: f[:2])
+    return kind, word
+
+
+def _share(terms: list[str], weights: dict[str, float], text: str) -> float:
+    total = sum(weights.get(t, 1.0) for t in terms)
+    return sum(weights.get(t, 1.0) for t in terms if t in text) / total if total else 0.0
+
+
+def decision_features(answerer, query, chosen: list, read: list) -> dict[str, float]:
+    """The question-level features of one answer: `chosen` are the answerer's candidates (best
+    first), `read` the passages their sentences came from and competed with."""
+    terms = list(dict.fromkeys(query.terms))
+    weights = {t: answerer.weight(t) for t in terms}
+    best = chosen[0]
+    sentence = normalise(best.sentence)
+    sentences = [normalise(c.sentence) for c in chosen]
+    contexts = [answerer._context_and_pieces(r)[0] for r in read]
+    best_context = answerer._context_and_pieces(best.node)[0]
+    question = normalise(query.search_text or query.text)
+    # how rare each Chinese term is in the index; one no passage holds is as rare as can be
+    idf = {t: answerer.index.stats.idf(t) for t in terms}
+    ceiling = math.log(1 + answerer.index.stats.passages)
+    rarity = {t: ceiling if idf[t] is None else idf[t] for t in terms if CJK_TERM.fullmatch(t)}
+    rarest = max(rarity.values(), default=1.0) or 1.0
+    absent = [t for t in rarity if not any(t in c for c in contexts)]
+    missing = [t for t in rarity if t not in best_context]
+    unknown = [t for t in rarity if idf[t] is None]
+    known = [t for t in terms if idf[t] is not None]
+    anchor = max(known, key=lambda t: (weights[t], len(t))) if known else None
+    view = F.QuestionView.of(question, query.kind, terms, weights, query.wants_number)
+    types = F.value_types(sentence)
+    focus_share, focus_value = F.focus_features(view, sentence, types)
+    focus = [t for t in view.focus if t in rarity]
+    unit = asked_unit(question)
+    kind, word = asked_attribute(question, unit)
+    counted = counted_thing(question, unit)
+    near = 0.5
+    if kind is not None:
+        near = 0.0
+        for text in sentences:
+            at = text.find(word) if word else -1
+            window = text[at: at + len(word) + ATTRIBUTE_REACH] if at >= 0 else ""
+            if window and kind.held_by(window):
+                near = 1.0
+    rank = next((i for i, r in enumerate(read) if r is best.node), len(read))
+    values = {
+        "support": best.coverage, "rule_score_log": math.log(max(best.score, 1e-3)),
+        "coverage": _share(terms, weights, sentence), "passage_coverage": _share(terms, weights, best_context),
+        "evidence_coverage": _share(terms, weights, "\n".join(contexts)),
+        "best_coverage_any": max(_share(terms, weights, s) for s in sentences),
+        "absent_share": sum(weights[t] for t in absent) / max(sum(weights.values()), 1e-9),
+        "absent_rarest": max((rarity[t] for t in absent), default=0.0) / rarest,
+        "passage_missing_rarest": max((rarity[t] for t in missing), default=0.0) / rarest,
+        "unknown_terms": len(unknown) / max(len(rarity), 1),
+        "unknown_latin": sum(bool(LATIN_TERM.fullmatch(t)) and idf[t] is None for t in terms) / max(len(terms), 1),
+        "unknown_longest": min(max((len(t) for t in unknown), default=0), 6) / 6,
+        "anchor_in_sentence": float(anchor is not None and anchor in sentence),
+        "anchor_in_passage": float(anchor is not None and anchor in best_context),
+        "focus_share": focus_share,
+        "focus_passage": F.focus_features(view, best_context, F.value_types(best_context))[0],
+        "focus_value": focus_value,
+        "attribute_typed": float(kind is not None),
+        "attribute_word": 0.5 if not word else float(any(word in s for s in sentences)),
+        "attribute_value": 0.5 if kind is None else float(any(kind.held_by(s) for s in sentences)),
+        "attribute_in_passage": 0.5 if not word else float(word in best_context),
+        "focus_missing": max((rarity[t] for t in focus if not any(t in s for s in sentences)), default=0.0) / rarest,
+        "focus_missing_passage": max((rarity[t] for t in focus if t not in best_context), default=0.0) / rarest,
+        "attribute_near": near,
+        "unit_asked": float(unit is not None),
+        "counted_in_sentence": 0.5 if len(counted) < 2 else float(any(counted in s for s in sentences)),
+        "counted_in_passage": 0.5 if len(counted) < 2 else float(counted in best_context),
+        "unit_present": 0.5 if unit is None else float(any(unit.lstrip("万亿千百") in s for s in sentences)),
+        "type_fit": F.type_fit(query.kind, types, query.wants_number),
+        "phrase": shared_run(question, sentence, PHRASE_CAP) / PHRASE_CAP,
+        "english": float(bool(query.english)), "terms_log": math.log1p(len(terms)),
+        "chosen": len(chosen) / 3.0, "best_rank": 1.0 / (1 + rank),
+        "table_row": float(best.node.node.metadata.get("type") == "table_row"),
+        f"kind={query.kind}": 1.0}
+    return values
+
+
+def vector(values: dict[str, float]) -> list[float]:
+    return [float(values.get(name, 0.0)) for name in FEATURES]
+
+
+@dataclass(frozen=True)
+class Abstention:
+    """The learned answer-or-decline decision."""
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float   # answer only when P(answered) reaches this
+    version: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Abstention":
+        if data.get("format") != MODEL_FORMAT or data.get("features_version") != FEATURES_VERSION \
+                or tuple(data.get("features", ())) != FEATURES:
+            raise ValueError("abstention model was trained on other features; run qa train-abstention")
+        return cls(mean=np.asarray(data["mean"], dtype=np.float64), scale=np.asarray(data["scale"], dtype=np.float64),
+                   coef=np.asarray(data["coef"], dtype=np.float64), intercept=float(data["intercept"]),
+                   threshold=float(data["threshold"]), version=str(data.get("version", "")))
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.zeros(0)
+        z = ((np.asarray(rows, dtype=np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def probability(self, answerer, query, chosen: list, read: list) -> float:
+        return float(self.probabilities(np.asarray([vector(decision_features(answerer, query, chosen, read))]))[0])
+
+    def answers(self, answerer, query, chosen: list, read: list) -> bool:
+        """True when the chosen sentences should be given as the answer, False to decline."""
+        return self.probability(answerer, query, chosen, read) >= self.threshold
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, stamp: float) -> Abstention:
+    return Abstention.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def load_abstention(path: Path | None = None) -> Abstention | None:
+    """The packaged model (or the one at `path`); None when there is none or it does not fit
+    the features: answering then declines by the hand-set rules alone."""
+    path = Path(path or MODEL_FILE)
+    try:
+        return _load(str(path), path.stat().st_mtime)
+    except (OSError, ValueError, KeyError):
+        return None

@@ -1,0 +1,105 @@
+"""Calibrated abstention: the asked attribute and its value, the model file, training, answering."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from qa.answer import abstain as A
+from qa.evaluation import abstain_training as T
+
+
+def test_the_asked_unit_and_attribute_are_read_from_the_question():
+    assert A.asked_unit("梨双路改扩建工程总投资多少亿元？") == "亿元"
+    assert A.asked_unit("计划新建几座公交首末站？") == "座"
+    assert A.asked_unit("项目什么时候建成？") is None
+    kind, word = A.asked_attribute("梨双路改扩建工程总投资多少亿元？", "亿元")
+    assert kind.name == "money" and word == "总投资"
+    kind, word = A.asked_attribute("浦佳地块城市更新项目什么时候完工？", None)
+    assert kind.name == "time"
+    kind, _ = A.asked_attribute("污水处理厂的处理能力是多少？", None)
+    assert kind.name == "capacity"
+    kind, _ = A.asked_attribute("这项工作由哪个单位牵头？", None)
+    assert kind.name == "organisation"
+    assert A.asked_attribute("规划提出了哪些发展方向？", None) == (None, "")
+
+
+def test_value_kinds_recognise_values_as_printed():
+    kinds = {k.name: k for k in A.value_kinds()}
+    assert kinds["money"].pattern.search("总投资12.5亿元")
+    assert not kinds["money"].pattern.search("全长3.3公里")
+    assert kinds["length"].pattern.search("全长3.3公里")
+    assert kinds["time"].pattern.search("2026年6月建成")
+    assert kinds["organisation"].pattern.search("由区教育局牵头")
+
+
+def _examples(seed: int) -> list[T.Example]:
+    """Answerable questions whose chosen sentence covers the question and holds the value asked,
+    unanswerable ones that do not, from every source and fold."""
+    rng = np.random.default_rng(seed)
+    out = []
+    sources = ("gold", "cmrc", "nomiracl-relevant")
+    for q in range(240):
+        label = q % 3 != 0
+        values = {name: float(rng.random()) for name in A.FEATURES}
+        values["coverage"] = 0.5 + 0.5 * rng.random() if label else 0.5 * rng.random()
+        values["attribute_value"] = float(label or rng.random() < 0.2)
+        source = sources[q // 3 % len(sources)] if label else ("gold", "cmrc-withheld", "nomiracl-non_relevant")[q % 3]
+        out.append(T.Example(source, q % T.FOLDS, f"q{q}", int(label), values, contained=label))
+    return out
+
+
+def test_training_is_deterministic_and_separates_the_classes():
+    data = _examples(5)
+    first = T.model_json(T.fit(data), 0.5, {"n": 1})
+    assert first == T.model_json(T.fit(_examples(5)), 0.5, {"n": 1})  # same data, same bytes
+    model = A.Abstention.from_json(json.loads(first))
+    p = model.probabilities(T.rows_of(data))
+    labels = np.array([e.label for e in data])
+    assert p[labels == 1].mean() > p[labels == 0].mean() + 0.3
+
+
+def test_threshold_keeps_held_out_false_abstention_within_the_share():
+    data = _examples(7)
+    probs = T.out_of_fold(data)
+    threshold = T.choose_threshold(data, probs)
+    figures = T.figures(data, probs, threshold)
+    assert figures["gold_false_abstain"] <= 100 * T.MAX_FALSE_ABSTAIN + 1e-9
+    assert figures["gold_abstain_ok"] > 50  # the unanswerable ones are mostly declined
+    assert figures["cmrc_containment_before"] - figures["cmrc_containment_after"] <= 100 * T.MAX_CMRC_LOST + 1
+
+
+def test_rules_declined_questions_stay_declined():
+    data = _examples(9)
+    data[0].values = None  # the hand-set rules declined it: nothing for the model to decide
+    probs = T.out_of_fold(data)
+    assert np.isnan(probs[0]) and not np.isnan(probs[1:]).any()
+
+
+def test_packaged_model_matches_the_features_and_was_checked_held_out():
+    model = A.load_abstention()
+    assert model is not None, f"{A.MODEL_FILE} missing or stale: run qa train-abstention"
+    assert 0.0 < model.threshold < 1.0
+    card = json.loads(A.MODEL_FILE.read_text(encoding="utf-8"))["card"]
+    assert card["data"]["gold"]["questions"] > 100 and card["held_out"]["gold_false_abstain"] <= 3.0
+
+
+def test_a_model_of_other_features_is_refused(tmp_path):
+    data = json.loads(A.MODEL_FILE.read_text(encoding="utf-8"))
+    data["features"] = data["features"][:-1]
+    path = tmp_path / "abstention.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert A.load_abstention(path) is None
+
+
+def test_learned_abstention_declines_an_attribute_the_documents_never_give(assistant):
+    from dataclasses import replace
+
+    from qa.answer.answering import Answerer
+
+    answerer = Answerer(assistant.index, replace(assistant.config, abstention="learned"))
+    assert answerer.abstention is not None
+    declined = answerer.ask("静海镇十四五期间要修多少公里高速公路？")
+    assert declined.abstained and "没有找到" in declined.answer
+    answered = answerer.ask("中芯西青12英寸晶圆代工生产线项目总投资多少？")
+    assert not answered.abstained and "516" in answered.answer
