@@ -52,10 +52,10 @@ class Config:
     # QA_ANSWER_SCORER: "rules" (the hand-set score, default: it measured better on held-out
     # questions so far) or "learned" (qa/data/answer_ranker.json, written by `qa train`)
     answer_scorer: str = "rules"
-    # QA_ABSTENTION: "learned" (qa/data/abstention.json, written by `qa train-abstention`: declines
-    # when P(the chosen evidence holds the fact asked) is below its held-out threshold) or "rules"
-    # (the hand-set support threshold alone). Place and period mismatches decline either way
-    abstention: str = "rules"
+    # QA_ABSTENTION: "learned" (default: qa/data/abstention.json, written by `qa train-abstention`,
+    # also declines when P(the chosen evidence answers the question) is below its held-out threshold)
+    # or "rules" (the hand-set support threshold alone). Place and period mismatches decline either way
+    abstention: str = "learned"
     # QA_MAX_UPLOAD_MB: size limit of an uploaded document (web admin)
     max_upload_mb: int = 20
     # QA_HOST / QA_PORT: where the web app listens (loopback unless told otherwise)

@@ -30,7 +30,7 @@ import numpy as np
 from qa.answer import features as F
 from qa.answer.rules import shared_run
 from qa.commitments.lexicon import DATA, lexicon
-from qa.text import normalise
+from qa.text import jieba_base, normalise
 
 MODEL_FILE = DATA / "abstention.json"
 MODEL_FORMAT = 1
@@ -38,11 +38,17 @@ FEATURES_VERSION = 1
 VALUE_KINDS = ("money", "area", "length", "capacity", "percent", "population", "time", "organisation")
 KINDS = ("what", "how_much", "when", "who", "where", "list", "status", "whether")
 FEATURES = (
+    # how much of the question the answer, its passage and all passages read cover
     "support", "rule_score_log", "coverage", "passage_coverage", "evidence_coverage", "best_coverage_any",
-    "absent_share", "absent_rarest", "passage_missing_rarest", "unknown_terms", "unknown_latin", "unknown_longest", "anchor_in_sentence", "anchor_in_passage",
-    "focus_share", "focus_passage", "focus_value", "attribute_typed", "attribute_word", "attribute_value",
-    "attribute_near", "attribute_in_passage", "focus_missing", "focus_missing_passage", "unit_asked", "counted_in_sentence", "counted_in_passage", "unit_present", "type_fit", "phrase", "english", "terms_log",
-    "chosen", "best_rank", "table_row",
+    # the question's rarest words that nothing read holds, and words no passage of the index holds
+    "absent_share", "absent_rarest", "passage_missing_rarest", "unknown_terms", "unknown_latin",
+    "unknown_longest", "anchor_in_sentence", "anchor_in_passage",
+    # the focus: the attribute asked, its kind of value, the asked unit and what it counts
+    "focus_share", "focus_passage", "focus_value", "focus_missing", "focus_missing_passage",
+    "attribute_typed", "attribute_word", "attribute_value", "attribute_near", "attribute_in_passage",
+    "unit_asked", "unit_present", "counted_in_sentence", "counted_in_passage", "type_fit",
+    # the answer's shape
+    "phrase", "english", "terms_log", "chosen", "best_rank", "table_row",
 ) + tuple(f"kind={k}" for k in KINDS)
 ATTRIBUTE_REACH = 12  # characters after an attribute word within which its value is looked for
 PHRASE_CAP = 12
@@ -109,30 +115,60 @@ def counted_thing(question: str, unit: str | None) -> str:
 def asked_attribute(question: str, unit: str | None) -> tuple[ValueKind | None, str]:
     """The kind of value asked and the question's word for the attribute ("总投资"): the kind of
     its unit when it names one, else that of the attribute word nearest its asking word."""
-    kinds = value_kinds()
     asks = [m.start() for m in F.ASKING.finditer(question)]
     found = []
-    for kind in kinds:
-        for word in kind.words:
+    for kind in value_kinds():
+        word = next((w for w in kind.words if w in question), None)
+        if word is not None:
             at = question.find(word)
-            if at >= 0:
-                distance = min((abs(a - at) for a in asks), default=len(question))
-                found.append((distance, -len(word), kind, word))
-                break
-    word = min(found, key=lambda f: f[:2])[3] if found else ""
+            found.append((min((abs(a - at) for a in asks), default=len(question)), -len(word), kind, word))
+    nearest = min(found, key=lambda f: f[:2]) if found else None
+    word = nearest[3] if nearest else ""
     if unit:
-        for kind in kinds:
-            if kind.pattern.search("1" + unit):
-                return kind, word
-    if not found:
-        return None, ""
-    _, _, kind, word = min(found, key=lambda f: f[:2])
-    return kind, word
+        by_unit = next((k for k in value_kinds() if k.pattern.search("1" + unit)), None)
+        if by_unit is not None:
+            return by_unit, word
+    return (nearest[2], word) if nearest else (None, "")
 
 
 def _share(terms: list[str], weights: dict[str, float], text: str) -> float:
     total = sum(weights.get(t, 1.0) for t in terms)
     return sum(weights.get(t, 1.0) for t in terms if t in text) / total if total else 0.0
+
+
+def _rarity(answerer, terms: list[str]) -> tuple[dict[str, float], dict[str, float | None], list[str]]:
+    """How rare each Chinese term is in the index (its IDF), the IDFs, and the dictionary words
+    the index never saw. Such a word (高速公路, 博士) is as rare as can be; a colloquial fragment
+    no dictionary holds (要修, 干到) says little."""
+    idf = {t: answerer.index.stats.idf(t) for t in terms}
+    ceiling = math.log(1 + answerer.index.stats.passages)
+    words = jieba_base().FREQ
+    unknown = [t for t in terms if idf[t] is None and CJK_TERM.fullmatch(t) and words.get(t, 0) > 0]
+    rarity = {t: idf[t] if idf[t] is not None else ceiling if t in unknown else ceiling / 2
+              for t in terms if CJK_TERM.fullmatch(t)}
+    return rarity, idf, unknown
+
+
+def _attribute_features(question: str, sentences: list[str], context: str) -> dict[str, float]:
+    """The asked attribute, its kind of value, the asked unit and what it counts, each looked for
+    in the chosen sentences (and the best one's passage); 0.5 where the question does not say."""
+    unit = asked_unit(question)
+    kind, word = asked_attribute(question, unit)
+    counted = counted_thing(question, unit)
+    near = 0.5 if kind is None else 0.0
+    for text in sentences if kind is not None and word else ():
+        at = text.find(word)
+        if at >= 0 and kind.held_by(text[at: at + len(word) + ATTRIBUTE_REACH]):
+            near = 1.0
+    unsaid = lambda absent, test: 0.5 if absent else float(test())
+    return {"attribute_typed": float(kind is not None),
+            "attribute_word": unsaid(not word, lambda: any(word in s for s in sentences)),
+            "attribute_value": unsaid(kind is None, lambda: any(kind.held_by(s) for s in sentences)),
+            "attribute_in_passage": unsaid(not word, lambda: word in context),
+            "attribute_near": near, "unit_asked": float(unit is not None),
+            "counted_in_sentence": unsaid(len(counted) < 2, lambda: any(counted in s for s in sentences)),
+            "counted_in_passage": unsaid(len(counted) < 2, lambda: counted in context),
+            "unit_present": unsaid(unit is None, lambda: any(unit.lstrip("万亿千百") in s for s in sentences))}
 
 
 def decision_features(answerer, query, chosen: list, read: list) -> dict[str, float]:
@@ -144,67 +180,41 @@ def decision_features(answerer, query, chosen: list, read: list) -> dict[str, fl
     sentence = normalise(best.sentence)
     sentences = [normalise(c.sentence) for c in chosen]
     contexts = [answerer._context_and_pieces(r)[0] for r in read]
-    best_context = answerer._context_and_pieces(best.node)[0]
+    context = answerer._context_and_pieces(best.node)[0]
     question = normalise(query.search_text or query.text)
-    # how rare each Chinese term is in the index; one no passage holds is as rare as can be
-    idf = {t: answerer.index.stats.idf(t) for t in terms}
-    ceiling = math.log(1 + answerer.index.stats.passages)
-    rarity = {t: ceiling if idf[t] is None else idf[t] for t in terms if CJK_TERM.fullmatch(t)}
+    rarity, idf, unknown = _rarity(answerer, terms)
     rarest = max(rarity.values(), default=1.0) or 1.0
+    rarest_of = lambda chosen_terms: max((rarity[t] for t in chosen_terms), default=0.0) / rarest
     absent = [t for t in rarity if not any(t in c for c in contexts)]
-    missing = [t for t in rarity if t not in best_context]
-    unknown = [t for t in rarity if idf[t] is None]
     known = [t for t in terms if idf[t] is not None]
     anchor = max(known, key=lambda t: (weights[t], len(t))) if known else None
     view = F.QuestionView.of(question, query.kind, terms, weights, query.wants_number)
     types = F.value_types(sentence)
     focus_share, focus_value = F.focus_features(view, sentence, types)
     focus = [t for t in view.focus if t in rarity]
-    unit = asked_unit(question)
-    kind, word = asked_attribute(question, unit)
-    counted = counted_thing(question, unit)
-    near = 0.5
-    if kind is not None:
-        near = 0.0
-        for text in sentences:
-            at = text.find(word) if word else -1
-            window = text[at: at + len(word) + ATTRIBUTE_REACH] if at >= 0 else ""
-            if window and kind.held_by(window):
-                near = 1.0
     rank = next((i for i, r in enumerate(read) if r is best.node), len(read))
     values = {
         "support": best.coverage, "rule_score_log": math.log(max(best.score, 1e-3)),
-        "coverage": _share(terms, weights, sentence), "passage_coverage": _share(terms, weights, best_context),
+        "coverage": _share(terms, weights, sentence), "passage_coverage": _share(terms, weights, context),
         "evidence_coverage": _share(terms, weights, "\n".join(contexts)),
         "best_coverage_any": max(_share(terms, weights, s) for s in sentences),
         "absent_share": sum(weights[t] for t in absent) / max(sum(weights.values()), 1e-9),
-        "absent_rarest": max((rarity[t] for t in absent), default=0.0) / rarest,
-        "passage_missing_rarest": max((rarity[t] for t in missing), default=0.0) / rarest,
+        "absent_rarest": rarest_of(absent), "passage_missing_rarest": rarest_of(t for t in rarity if t not in context),
         "unknown_terms": len(unknown) / max(len(rarity), 1),
         "unknown_latin": sum(bool(LATIN_TERM.fullmatch(t)) and idf[t] is None for t in terms) / max(len(terms), 1),
         "unknown_longest": min(max((len(t) for t in unknown), default=0), 6) / 6,
         "anchor_in_sentence": float(anchor is not None and anchor in sentence),
-        "anchor_in_passage": float(anchor is not None and anchor in best_context),
-        "focus_share": focus_share,
-        "focus_passage": F.focus_features(view, best_context, F.value_types(best_context))[0],
-        "focus_value": focus_value,
-        "attribute_typed": float(kind is not None),
-        "attribute_word": 0.5 if not word else float(any(word in s for s in sentences)),
-        "attribute_value": 0.5 if kind is None else float(any(kind.held_by(s) for s in sentences)),
-        "attribute_in_passage": 0.5 if not word else float(word in best_context),
-        "focus_missing": max((rarity[t] for t in focus if not any(t in s for s in sentences)), default=0.0) / rarest,
-        "focus_missing_passage": max((rarity[t] for t in focus if t not in best_context), default=0.0) / rarest,
-        "attribute_near": near,
-        "unit_asked": float(unit is not None),
-        "counted_in_sentence": 0.5 if len(counted) < 2 else float(any(counted in s for s in sentences)),
-        "counted_in_passage": 0.5 if len(counted) < 2 else float(counted in best_context),
-        "unit_present": 0.5 if unit is None else float(any(unit.lstrip("万亿千百") in s for s in sentences)),
+        "anchor_in_passage": float(anchor is not None and anchor in context),
+        "focus_share": focus_share, "focus_value": focus_value,
+        "focus_passage": F.focus_features(view, context, F.value_types(context))[0],
+        "focus_missing": rarest_of(t for t in focus if not any(t in s for s in sentences)),
+        "focus_missing_passage": rarest_of(t for t in focus if t not in context),
         "type_fit": F.type_fit(query.kind, types, query.wants_number),
         "phrase": shared_run(question, sentence, PHRASE_CAP) / PHRASE_CAP,
         "english": float(bool(query.english)), "terms_log": math.log1p(len(terms)),
         "chosen": len(chosen) / 3.0, "best_rank": 1.0 / (1 + rank),
-        "table_row": float(best.node.node.metadata.get("type") == "table_row"),
-        f"kind={query.kind}": 1.0}
+        "table_row": float(best.node.node.metadata.get("type") == "table_row"), f"kind={query.kind}": 1.0}
+    values.update(_attribute_features(question, sentences, context))
     return values
 
 

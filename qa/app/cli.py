@@ -231,7 +231,7 @@ def cmd_train_abstention(args) -> int:
     out = args.out or MODEL_FILE
     card = abstain_training.train(_config(args), Path(args.gold or root / "eval" / "questions.jsonl"), out,
                                   args.work or root / "eval" / "out" / "abstain_cmrc", args.passages,
-                                  progress=not args.quiet)
+                                  args.max_false_abstain or abstain_training.MAX_FALSE_ABSTAIN, progress=not args.quiet)
     print(abstain_training.format_card(card))
     print(f"\n阈值 {card['threshold']}；输出：{out}", file=sys.stderr)
     return 0
@@ -291,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     abst.add_argument("--out", type=Path, help="模型文件（默认 qa/data/abstention.json）")
     abst.add_argument("--work", type=Path, help="CMRC 训练语料与索引的工作目录（默认 eval/out/abstain_cmrc）")
     abst.add_argument("--passages", type=int, default=400, help="使用 CMRC 2018 训练集的前 N 篇段落（默认 400）")
+    abst.add_argument("--max-false-abstain", type=float, metavar="SHARE",
+                      help="留出的自有金标准可回答题中误拒答的比例上限（默认 0.02：低于产品目标 3%%，留出余量）")
     abst.add_argument("--quiet", action="store_true", help="不显示进度")
     for p in (build, ask, docs, com, evl, trn, abst):
         p.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)

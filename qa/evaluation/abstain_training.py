@@ -239,13 +239,13 @@ def figures(examples: list[Example], probs: np.ndarray, threshold: float) -> dic
                                       by("nomiracl-relevant", 1))}
 
 
-def choose_threshold(examples: list[Example], probs: np.ndarray) -> float:
+def choose_threshold(examples: list[Example], probs: np.ndarray, max_false: float = MAX_FALSE_ABSTAIN) -> float:
     """The highest threshold whose held-out false abstention on our gold stays within
-    MAX_FALSE_ABSTAIN and whose lost CMRC answers stay within MAX_CMRC_LOST."""
+    `max_false` and whose lost CMRC answers stay within MAX_CMRC_LOST."""
     gold = [p for e, p in zip(examples, probs) if e.source == "gold" and e.label == 1 and not np.isnan(p)]
     kept = [p for e, p in zip(examples, probs) if e.source == "cmrc" and e.contained and not np.isnan(p)]
     pick = lambda values, share: sorted(values)[int(share * len(values))] if values else 1.0
-    return float(min(pick(gold, MAX_FALSE_ABSTAIN), pick(kept, MAX_CMRC_LOST)))
+    return float(min(pick(gold, max_false), pick(kept, MAX_CMRC_LOST)))
 
 
 def model_json(model: Model, threshold: float, card: dict) -> str:
@@ -259,20 +259,33 @@ def model_json(model: Model, threshold: float, card: dict) -> str:
     return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
 
+def data_digest(gold_path: Path) -> str:
+    """One digest of every file trained on: same digest, same data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in [gold_path, BENCH / "cmrc2018" / "cmrc2018_train.json",
+                 *sorted((BENCH / "nomiracl").glob("*/zh.test.*.jsonl"))]:
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def train(config: Config, gold_path: Path, out_path: Path, work: Path, passages: int = CMRC_PASSAGES,
-          progress: bool = False) -> dict:
+          max_false: float = MAX_FALSE_ABSTAIN, progress: bool = False) -> dict:
     """Collect, check out of fold, choose the threshold, fit on everything, write the model."""
     examples = collect(config, gold_path, work, passages, progress)
     probs = out_of_fold(examples)
-    threshold = choose_threshold(examples, probs)
+    threshold = choose_threshold(examples, probs, max_false)
     sizes = {}
     for e in examples:
         size = sizes.setdefault(e.source, {"questions": 0, "positives": 0, "declined_by_rules": 0})
         size["questions"] += 1
         size["positives"] += e.label
         size["declined_by_rules"] += e.values is None
-    card = {"threshold": round(threshold, DIGITS), "data": sizes, "cmrc_train_passages": passages, "scorer": config.answer_scorer,
-            "threshold_rule": f"highest threshold with held-out false abstention <= {MAX_FALSE_ABSTAIN:.0%} on our "
+    card = {"threshold": round(threshold, DIGITS), "data": sizes, "data_sha256": data_digest(gold_path),
+            "cmrc_train_passages": passages, "scorer": config.answer_scorer,
+            "threshold_rule": f"highest threshold with held-out false abstention <= {max_false:.0%} on our "
                               f"gold (by document) and <= {MAX_CMRC_LOST:.0%} of CMRC train answers that held a "
                               "reference declined",
             "held_out": figures(examples, probs, threshold),
@@ -283,10 +296,11 @@ def train(config: Config, gold_path: Path, out_path: Path, work: Path, passages:
 
 def format_card(card: dict) -> str:
     names = {"gold_abstain_ok": "自有金标准 正确拒答", "gold_false_abstain": "自有金标准 误拒答",
-             "gold_withheld_abstain_ok": "自有金标准·撤下证据 正确拒答", "cmrc_containment_before": "CMRC 训练集 包含率（规则）",
+             "gold_withheld_abstain_ok": "自有金标准·撤下证据 正确拒答",
+             "cmrc_containment_before": "CMRC 训练集 包含率（规则）",
              "cmrc_containment_after": "CMRC 训练集 包含率（学习拒答后）", "cmrc_false_abstain": "CMRC 训练集 误拒答",
-             "cmrc_withheld_abstain_ok": "CMRC·撤下原段落 正确拒答", "nomiracl_false_answer": "NoMIRACL 误答率（无关集）",
-             "nomiracl_missed_answer": "NoMIRACL 漏答率（相关集）"}
+             "cmrc_withheld_abstain_ok": "CMRC·撤下原段落 正确拒答",
+             "nomiracl_false_answer": "NoMIRACL 误答率（无关集）", "nomiracl_missed_answer": "NoMIRACL 漏答率（相关集）"}
     lines = ["| 留出（按文档/段落/问题分组） | 只用规则 | 学习拒答 |", "|---|---|---|"]
     for key, name in names.items():
         lines.append(f"| {name} | {card['held_out_rules_only'][key]} | {card['held_out'][key]} |")
