@@ -43,6 +43,7 @@ REGULARISATION = 1.0       # inverse strength C of the L2 penalty
 SOURCE_SHARE = {"gold": 0.4, "cmrc": 0.3, "nomiracl": 0.3}  # weight of each source in the fit
 MAX_ANSWER = 400
 DIGITS = 6
+VERSION = f"abstain-lr-seed{SEED}"
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT.parent / "shared" / "bench"
 
@@ -167,18 +168,6 @@ def collect(config: Config, gold_path: Path, work: Path, passages: int = CMRC_PA
 
 # ---------------------------------------------------------------- fitting and checking
 
-@dataclass
-class Model:
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-
-    def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        z = ((rows - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
-
-
 def source_of(example: Example) -> str:
     return example.source.split("-")[0]
 
@@ -189,10 +178,12 @@ def rows_of(examples: list[Example]) -> np.ndarray:
     return np.array([vector(e.values) for e in examples])
 
 
-def fit(examples: list[Example]) -> Model:
+def fit(examples: list[Example]):
     """Standardised L2 logistic regression (lbfgs, rows in a fixed order); each source weighs
-    SOURCE_SHARE of the whole, whatever its size."""
+    SOURCE_SHARE of the whole, whatever its size. Returns the answerer's Abstention, threshold 0."""
     from sklearn.linear_model import LogisticRegression
+
+    from qa.answer.abstain import Abstention
 
     usable = [e for e in examples if e.values is not None]
     rows = rows_of(usable)
@@ -203,7 +194,7 @@ def fit(examples: list[Example]) -> Model:
     scale[scale < 1e-9] = 1.0
     model = LogisticRegression(C=REGULARISATION, max_iter=5000, random_state=SEED)
     model.fit((rows - mean) / scale, labels, sample_weight=weights)
-    return Model(mean, scale, model.coef_[0], float(model.intercept_[0]))
+    return Abstention(mean, scale, model.coef_[0], float(model.intercept_[0]), 0.0, VERSION)
 
 
 def out_of_fold(examples: list[Example]) -> np.ndarray:
@@ -248,12 +239,12 @@ def choose_threshold(examples: list[Example], probs: np.ndarray, max_false: floa
     return float(min(pick(gold, max_false), pick(kept, MAX_CMRC_LOST)))
 
 
-def model_json(model: Model, threshold: float, card: dict) -> str:
+def model_json(model, threshold: float, card: dict) -> str:
     from qa.answer.abstain import FEATURES, FEATURES_VERSION, MODEL_FORMAT
 
     r = lambda values: [round(float(v), DIGITS) for v in values]
     data = {"format": MODEL_FORMAT, "features_version": FEATURES_VERSION,
-            "version": f"abstain-lr-{FEATURES_VERSION}-seed{SEED}", "features": list(FEATURES),
+            "version": VERSION, "features": list(FEATURES),
             "mean": r(model.mean), "scale": r(model.scale), "coef": r(model.coef),
             "intercept": round(model.intercept, DIGITS), "threshold": round(threshold, DIGITS), "card": card}
     return json.dumps(data, ensure_ascii=False, indent=1) + "\n"

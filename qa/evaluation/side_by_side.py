@@ -1,4 +1,5 @@
-"""Issue 13's figures in one run, the hand-set scorer beside the learned one (`qa eval --side-by-side`).
+"""Issue 13's figures in one run, the hand-set scorer beside the learned one, and the hand-set scorer
+with the calibrated abstention (qa/answer/abstain.py) (`qa eval --side-by-side`).
 
 - Our gold (eval/questions.jsonl; the learned model was trained on it, so its held-out figures
   are those of `qa train`'s card) and the shared dev set, reported apart as validation.
