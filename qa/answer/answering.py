@@ -325,17 +325,23 @@ class Answerer:
                 chosen.append(cand)
         return chosen
 
+    def _chosen(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
+        """The selected sentences, or none when the abstention model judges that they probably do
+        not hold what is asked (each part of a multi-part question is judged on its own)."""
+        chosen = self.select(query, results)
+        if chosen and self.abstention is not None and not self.abstention.answers(self, query, chosen, results):
+            return []
+        return chosen
+
     def _compose(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:
         selections = []
         if query.parts:
             # each sub-question gets its own best sentence; a vague follow-on part
             # ("这个数是每年的吗") that finds none is left to the other parts' evidence
-            selections = [self.select(part, results)[:1] for part in query.parts]
+            selections = [self._chosen(part, results)[:1] for part in query.parts]
             chosen = list({c.sentence: c for sel in selections for c in sel}.values())
         else:
-            chosen = self.select(query, results)
-        if chosen and self.abstention is not None and not self.abstention.answers(self, query, chosen, results):
-            chosen = []  # the evidence probably does not hold what is asked: decline
+            chosen = self._chosen(query, results)
         if not chosen:
             return self._abstain(question, query, results)
         chosen = self._with_linked(chosen, query)

@@ -59,7 +59,8 @@ class Example:
 
 
 class Recorder:
-    """Stands in for the model while collecting: keeps the features and lets the answer through."""
+    """Stands in for the model while collecting: keeps the features of the first decision (the
+    question's, or its first part's) and lets every answer through."""
 
     def __init__(self):
         self.values = None
@@ -67,7 +68,8 @@ class Recorder:
     def answers(self, answerer, query, chosen, read) -> bool:
         from qa.answer.abstain import decision_features
 
-        self.values = decision_features(answerer, query, chosen, read)
+        if self.values is None:
+            self.values = decision_features(answerer, query, chosen, read)
         return True
 
 
