@@ -52,6 +52,7 @@ FEATURES = (
 ) + tuple(f"kind={k}" for k in KINDS)
 ATTRIBUTE_REACH = 12  # characters after an attribute word within which its value is looked for
 PHRASE_CAP = 12
+DIGIT = re.compile(r"\d")
 CJK_TERM = re.compile(r"[\u4e00-\u9fff]{2,}")
 LATIN_TERM = re.compile(r"[a-z]{3,}")
 ASKED_UNIT = re.compile(r"(?:多少|几)\s*")
@@ -67,7 +68,7 @@ class ValueKind:
     def held_by(self, text: str) -> bool:
         """Does the text hold a value of this kind (a figure in a table row under its unit too)?"""
         return bool(self.pattern.search(text)) or bool(
-            self.header is not None and self.header.search(text) and F.NUMBER.search(text))
+            self.header is not None and self.header.search(text) and DIGIT.search(text))
 
 
 @lru_cache(maxsize=1)
