@@ -36,6 +36,7 @@ ALLOWED_CONTROL = {"\n", "\t", "\r"}
 
 PASSAGES_READ = 6         # top passages whose sentences compete
 MAX_SENTENCES = 3
+LEARNED_POOL = 16         # candidates (best by the hand-set score) the learned scorer reorders
 MAX_LINKED = 2            # figures of the same indicator from other documents
 FOLLOW_UP_RATIO = 0.75    # a further sentence must score this close to the best…
 CLOSE_RATIO = 0.9         # …and add a term, unless it is nearly as good as the best
@@ -105,6 +106,8 @@ class Candidate:
     covered: frozenset
     features: dict = field(default_factory=dict, repr=False)  # what the learned scorer reads
     probability: float | None = None  # P(holds the fact asked), when a learned scorer is loaded
+    # (normalised sentence, normalised heading, position, coverage of each sentence of its passage)
+    where: tuple = field(default=(), repr=False)
 
 
 
@@ -236,6 +239,7 @@ class Answerer:
                        "dense_similarity": dense[rank] if dense is not None else 0.0}
             norm_heading = normalise(heading)
             found_in = [coverage(query.terms, norm, weights, normalised=True) for _, norm in pieces]
+            coverages = [c for c, _ in found_in]
             for position, (piece, norm_piece) in enumerate(pieces):
                 if query.wants_number and not has_figure(ITEM_NUMBER.sub("", piece)):
                     continue
@@ -257,15 +261,19 @@ class Answerer:
                     * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if has_anchor else 1.0)
                 values = dict(passage)
                 if self.ranker is not None:
-                    values.update(F.piece_features(view, piece, norm_piece, norm_heading, position,
-                                                   [c for c, _ in found_in]))
                     values.update({
                         "coverage": cov, "support": support, "phrase": phrase, "anchor": float(has_anchor),
                         "name_missing": float(name_missing), "measure_missing": float(measure_missing),
                         "year_mismatch": float(not year_ok), "kind_fit": fit, "rule_score": score * scope})
-                candidates.append(Candidate(score * scope, support * scope, piece, result, found, values))
+                candidates.append(Candidate(score * scope, support * scope, piece, result, found, values,
+                                            where=(norm_piece, norm_heading, position, coverages)))
         candidates.sort(key=lambda c: -c.score)
         if self.ranker is not None and candidates:
+            # the learned scorer reorders the hand-set score's best LEARNED_POOL (they hold the
+            # answer's sentence nearly always: 98.1 % of CMRC dev's 98.8 % at 200 passages)
+            candidates = candidates[:LEARNED_POOL]
+            for cand in candidates:
+                cand.features.update(F.piece_features(view, cand.sentence, *cand.where))
             rows = F.relative_features(candidates)
             for cand, p in zip(candidates, self.ranker.probabilities(np.asarray(rows))):
                 cand.probability = float(p)

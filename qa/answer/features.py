@@ -44,6 +44,7 @@ FEATURES = (
 # A sentence that goes on about the one before it ("他司职中场", "该站…"): its subject is there.
 PRONOUN_START = re.compile(r"^[\s（(“\"]*(?:他|她|它|其|该|此|这|那|本)")
 LOG_FLOOR = 1e-3  # keeps the log of a zero score finite
+SENTENCES_CACHED = 16384  # sentences whose value types and bigrams are remembered (they recur across questions)
 PERCENT = re.compile(r"\d\s*[%％‰]|百分之|个百分点|成(?![为员立果功本])")
 YEAR = re.compile(r"(?<!\d)\d{4}\s*年|[一二三四五六七八九〇零]{4}年|\d{2,4}年代|世纪")
 DATE = re.compile(r"\d{1,2}\s*月|[一二三四五六七八九十]{1,2}月|\d{1,2}\s*日|年底|年初|上半年|下半年|春|秋|夏|冬")
@@ -72,8 +73,9 @@ def _value_patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
     return amount, count, organisation
 
 
+@lru_cache(maxsize=SENTENCES_CACHED)
 def value_types(text: str) -> dict[str, float]:
-    """Which kinds of value a sentence holds (1.0 / 0.0 each)."""
+    """Which kinds of value a sentence holds (1.0 / 0.0 each); shared, never to be changed."""
     amount, count, organisation = _value_patterns()
     return {"has_number": float(has_figure(text)),
             "has_amount": float(bool(amount.search(text))),
@@ -104,9 +106,10 @@ def type_fit(kind: str, types: dict[str, float], wants_number: bool) -> float:
     return float(any(types[w] for w in wanted))
 
 
-def bigrams(text: str) -> set[str]:
+@lru_cache(maxsize=SENTENCES_CACHED)
+def bigrams(text: str) -> frozenset[str]:
     chars = "".join(CJK.findall(text))
-    return {chars[i:i + 2] for i in range(len(chars) - 1)}
+    return frozenset(chars[i:i + 2] for i in range(len(chars) - 1))
 
 
 def focus_terms(question: str, terms: list[str]) -> list[str]:

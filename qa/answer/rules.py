@@ -55,6 +55,7 @@ def chinese_figures(text: str) -> list[float]:
     return out
 
 
+@lru_cache(maxsize=16384)
 def has_figure(text: str) -> bool:
     """Whether a sentence states a figure: Arabic digits, or Chinese numerals with a unit."""
     return bool(NUMBER.search(text)) or bool(chinese_figures(text))
