@@ -8,6 +8,7 @@ dev set with the product's answerer (commitment records on), under:
 - single signals: bm25, dense (e5), lsa;
 - pairs: bm25+dense, bm25+lsa, dense+lsa;
 - all three by RRF (k = QA_RRF_K), and weighted RRF with one signal halved or doubled;
+- the learned fusion (qa.search.fusion, the product default);
 - the LSA-only index's default (BM25 + LSA by RRF): the baseline;
 - the default with QA_GLOSSARY=0 (English questions reach documents through e5 alone).
 
@@ -30,18 +31,26 @@ GOLDS = [ROOT / "eval" / "questions.jsonl", ROOT.parent / "shared" / "eval" / "d
 VARIANTS = [  # (label, mode, weights)
     ("bm25", "bm25", None), ("dense (e5)", "dense", None), ("lsa", "lsa", None),
     ("bm25+dense", "bm25+dense", None), ("bm25+lsa", "bm25+lsa", None), ("dense+lsa", "dense+lsa", None),
-    ("RRF all three", "hybrid", None),
+    ("RRF all three", "hybrid", None), ("learned fusion (default)", "learned", None),
     ("RRF, e5 ×0.5", "hybrid", {"dense": 0.5}), ("RRF, e5 ×2", "hybrid", {"dense": 2.0}),
     ("RRF, lsa ×0.5", "hybrid", {"lsa": 0.5}), ("RRF, bm25 ×2", "hybrid", {"bm25": 2.0}),
 ]
 
 
-def answer_fn(index, config, mode: str, weights: dict | None):
+def variant_answerer(index, config, mode: str, weights: dict | None):
+    """The answerer of a variant: mode "learned" is the hybrid with the learned fusion (the
+    product default); every other mode fuses by RRF."""
     from qa.answer.answering import Answerer
 
-    answerer = Answerer(index, config, mode=mode)
+    fusion = "learned" if mode == "learned" else "rrf"
+    answerer = Answerer(index, replace(config, fusion=fusion), mode="hybrid" if mode == "learned" else mode)
     if weights:
         answerer.retriever.weights = weights
+    return answerer
+
+
+def answer_fn(index, config, mode: str, weights: dict | None):
+    answerer = variant_answerer(index, config, mode, weights)
     return lambda question: answerer.ask(question).to_json()
 
 
@@ -80,7 +89,6 @@ def cmrc_items(path: Path, passages: int, corpus: Path) -> list[tuple[str, str, 
 
 
 def cmrc_rows(path: Path, passages: int, work: Path, variants) -> list[dict]:
-    from qa.answer.answering import Answerer
     from qa.app.api import Assistant
     from qa.config import Config
     from qa.evaluation.gold import norm, strip_markers
@@ -94,9 +102,7 @@ def cmrc_rows(path: Path, passages: int, work: Path, variants) -> list[dict]:
         index = Assistant(config, progress=False).index
         chosen = variants if model == "default" else [("LSA-only default (bm25+lsa)", "hybrid", None)]
         for label, mode, weights in chosen:
-            answerer = Answerer(index, config, mode=mode)
-            if weights:
-                answerer.retriever.weights = weights
+            answerer = variant_answerer(index, config, mode, weights)
             answerer.prepare([q for q, _, _ in items])
             h1 = h5 = contained = 0
             for question, doc, refs in items:

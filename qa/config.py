@@ -37,6 +37,10 @@ class Config:
     top_k: int = 10
     # QA_RRF_K: reciprocal-rank-fusion constant (Cormack et al. 2009 use 60)
     rrf_k: int = 60
+    # QA_FUSION: how the retrieval signals are fused: "learned" (default: the logistic score of
+    # qa/data/fusion.json, written by `python -m qa.search.fusion_training`) or "rrf" (reciprocal
+    # rank, equal weights); an index whose embedder the model was not fitted with uses "rrf"
+    fusion: str = "learned"
     # QA_ANN_MIN_PASSAGES: from this many passages on, dense search is approximate (FAISS IVF,
     # ~4·√N lists, 1/16 of them probed) instead of exact: exact search grows with the corpus
     ann_min_passages: int = 20000

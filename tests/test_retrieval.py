@@ -39,7 +39,7 @@ def test_place_scoping_keeps_passages_that_name_the_place(analyse):
     assert scope.place_fits({"place": "西青区"}, "张家窝镇枫雅印象城开业") is True
     assert scope.place_fits({"place": "静海镇"}, "静海镇商贸") is False
     assert scope.factor({"place": "张家窝镇"}, "") > scope.factor({"place": "静海镇"}, "")
-    assert scope.factor({"place": "张家窝镇"}, "") <= scope.ceiling
+    assert scope.factor({"place": "张家窝镇"}, "") <= scope.ceiling()
 
 
 def test_a_document_written_before_the_period_cannot_hold_its_plan(analyse):

@@ -26,6 +26,7 @@ from qa.answer.meaning import MeaningMatcher
 from qa.answer.records import RecordAnswers
 from qa.answer.rules import coverage, has_figure, kind_fits, measures_in, shared_run, year_fits
 from qa.search.query import Query, analyse
+from qa.search.fusion import load_fusion
 from qa.search.retrieval import HybridRetriever, Scope
 from qa.index.index import Index
 from qa.index.store import embed_text
@@ -129,7 +130,8 @@ class Answerer:
         # the learned answer-or-decline decision (qa/data/abstention.json) when configured
         self.abstention = load_abstention() if config.abstention == "learned" else None
         self.records = RecordAnswers(index) if use_commitments else None
-        self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode)
+        self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode,
+                                         fusion=load_fusion() if config.fusion == "learned" else None)
         self.weight = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
         self._pieces = lru_cache(maxsize=PIECES_CACHED)(self._passage_pieces)
         self.writer = Writer(self)

@@ -8,7 +8,7 @@ import json
 import re
 import statistics
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa.config import Config
@@ -73,8 +73,11 @@ class CmrcReport:
 
 
 def run_cmrc(path: Path, work_dir: Path | None = None, limit: int | None = None,
-             progress: bool = False) -> CmrcReport:
-    """Index the CMRC passages as their own corpus (never in corpus/) and ask every question."""
+             progress: bool = False, config: Config | None = None) -> CmrcReport:
+    """Index the CMRC passages as their own corpus (never in corpus/) and ask every question,
+    with the product's settings (`config`, default: defaults and QA_* variables) but the corpus
+    and index folders. Each passage is one document holding its text alone, as
+    ../shared/tools/cmrc_check.py writes it, so the two measure the same thing."""
     from qa.app.api import Assistant
 
     data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
@@ -85,20 +88,21 @@ def run_cmrc(path: Path, work_dir: Path | None = None, limit: int | None = None,
     for article in data:
         for para in article["paragraphs"]:
             target = corpus / f"{para['id']}.txt"
-            text = f"{article.get('title', '')}\n\n{para['context']}\n"
+            text = para["context"].strip() + "\n"
             if not target.exists() or target.read_text(encoding="utf-8") != text:
                 target.write_text(text, encoding="utf-8")
             questions += [(q["question"], para["id"], [a["text"] for a in q["answers"]]) for q in para["qas"]]
     if limit:
         questions = questions[:limit]
-    assistant = Assistant(Config(corpus_dir=corpus, index_dir=work / "index", embed_model="lsa"),
-                          progress=progress)
+    settings = replace(config or Config.from_env(), corpus_dir=corpus, index_dir=work / "index")
+    assistant = Assistant(settings, progress=progress)
     hits = {k: 0 for k in (1, 5)}
     contained = em = abstained = 0
     f1, latencies = 0.0, []
     for question, pid, answers in questions:
         pred = ask_safely(answerer_fn(assistant.answerer), question)
-        docs = list(dict.fromkeys(Path(r.get("doc", "")).stem for r in pred.get("retrieved") or []))
+        # the documents of the first k passages, as cmrc_check.py counts them
+        docs = [Path(r.get("doc", "")).stem for r in pred.get("retrieved") or []]
         for k in hits:
             hits[k] += pid in docs[:k]
         text = "" if pred.get("abstained") else strip_markers(pred.get("answer", ""))

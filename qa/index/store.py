@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +156,20 @@ class PassageStore:
         return np.array([r for (r,) in self._conn().execute(
             "SELECT p.row FROM passages p JOIN documents d ON d.doc = p.doc"
             " WHERE json_extract(d.metadata, '$.place') = ? ORDER BY p.row", (place,))], dtype=np.int64)
+
+    @cached_property
+    def document_names(self) -> list[str]:
+        """The documents in the order of their first row: `document_numbers` index this list."""
+        rows = self._conn().execute("SELECT doc FROM passages ORDER BY row").fetchall()
+        return list(dict.fromkeys(doc for (doc,) in rows))
+
+    @cached_property
+    def document_numbers(self) -> np.ndarray:
+        """Each row's document as a small integer (rows of one document share it): what adds
+        passage scores up by document in one pass."""
+        numbers = {doc: n for n, doc in enumerate(self.document_names)}
+        rows = self._conn().execute("SELECT doc FROM passages ORDER BY row").fetchall()
+        return np.array([numbers[doc] for (doc,) in rows], dtype=np.int64)
 
     def count_of(self, doc: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM passages WHERE doc = ?", (doc,)).fetchone()[0]

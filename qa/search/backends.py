@@ -28,6 +28,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 from qa.errors import QAError
 from qa.index.index import Index
 from qa.index.milvus import OUTPUT_FIELDS, expression, segmented
+from qa.search.fusion import HAND_SET_LOGS, FusionModel, Signals, candidates, features
 from qa.text import normalise
 
 # Candidates each ranking contributes before fusion.
@@ -78,6 +79,7 @@ def merge_ranked(*rankings: tuple[np.ndarray, np.ndarray]) -> list[int]:
 
 class SearchBackend(Protocol):
     name: str
+    scope_logs: tuple[float, ...]  # logs of the scope parts' multipliers on the fused score
 
     def fused(self, text: str, tokens: list[str], places: list[str] | None, mode: str,
               rrf_k: int, weights: dict[str, float] | None = None,
@@ -95,12 +97,18 @@ class JiebaBM25Retriever(BM25Retriever):
         super().__init__(existing_bm25=index.bm25, similarity_top_k=similarity_top_k,
                          skip_stemming=True)
 
-    def ranked(self, tokens: list[str], within: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def scores(self, tokens: list[str]) -> np.ndarray:
+        """The BM25 score of every passage row (zeros without tokens)."""
+        return self.bm25.get_scores(tokens) if tokens else np.zeros(len(self._index.passages))
+
+    def ranked(self, tokens: list[str], within: np.ndarray | None = None,
+               scores: np.ndarray | None = None) -> list[tuple[int, float]]:
         """(row, score) of the best-scoring passages, best first (positive scores only); with
-        `within`, the best of those rows join the overall best."""
+        `within`, the best of those rows join the overall best. `scores`: `tokens`' scores when
+        already worked out."""
         if not tokens:
             return []
-        scores = self.bm25.get_scores(tokens)
+        scores = self.scores(tokens) if scores is None else scores
         top = top_rows(scores, self.similarity_top_k)
         if within is not None:
             scoped = within[top_rows(scores[within], self.similarity_top_k)]
@@ -117,9 +125,15 @@ class EmbeddedBackend:
 
     name = "embedded"
 
-    def __init__(self, index: Index):
+    def __init__(self, index: Index, fusion: FusionModel | None = None):
         self.index = index
         self.bm25 = JiebaBM25Retriever(index)
+        # the learned fusion, where it was fitted for this index's signals (else RRF)
+        fits = fusion is not None and index.lsa is not None and fusion.fits(index.model.get("id", ""))
+        self.fusion = fusion if fits else None
+        # logs of the scope parts' multipliers (qa.search.retrieval.SCOPE_PARTS): learned with
+        # the fusion, else the hand-set ones
+        self.scope_logs = self.fusion.scope_weights if self.fusion is not None else HAND_SET_LOGS
 
     def dense_rows(self, text: str, within: np.ndarray | None = None) -> list[int]:
         """The model's ranking from the FAISS index of llama-index's FAISS store (its `client`);
@@ -128,16 +142,53 @@ class EmbeddedBackend:
         return nearest(self.index.embed_queries([text]), self.index.vector_store.client,
                        self.index.vectors, within)
 
-    def lsa_rows(self, text: str, within: np.ndarray | None = None) -> list[int]:
+    def lsa_rows(self, text: str, within: np.ndarray | None = None,
+                 vector: np.ndarray | None = None) -> list[int]:
         """The LSA ranking, where the index holds LSA vectors beside a neural model."""
         lsa = self.index.lsa
         if lsa is None:
             return []
-        return nearest(lsa.embedder.embed_queries([text]), lsa.search, lsa.vectors, within)
+        vector = lsa.embedder.embed_queries([text]) if vector is None else vector
+        return nearest(vector, lsa.search, lsa.vectors, within)
+
+    def _within(self, places: list[str] | None) -> np.ndarray | None:
+        return (np.concatenate([self.index.passages.rows_of_place(p) for p in places])
+                if places else None)
+
+    def signals(self, text: str, tokens: list[str], places: list[str] | None,
+                dense_text: str | None = None) -> Signals:
+        """Every signal of one question (what the learned fusion reads): BM25 over all
+        passages, each signal's ranking, and both cosines of every candidate."""
+        within = self._within(places)
+        scores = self.bm25.scores(tokens)
+        query = self.index.embed_queries([dense_text or text])
+        lsa = self.index.lsa
+        lsa_query = lsa.embedder.embed_queries([text]) if lsa is not None else None
+        rankings = {"bm25": [row for row, _ in self.bm25.ranked(tokens, within, scores)],
+                    "dense": nearest(query, self.index.vector_store.client, self.index.vectors, within)}
+        if lsa is not None:
+            rankings["lsa"] = self.lsa_rows(text, within, lsa_query)
+        rows = candidates(rankings)
+        dense = self.index.passage_vectors(rows) @ query[0]
+        lsa_cosine = (np.asarray(lsa.vectors[rows]) @ lsa_query[0]) if lsa is not None else np.zeros(0)
+        return Signals(scores, rankings, rows, dense, lsa_cosine)
+
+    def learned(self, text, tokens, places, dense_text=None) -> list[tuple[int, float]]:
+        """(row, odds of being the question's passage relative to the best) best first, by the
+        learned fusion."""
+        signals = self.signals(text, tokens, places, dense_text)
+        if not len(signals.rows):
+            return []
+        scores = self.fusion.odds(features(signals, self.index.passages.document_numbers))
+        order = np.argsort(-scores, kind="stable")
+        return [(int(signals.rows[i]), float(scores[i])) for i in order]
 
     def fused(self, text, tokens, places, mode, rrf_k, weights=None, dense_text=None):
-        within = (np.concatenate([self.index.passages.rows_of_place(p) for p in places])
-                  if places else None)
+        """The learned fusion for the hybrid mode when fitted for this index (`weights` and
+        `rrf_k` then unused), else RRF."""
+        if mode == "hybrid" and self.fusion is not None:
+            return self.learned(text, tokens, places, dense_text)
+        within = self._within(places)
         rankings, weighting = [], []
         for signal in signals_of(mode):
             if signal == "bm25":
@@ -167,6 +218,7 @@ class MilvusBackend:
     """Milvus hybrid search (BM25 function + dense) with RRF over the index's collection alias."""
 
     name = "milvus"
+    scope_logs = HAND_SET_LOGS
 
     def __init__(self, index: Index):
         self.index = index
@@ -285,6 +337,9 @@ class MilvusBackend:
         return known[key][0] if key in known else None
 
 
-def search_backend(index: Index) -> SearchBackend:
-    """The back end the index was opened with (Index.open reads QA_SEARCH_BACKEND)."""
-    return MilvusBackend(index) if getattr(index, "milvus", None) is not None else EmbeddedBackend(index)
+def search_backend(index: Index, fusion: FusionModel | None = None) -> SearchBackend:
+    """The back end the index was opened with (Index.open reads QA_SEARCH_BACKEND); `fusion`,
+    the learned fusion, is used by the embedded back end (Milvus fuses by its RRF ranker)."""
+    if getattr(index, "milvus", None) is not None:
+        return MilvusBackend(index)
+    return EmbeddedBackend(index, fusion)

@@ -1,6 +1,6 @@
 """Hybrid retrieval: jieba BM25, the model's vectors (multilingual-e5-small by default) and the
-corpus-fitted LSA vectors fused by reciprocal rank (by a back end of qa.search.backends:
-embedded FAISS + bm25s, or Milvus), then scoped.
+corpus-fitted LSA vectors fused by a learned logistic score (qa.search.fusion; QA_FUSION=rrf, or
+the Milvus back end, fuse by reciprocal rank instead), then scoped.
 
 Scoping uses the catalog: a question naming a document's place (or its short form), a
 five-year plan or a year favours passages of matching documents and headings instead of
@@ -9,6 +9,7 @@ filtering them out, because a later report often speaks about an earlier plan's 
 from __future__ import annotations
 
 import heapq
+import math
 from functools import lru_cache
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -17,15 +18,12 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from qa.index.index import Index
 from qa.search.backends import (CANDIDATES, JiebaBM25Retriever, merge_ranked, rrf,  # noqa: F401
                                 search_backend, signals_of, top_rows)
+from qa.search.fusion import HAND_SET_LOGS, SCOPE_PARTS, FusionModel
 from qa.search.query import YEAR, Query, analyse
 from qa.text import simplified
 
 # Below this share of all passages, a place's documents are also searched on their own.
 SCOPED_SEARCH_SHARE = 0.1
-# Multipliers on the fused score; 1.0 = neutral.
-PLACE_MATCH, PLACE_MISMATCH = 1.6, 0.35
-PERIOD_MATCH, PERIOD_MISMATCH = 1.3, 0.7
-YEAR_MATCH = 1.25
 
 
 class Scope:
@@ -42,8 +40,12 @@ class Scope:
         self.years = list(query.years)
         self.scoped = bool(self.places or self.other_places or self.period_values or self.years)
         self._simplified_places: dict[str, str] = {}  # documents' places, converted once a question
-        self.ceiling = ((PLACE_MATCH if self.places else 1.0) * (PERIOD_MATCH if self.period_values else 1.0)
-                        * (YEAR_MATCH if self.years else 1.0))  # the most `factor` can give
+
+    def ceiling(self, logs: tuple[float, ...] = HAND_SET_LOGS) -> float:
+        """The most `factor` can give with these logs of the parts' multipliers."""
+        can = (bool(self.places), bool(self.places or self.other_places), bool(self.period_values),
+               bool(self.period_values), bool(self.years))
+        return math.exp(sum(max(log, 0.0) for log, possible in zip(logs, can) if possible))
 
     def place_fits(self, metadata: dict, context: str) -> bool | None:
         """None when the question names no place; else whether the passage is about that place."""
@@ -70,20 +72,21 @@ class Scope:
         last = _last_year(period)
         return last is not None and last >= self.asked_start
 
-    def factor(self, metadata: dict, context: str) -> float:
-        """How well a passage's document, heading and text fit the place, period and year asked."""
+    def factor(self, metadata: dict, context: str, logs: tuple[float, ...] = HAND_SET_LOGS) -> float:
+        """How well a passage's document, heading and text fit the place, period and year asked:
+        the product of the multipliers (their logs: `logs`, by SCOPE_PARTS) of the parts that hold."""
         if not self.scoped:
             return 1.0
-        factor = 1.0
+        return math.exp(sum(log for log, part in zip(logs, self.parts(metadata, context)) if part))
+
+    def parts(self, metadata: dict, context: str) -> tuple[bool, ...]:
+        """Which of SCOPE_PARTS hold for a passage."""
+        if not self.scoped:
+            return (False,) * len(SCOPE_PARTS)
         place = self.place_fits(metadata, context)
-        if place is not None:
-            factor *= PLACE_MATCH if place else PLACE_MISMATCH
         period = self.period_fits(metadata, context)
-        if period is not None:
-            factor *= PERIOD_MATCH if period else PERIOD_MISMATCH
-        if self.years and any(y in context or y in metadata.get("period", "") for y in self.years):
-            factor *= YEAR_MATCH
-        return factor
+        year = bool(self.years) and any(y in context or y in metadata.get("period", "") for y in self.years)
+        return place is True, place is False, period is True, period is False, year
 
 
 @lru_cache(maxsize=1024)
@@ -96,7 +99,7 @@ class HybridRetriever(BaseRetriever):
     """BM25 + dense, fused by RRF, reweighted by the question's scope."""
 
     def __init__(self, index: Index, top_k: int = 10, rrf_k: int = 60, mode: str = "hybrid",
-                 weights: dict[str, float] | None = None):
+                 weights: dict[str, float] | None = None, fusion: FusionModel | None = None):
         super().__init__()
         self.index = index
         self.top_k = top_k
@@ -104,7 +107,9 @@ class HybridRetriever(BaseRetriever):
         self.mode = mode
         self.signals = signals_of(mode)  # checks the mode's names
         self.weights = weights or {}  # per signal, for weighted RRF (default: all 1)
-        self.backend = search_backend(index)  # embedded FAISS + bm25s, or Milvus
+        # embedded FAISS + bm25s (with the learned `fusion` when given and fitted for the
+        # index, else RRF), or Milvus
+        self.backend = search_backend(index, fusion)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return self.retrieve_query(analyse(query_bundle.query_str, self.index))
@@ -148,12 +153,14 @@ class HybridRetriever(BaseRetriever):
                                    self.mode, self.rrf_k, self.weights, dense_text=dense_text)
         passages = self.index.passages
         scope = Scope(query)
+        logs = self.backend.scope_logs
+        ceiling = scope.ceiling(logs)
         best: list[float] = []  # min-heap of the top_k scoped scores so far
         scored = []
         for order, (row, score) in enumerate(fused):
-            if len(best) == self.top_k and score * scope.ceiling < best[0]:
+            if len(best) == self.top_k and score * ceiling < best[0]:
                 break  # no later passage, however well scoped, can reach the top_k
-            scoped = score * scope.factor(passages.at(row).metadata, passages.context(row))
+            scoped = score * scope.factor(passages.at(row).metadata, passages.context(row), logs)
             scored.append((-scoped, order, row))
             if len(best) < self.top_k:
                 heapq.heappush(best, scoped)
