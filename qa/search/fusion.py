@@ -64,11 +64,13 @@ def candidates(rankings: dict[str, list[int]]) -> np.ndarray:
 
 
 def _doc_best(values: np.ndarray, docs: np.ndarray) -> np.ndarray:
-    """For each candidate, the best value among the candidates of its document."""
-    _, group = np.unique(docs, return_inverse=True)
-    best = np.full(group.max() + 1 if len(group) else 0, -np.inf)
-    np.maximum.at(best, group, values)
-    return best[group]
+    """For each candidate, the best value among the candidates of its document (a loop over a
+    hundred candidates is faster than numpy's grouping calls)."""
+    best: dict[int, float] = {}
+    for doc, value in zip(docs.tolist(), values.tolist()):
+        if value > best.get(doc, -np.inf):
+            best[doc] = value
+    return np.array([best[doc] for doc in docs.tolist()])
 
 
 def features(signals: Signals, documents: np.ndarray) -> np.ndarray:
@@ -83,7 +85,8 @@ def features(signals: Signals, documents: np.ndarray) -> np.ndarray:
     if top > 0:
         sums = np.bincount(documents, weights=bm25)
         best_doc = np.zeros_like(sums)
-        np.maximum.at(best_doc, documents, bm25)
+        hits = np.flatnonzero(bm25)  # passages holding a question term: a few of all
+        np.maximum.at(best_doc, documents[hits], bm25[hits])
         out[:, 0] = bm25[rows] / top
         out[:, 1] = best_doc[docs] / top
         out[:, 2] = sums[docs] / float(sums.max())
