@@ -181,7 +181,7 @@ class EmbeddedBackend:
             return []
         scores = self.fusion.odds(features(signals, self.index.passages.document_numbers))
         order = np.argsort(-scores, kind="stable")
-        return [(int(signals.rows[i]), float(scores[i])) for i in order]
+        return list(zip(signals.rows[order].tolist(), scores[order].tolist()))
 
     def fused(self, text, tokens, places, mode, rrf_k, weights=None, dense_text=None):
         """The learned fusion for the hybrid mode when fitted for this index (`weights` and

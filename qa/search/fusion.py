@@ -64,13 +64,14 @@ def candidates(rankings: dict[str, list[int]]) -> np.ndarray:
 
 
 def _doc_best(values: np.ndarray, docs: np.ndarray) -> np.ndarray:
-    """For each candidate, the best value among the candidates of its document (a loop over a
-    hundred candidates is faster than numpy's grouping calls)."""
-    best: dict[int, float] = {}
-    for doc, value in zip(docs.tolist(), values.tolist()):
-        if value > best.get(doc, -np.inf):
-            best[doc] = value
-    return np.array([best[doc] for doc in docs.tolist()])
+    """For each candidate, the best value among the candidates of its document."""
+    if not len(values):
+        return values
+    order = np.lexsort((values, docs))  # by document, then value: each document's best comes last
+    ends = np.append(np.flatnonzero(np.diff(docs[order])), len(order) - 1)
+    best = np.empty(len(values))
+    best[order] = np.repeat(values[order][ends], np.diff(np.append(-1, ends)))
+    return best
 
 
 def features(signals: Signals, documents: np.ndarray) -> np.ndarray:
