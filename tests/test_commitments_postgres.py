@@ -192,3 +192,37 @@ def test_readers_see_the_old_records_or_the_new_never_a_mix(server, stores, tmp_
         for reader in readers:
             reader.join()
     assert errors == [] and seen == {full, fewer} and fewer < full
+
+
+def read_only_role(server: str, url: str, name: str) -> str:
+    """A login that may only read the database at `url`: the grant a web app's readers get."""
+    import psycopg
+
+    database = url.split("@/")[1].split("?")[0]
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+        conn.execute(f'CREATE ROLE "{name}" LOGIN')
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{name}"')
+        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{name}"')
+        conn.execute(f'REVOKE CREATE ON SCHEMA public FROM PUBLIC, "{name}"')
+    user = url.split("//")[1].split("@")[0]
+    return url.replace(f"//{user}@", f"//{name}@")
+
+
+def test_a_read_only_role_reads_a_published_database(server, stores):
+    from qa.commitments.postgres import PostgresRecords
+
+    path, store = stores
+    reader = PostgresRecords(read_only_role(server, store.url, "reader"))
+    same(search_commitments(path, limit=None, kind="target"), search_commitments(reader, limit=None, kind="target"))
+
+
+def test_a_read_only_role_is_told_to_publish_first(server):
+    from qa.commitments.postgres import PostgresRecords
+    from qa.errors import QAError
+
+    url = new_database(server, "unpublished")
+    reader = PostgresRecords(read_only_role(server, url, "early_reader"))
+    with pytest.raises(QAError, match="尚未发布"):
+        search_commitments(reader, limit=None)

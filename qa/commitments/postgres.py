@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qa.commitments import fulltext
-from qa.commitments.database import COLUMNS, migrate, place_token
+from qa.commitments.database import COLUMNS, MIGRATIONS, migrate, place_token
 from qa.commitments.stores import Reading
 from qa.errors import QAError
 
@@ -90,6 +90,29 @@ def migrate_postgres(conn) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         migrate(_Migrating(conn), FORMS)
+
+
+def schema_is_current(conn) -> bool:
+    """Whether every migration step has run, asked without writing, so that a read-only role
+    (the usual grant for the web app's readers) can use a database a build has published to."""
+    with conn.transaction():
+        if conn.execute("SELECT to_regclass('_migrations')").fetchone()[0] is None:
+            return False
+        done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    return all(name in done for name, _ in MIGRATIONS)
+
+
+def _bring_up_to_date(conn) -> None:
+    """A database no build has published to yet gets empty tables, when this role may create them."""
+    import psycopg
+
+    if schema_is_current(conn):
+        return
+    try:
+        migrate_postgres(conn)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise QAError("承诺数据库（PostgreSQL）尚未发布或表结构过旧，而当前账号只有读取权限："
+                      "请先用有建表权限的账号运行 qa build 发布承诺记录。") from exc
 
 
 def place_key(place: str) -> str:
@@ -200,8 +223,8 @@ class PostgresRecords:
         import psycopg
 
         conn = connect(self.url)
-        if not self._migrated:  # a database no build has published to yet has empty tables
-            migrate_postgres(conn)
+        if not self._migrated:
+            _bring_up_to_date(conn)
             self._migrated = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
