@@ -146,10 +146,46 @@ def test_place_switch_keeps_the_period_only_where_it_is_covered(runtime):
     assert resolve("静海镇2025年招商引资实际到位要多少？", "那2024年呢？", index) == "静海镇2024年招商引资实际到位要多少？"
 
 
-def test_examples_stand_on_their_own_and_placeholder_names_places():
+def test_examples_are_record_questions_answered_with_the_records_figure(runtime):
+    from qa.app.examples import holds_figure, record_questions
+
+    index = runtime.assistant.index
+    figures = dict(record_questions(index.commitments_db, index.catalog))
+    examples = runtime.examples()
+    assert examples == ["张家窝镇浦佳地块城市更新项目总投资多少？", "张家窝镇绿亨种业科技园实验基地项目总投资多少？",
+                        "西青区南部产城示范中心先导区总投资多少？", "静海镇到2025年地区生产总值增长率的目标是多少？"]
+    for question in examples:
+        answer = runtime.assistant.ask(question)
+        assert not answer.abstained and holds_figure(answer.answer, figures[question]), question
+    assert runtime.examples() is examples  # asked once per build
+
+
+def test_examples_skip_questions_the_index_declines_or_answers_with_another_figure():
+    from unittest import mock
+
+    from qa.app.examples import answered_examples
+
+    records = [SimpleNamespace(kind="project", place="某镇", name="甲项目", value="3亿元", fields={"investment": "3亿元"},
+                               doc="a.txt", status="planned", year=""),
+               SimpleNamespace(kind="project", place="某镇", name="乙项目", value="5亿元", fields={"investment": "5亿元"},
+                               doc="b.txt", status="planned", year="")]
+    replies = {"某镇甲项目总投资多少？": Answer("", "甲项目：总投资4亿元[1]", False),
+               "某镇乙项目总投资多少？": Answer("", "乙项目：总投资5亿元[1]", False),
+               "某区2024年地区生产总值增长目标是多少？": Answer("", "文件中没有找到。", True)}
     catalog = {"a.txt": {"place": "某镇", "period": "2026-2030", "date": "2026-02"},
                "b.txt": {"place": "某区", "period": "2023-2024", "date": "2024-01-18"}}
-    assert chat.example_questions(catalog) == ["某镇十五五期间要建哪些重点项目？", "某区2024年地区生产总值增长目标是多少？"]
+    index = SimpleNamespace(commitments_db="records", catalog=catalog)
+    assistant = SimpleNamespace(index=index, ask=lambda q: replies.get(q, Answer(q, "规划提出……[1]", False)))
+    with mock.patch("qa.app.examples.search_commitments", return_value=records):
+        assert answered_examples(assistant) == ["某镇乙项目总投资多少？", "某镇十五五期间要建哪些重点项目？"]
+
+
+def test_without_records_examples_come_from_the_catalog_and_placeholder_names_places():
+    from qa.app.examples import catalog_questions
+
+    catalog = {"a.txt": {"place": "某镇", "period": "2026-2030", "date": "2026-02"},
+               "b.txt": {"place": "某区", "period": "2023-2024", "date": "2024-01-18"}}
+    assert catalog_questions(catalog) == ["某镇十五五期间要建哪些重点项目？", "某区2024年地区生产总值增长目标是多少？"]
     assert chat.chat_placeholder(catalog) == "请就某镇、某区的规划文件提问。"
 
 

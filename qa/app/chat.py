@@ -16,11 +16,11 @@ import gradio as gr
 
 from qa.app.bubbles import (FEEDBACK_THANKS, answer_bubble, index_line, notice_bubble, pending_bubble,
                             user_bubble)
+from qa.app.examples import MAX_EXAMPLES
 from qa.app.followup import resolve
 from qa.app.limits import MAX_COMMENT_CHARS, echo, text_param
 from qa.errors import QAError
 
-MAX_EXAMPLES = 4
 MAX_PLACES_NAMED = 5  # in the chat's placeholder
 ERROR_MESSAGE = "抱歉，处理这个问题时出错了，请换一种说法再试。"
 ALREADY_RATED = "这条回答已经评价过了，谢谢！"
@@ -157,29 +157,6 @@ def clear() -> tuple:
     return [], new_session(), ""
 
 
-def example_questions(catalog: dict[str, dict]) -> list[str]:
-    """Questions a resident might ask of these documents, newest documents first, each one
-    complete on its own (place and time named): examples come from the catalog, so they fit
-    whatever corpus is served."""
-    from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
-
-    plans = {span: name for name, span in FIVE_YEAR_PLAN_NAMES.items()}
-    examples: list[str] = []
-    for meta in sorted(catalog.values(), key=lambda m: m.get("date", ""), reverse=True):
-        place, period = meta.get("place", ""), meta.get("period", "")
-        if not place:
-            continue
-        if period in plans:
-            question = f"{place}{plans[period]}期间要建哪些重点项目？"
-        elif period[-4:].isdigit():
-            question = f"{place}{period[-4:]}年地区生产总值增长目标是多少？"
-        else:
-            question = f"{place}的主要发展目标是什么？"
-        if question not in examples:
-            examples.append(question)
-    return examples[:MAX_EXAMPLES]
-
-
 def chat_placeholder(catalog: dict[str, dict]) -> str:
     places = list(dict.fromkeys(m.get("place", "") for m in catalog.values() if m.get("place")))
     named = "、".join(places[:MAX_PLACES_NAMED]) + ("等地" if len(places) > MAX_PLACES_NAMED else "")
@@ -202,7 +179,7 @@ def chat_tab(runtime) -> dict:
     gr.Markdown("示例问题（点击即提问）：", elem_id="examples-label")
     with gr.Row(elem_id="examples"):
         examples = [gr.Button(q, size="sm", elem_classes="qa-example", min_width=120)
-                    for q in example_questions(catalog)[:MAX_EXAMPLES]]
+                    for q in runtime.examples()]
         examples += [gr.Button("", size="sm", visible=False, elem_classes="qa-example", min_width=120)
                      for _ in range(MAX_EXAMPLES - len(examples))]
     with gr.Row(equal_height=True):
@@ -231,7 +208,7 @@ def chat_tab(runtime) -> dict:
 
     def on_load():
         catalog = runtime.assistant.index.catalog
-        questions = example_questions(catalog)[:MAX_EXAMPLES]
+        questions = runtime.examples()
         return (gr.Chatbot(placeholder=chat_placeholder(catalog)),
                 *[gr.Button(q, visible=True) for q in questions],
                 *[gr.Button("", visible=False) for _ in range(MAX_EXAMPLES - len(questions))])

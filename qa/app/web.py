@@ -10,7 +10,8 @@ from __future__ import annotations
 import gradio as gr
 
 from qa.app.admin import COOKIE, AdminSessions
-from qa.app.api import Assistant, AssistantHolder
+from qa.app.api import Assistant, AssistantHolder, build_stamp
+from qa.app.examples import answered_examples
 from qa.app.exports import ExportFolder
 from qa.config import Config
 from qa.errors import QAError
@@ -53,6 +54,17 @@ class Runtime:
         self.commitment_results = BoundedCache(COMMITMENT_RESULTS_CACHED)  # by filters
         self.questions = RateLimiter(config.rate_per_minute, config.rate_burst)
         self.admin = AdminSessions(config.admin_user, config.admin_password, config.admin_session_minutes)
+        self._examples = BoundedCache(2)  # by build: each page load shows its index's examples
+
+    def examples(self) -> list[str]:
+        """The chat's example questions for the index serving now, asked once per build."""
+        assistant = self.assistant
+        key = build_stamp(assistant.index.manifest)
+        examples = self._examples.get(key)
+        if examples is None:
+            examples = answered_examples(assistant)
+            self._examples.put(key, examples)
+        return examples
 
     @property
     def assistant(self) -> Assistant:
