@@ -162,7 +162,8 @@ class PeerPipeline:
         from llama_index.core.retrievers import QueryFusionRetriever
         from llama_index.retrievers.bm25 import BM25Retriever
 
-        from qa.index.embeddings import LlamaIndexEmbedding, make_embedder
+        from qa.index.embeddings import make_embedder
+        from qa.index.llama_embedding import LlamaIndexEmbedding
         from qa.ingest.loading import load_documents
         from qa.text import Tokenizer
 

