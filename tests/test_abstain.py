@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from qa.answer import abstain as A
 from qa.evaluation import abstain_training as T
@@ -76,12 +77,26 @@ def test_rules_declined_questions_stay_declined():
     assert np.isnan(probs[0]) and not np.isnan(probs[1:]).any()
 
 
-def test_packaged_model_matches_the_features_and_was_checked_held_out():
-    model = A.load_abstention()
-    assert model is not None, f"{A.MODEL_FILE} missing or stale: run qa train-abstention"
+@pytest.mark.parametrize("scorer", ["rules", "learned"])
+def test_packaged_models_match_the_features_and_were_checked_held_out(scorer):
+    path = A.model_file(scorer)
+    model = A.load_abstention(path)
+    assert model is not None, f"{path} missing or stale: QA_ANSWER_SCORER={scorer} qa train-abstention"
     assert 0.0 < model.threshold < 1.0
-    card = json.loads(A.MODEL_FILE.read_text(encoding="utf-8"))["card"]
+    card = json.loads(path.read_text(encoding="utf-8"))["card"]
+    assert card["scorer"] == scorer, "calibrated on another scorer's choices"
     assert card["data"]["gold"]["questions"] > 100 and card["held_out"]["gold_false_abstain"] <= 3.0
+
+
+def test_each_scorer_gets_the_abstention_calibrated_on_its_choices(assistant):
+    from dataclasses import replace
+
+    from qa.answer.answering import Answerer
+
+    for scorer in ("rules", "learned"):
+        answerer = Answerer(assistant.index, replace(assistant.config, answer_scorer=scorer, abstention="learned"))
+        assert answerer.abstention == A.load_abstention(A.model_file(scorer))
+    assert A.model_file("rules") != A.model_file("learned")
 
 
 def test_a_model_of_other_features_is_refused(tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from qa.answer.answering import Answerer
+from qa.models import LinearModel
 from qa.search.backends import SIGNALS, rrf, signals_of
 from qa.search.query import analyse
 from qa.search.retrieval import HybridRetriever
@@ -107,14 +108,15 @@ def test_a_fusion_file_for_other_features_fails_loudly(tmp_path):
 
     from qa.search.fusion import FEATURES, FusionModel, load_fusion
 
-    model = FusionModel(np.arange(len(FEATURES), dtype=float), -1.0, {"embedder": "e5"}, (0.1, -3.0, 0.2, -4.0, 0.3))
+    model = FusionModel(LinearModel(np.arange(len(FEATURES), dtype=float), -1.0), {"embedder": "e5"},
+                        (0.1, -3.0, 0.2, -4.0, 0.3))
     path = tmp_path / "fusion.json"
     path.write_text(model.to_json(), encoding="utf-8")
     loaded = load_fusion(path)
-    assert loaded.weights.tolist() == model.weights.tolist() and loaded.scope_weights == model.scope_weights
+    assert loaded.model.coef.tolist() == model.model.coef.tolist() and loaded.scope_weights == model.scope_weights
     assert loaded.fits("e5") and not loaded.fits("lsa")
     assert loaded.fits("st:/elsewhere/models/multilingual-e5-small:abc") is False
-    assert FusionModel(model.weights, 0.0, {"embedder": "multilingual-e5-small:abc"}).fits(
+    assert FusionModel(LinearModel(model.model.coef, 0.0), {"embedder": "multilingual-e5-small:abc"}).fits(
         "st:/elsewhere/models/multilingual-e5-small:abc"), "where the model folder lies does not matter"
     data = json.loads(path.read_text(encoding="utf-8"))
     data["features"] = data["features"][:-1]
@@ -138,7 +140,7 @@ def test_an_lsa_only_index_keeps_rrf(assistant):
     from qa.search.backends import EmbeddedBackend
     from qa.search.fusion import FEATURES, FusionModel
 
-    model = FusionModel(np.ones(len(FEATURES)), 0.0, {"embedder": assistant.index.model.get("id")})
+    model = FusionModel(LinearModel(np.ones(len(FEATURES)), 0.0), {"embedder": assistant.index.model.get("id")})
     backend = EmbeddedBackend(assistant.index, model)
     assert backend.fusion is None, "no LSA beside a neural model: the signals the model reads are missing"
 

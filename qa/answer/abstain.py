@@ -30,9 +30,12 @@ import numpy as np
 from qa.answer import features as F
 from qa.answer.rules import shared_run
 from qa.commitments.lexicon import DATA, lexicon
+from qa.models import LinearModel
 from qa.text import jieba_base, normalise
 
-MODEL_FILE = DATA / "abstention.json"
+MODEL_FILE = DATA / "abstention.json"  # calibrated on the hand-set scorer's choices
+# calibrated on the learned scorer's: each scorer chooses other sentences and declines other questions
+MODEL_FILES = {"rules": MODEL_FILE, "learned": DATA / "abstention_learned.json"}
 MODEL_FORMAT = 1
 FEATURES_VERSION = 1
 VALUE_KINDS = ("money", "area", "length", "capacity", "percent", "population", "time", "organisation")
@@ -180,8 +183,8 @@ def decision_features(answerer, query, chosen: list, read: list) -> dict[str, fl
     best = chosen[0]
     sentence = normalise(best.sentence)
     sentences = [normalise(c.sentence) for c in chosen]
-    contexts = [answerer._context_and_pieces(r)[0] for r in read]
-    context = answerer._context_and_pieces(best.node)[0]
+    contexts = [answerer.context_and_pieces(r)[0] for r in read]
+    context = answerer.context_and_pieces(best.node)[0]
     question = normalise(query.search_text or query.text)
     rarity, idf, unknown = _rarity(answerer, terms)
     rarest = max(rarity.values(), default=1.0) or 1.0
@@ -225,11 +228,8 @@ def vector(values: dict[str, float]) -> list[float]:
 
 @dataclass(frozen=True)
 class Abstention:
-    """The learned answer-or-decline decision."""
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
+    """The learned answer-or-decline decision: a standardised logistic regression (qa/models.py)."""
+    model: LinearModel
     threshold: float   # answer only when P(answered) reaches this
     version: str
 
@@ -238,15 +238,11 @@ class Abstention:
         if data.get("format") != MODEL_FORMAT or data.get("features_version") != FEATURES_VERSION \
                 or tuple(data.get("features", ())) != FEATURES:
             raise ValueError("abstention model was trained on other features; run qa train-abstention")
-        return cls(mean=np.asarray(data["mean"], dtype=np.float64), scale=np.asarray(data["scale"], dtype=np.float64),
-                   coef=np.asarray(data["coef"], dtype=np.float64), intercept=float(data["intercept"]),
-                   threshold=float(data["threshold"]), version=str(data.get("version", "")))
+        return cls(model=LinearModel.from_json(data), threshold=float(data["threshold"]),
+                   version=str(data.get("version", "")))
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        if not len(rows):
-            return np.zeros(0)
-        z = ((np.asarray(rows, dtype=np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return self.model.probabilities(rows)
 
     def probability(self, answerer, query, chosen: list, read: list) -> float:
         return float(self.probabilities(np.asarray([vector(decision_features(answerer, query, chosen, read))]))[0])
@@ -259,6 +255,11 @@ class Abstention:
 @lru_cache(maxsize=4)
 def _load(path: str, stamp: float) -> Abstention:
     return Abstention.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def model_file(scorer: str) -> Path:
+    """The abstention model calibrated on the choices of `scorer` (QA_ANSWER_SCORER)."""
+    return MODEL_FILES.get(scorer, MODEL_FILE)
 
 
 def load_abstention(path: Path | None = None) -> Abstention | None:

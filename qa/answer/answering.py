@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -19,11 +17,12 @@ from llama_index.core.schema import NodeWithScore
 from qa.config import Config
 from qa.errors import InputError
 from qa.answer import features as F
-from qa.answer.abstain import load_abstention
+from qa.answer.abstain import load_abstention, model_file
 from qa.answer.ranker import Ranker, load_ranker
 from qa.answer.compose import Writer, enumeration, sentences, trim, unverified_numbers  # noqa: F401
 from qa.answer.meaning import MeaningMatcher
 from qa.answer.records import RecordAnswers
+from qa.answer.results import Answer, Candidate, Citation, clean_question  # noqa: F401
 from qa.answer.rules import coverage, has_figure, kind_fits, measures_in, shared_run, year_fits
 from qa.search.query import Query, analyse
 from qa.search.fusion import load_fusion
@@ -31,9 +30,6 @@ from qa.search.retrieval import HybridRetriever, Scope
 from qa.index.index import Index
 from qa.index.store import embed_text
 from qa.text import normalise
-
-INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")
-ALLOWED_CONTROL = {"\n", "\t", "\r"}
 
 PASSAGES_READ = 6         # top passages whose sentences compete
 MAX_SENTENCES = 3
@@ -51,67 +47,6 @@ NAME_MISSING = 0.5
 MEASURE_MISSING = 0.3  # "总投资多少" is not answered by a sentence that gives only a length
 
 
-@dataclass
-class Citation:
-    n: int
-    doc: str
-    title: str
-    heading: str
-    text: str
-    sentence: str = ""
-
-
-@dataclass
-class Answer:
-    question: str
-    answer: str
-    abstained: bool
-    citations: list[Citation] = field(default_factory=list)
-    retrieved: list[dict] = field(default_factory=list)
-    latency_ms: float = 0.0
-    # the answer's sentences in order, each with its [n], place, document and place label
-    # ("某某镇《“十五五”规划纲要》") when a question naming no place is answered place by place
-    sentences: list[dict] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["latency_ms"] = round(self.latency_ms, 1)
-        return data
-
-
-def clean_question(question: str, max_chars: int) -> str:
-    """Refuse what cannot be a question; keep everything else exactly as typed."""
-    if question is None:
-        raise InputError("问题为空：请输入一个问题。")
-    question = INVISIBLE.sub("", unicodedata.normalize("NFC", str(question)))
-    if any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROL for c in question):
-        raise InputError("问题中含有控制字符，请删除后重试。")
-    if any(unicodedata.category(c) == "Cs" for c in question):
-        raise InputError("问题中含有无法识别的字符（不成对的代理字符），请重新输入。")
-    question = question.strip()
-    if not question:
-        raise InputError("问题为空：请输入一个问题。")
-    if len(question) > max_chars:
-        raise InputError(f"问题过长（{len(question)} 字），请控制在 {max_chars} 字以内。")
-    if not re.search(r"[\w\u4e00-\u9fff]", question):
-        raise InputError("问题中没有可识别的文字，请换一种说法。")
-    return question
-
-
-@dataclass
-class Candidate:
-    score: float
-    coverage: float
-    sentence: str
-    node: NodeWithScore
-    covered: frozenset
-    features: dict = field(default_factory=dict, repr=False)  # what the learned scorer reads
-    probability: float | None = None  # P(holds the fact asked), when a learned scorer is loaded
-    # (normalised sentence, normalised heading, position, coverage of each sentence of its passage)
-    where: tuple = field(default=(), repr=False)
-
-
-
 WEIGHTS_CACHED = 8192  # terms whose weight an answerer remembers
 PIECES_CACHED = 4096  # passages whose sentences an answerer remembers
 
@@ -127,26 +62,32 @@ class Answerer:
         if ranker == "configured":
             ranker = load_ranker() if config.answer_scorer == "learned" else None
         self.ranker = ranker
-        # the learned answer-or-decline decision (qa/data/abstention.json) when configured
-        self.abstention = load_abstention() if config.abstention == "learned" else None
+        # the learned answer-or-decline decision when configured, calibrated on the scorer's choices
+        # (qa/data/abstention.json for the hand-set one, abstention_learned.json for the learned one)
+        self.abstention = load_abstention(model_file("learned" if ranker is not None else "rules")) \
+            if config.abstention == "learned" else None
         self.records = RecordAnswers(index) if use_commitments else None
         self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode,
                                          fusion=load_fusion() if config.fusion == "learned" else None)
-        self.weight = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
+        self._weights = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
         self._pieces = lru_cache(maxsize=PIECES_CACHED)(self._passage_pieces)
         self.writer = Writer(self)
         self.meaning = MeaningMatcher(index)  # evidence for questions with little Chinese
 
+    def weight(self, term: str) -> float:
+        """A question term's weight: its inverse document frequency over passages (rare terms
+        decide what a question is about); a term no passage holds weighs UNKNOWN_TERM_WEIGHT."""
+        return self._weights(term)
+
     def _weight(self, term: str) -> float:
-        """Inverse document frequency over passages: rare terms decide what a question is about.
-        Terms are jieba tokens like the index's own, so the index's counts serve (no scan)."""
+        # terms are jieba tokens like the index's own, so the index's counts serve (no scan)
         idf = self.index.stats.idf(term)
         return UNKNOWN_TERM_WEIGHT if idf is None else idf
 
     def clear_caches(self) -> None:
         """Forget memoised tokens and term weights (a benchmark's fair start)."""
         self.index.clear_caches()
-        self.weight.cache_clear()
+        self._weights.cache_clear()
 
     def prepare(self, questions: list[str]) -> None:
         """Embed many questions' retrieval texts in one call (a batch file): one model call
@@ -186,8 +127,9 @@ class Answerer:
                 "heading": meta.get("heading", ""), "text": result.node.get_content(),
                 "score": round(float(result.score or 0.0), 6)}
 
-    def _context_and_pieces(self, result: NodeWithScore) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """From the cache for a passage of the index; worked out afresh for one from elsewhere."""
+    def context_and_pieces(self, result: NodeWithScore) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """A passage's normalised heading and text, and its candidate sentences (raw, normalised):
+        from the cache for a passage of the index, worked out afresh for one from elsewhere."""
         if self.index.passages.get(result.node.node_id) is not None:
             return self._pieces(result.node.node_id)
         return self._passage_pieces(result.node.node_id, result.node)
@@ -219,14 +161,14 @@ class Answerer:
         top_score = max((float(r.score or 0.0) for r in results[:PASSAGES_READ]), default=0.0) or 1.0
         dense = self._dense_similarities(query, results) if self.ranker is not None else None
         by_meaning = {} if not self.meaning.applies(query) else self.meaning.shares(query, [
-            p for r in results for p, _ in self._context_and_pieces(r)[1]
+            p for r in results for p, _ in self.context_and_pieces(r)[1]
             if not query.wants_number or has_figure(ITEM_NUMBER.sub("", p))])
         candidates = []
         for rank, result in enumerate(results):
             meta = result.node.metadata
             body = result.node.get_content()
             heading = meta.get("heading", "")
-            context, pieces = self._context_and_pieces(result)  # normalised: matched, never shown
+            context, pieces = self.context_and_pieces(result)  # normalised: matched, never shown
             if fits.place_fits(meta, context) is False or fits.period_fits(meta, context) is False:
                 continue  # evidence about another place or period never answers
             if meta.get("type") == "caption" and "图" not in query.text:
@@ -234,17 +176,21 @@ class Answerer:
             scope = min(fits.factor(meta, context), 1.0)
             context_cov, _ = coverage(query.terms, context, weights, normalised=True)
             passage = {"retrieval_rank": 1.0 / (1 + rank), "scope": scope,
-                       "retrieval_score_ratio": float(result.score or 0.0) / top_score,
+                       # a record's passage (rank ≥ PASSAGES_READ) has a score of another scale
+                       "retrieval_score_ratio": min(float(result.score or 0.0) / top_score, 1.0),
                        "record_passage": float(rank >= PASSAGES_READ), "top_passage": float(rank == 0),
                        "table_row": float(meta.get("type") == "table_row"),
                        "context_coverage": context_cov, f"kind={query.kind}": 1.0,
                        "dense_similarity": dense[rank] if dense is not None else 0.0}
             norm_heading = normalise(heading)
-            found_in = [coverage(query.terms, norm, weights, normalised=True) for _, norm in pieces]
-            coverages = [c for c, _ in found_in]
-            for position, (piece, norm_piece) in enumerate(pieces):
-                if query.wants_number and not has_figure(ITEM_NUMBER.sub("", piece)):
-                    continue
+            kept = [i for i, (piece, _) in enumerate(pieces)
+                    if not query.wants_number or has_figure(ITEM_NUMBER.sub("", piece))]
+            found_in = {i: coverage(query.terms, pieces[i][1], weights, normalised=True) for i in kept}
+            # the learned scorer reads the neighbours' coverage too, kept or not
+            coverages = [found_in[i][0] if i in found_in else coverage(query.terms, norm, weights, normalised=True)[0]
+                         for i, (_, norm) in enumerate(pieces)] if self.ranker is not None else []
+            for position in kept:
+                piece, norm_piece = pieces[position]
                 cov, found = found_in[position]
                 support = max(0.6 * cov + 0.4 * context_cov, by_meaning.get(piece, 0.0))
                 year_ok = year_fits(query, piece, body, heading, meta.get("period", ""))
@@ -397,7 +343,7 @@ class Answerer:
                                  {t: self.weight(t) for t in query.terms}, query.wants_number)
         fits = Scope(query)
         for result in results[:3]:
-            context, _ = self._context_and_pieces(result)
+            context, _ = self.context_and_pieces(result)
             meta = result.node.metadata
             if fits.place_fits(meta, context) is False or fits.period_fits(meta, context) is False:
                 continue

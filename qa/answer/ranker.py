@@ -2,9 +2,10 @@
 
 The model is a small JSON file inside the package (qa/data/answer_ranker.json), written by
 `qa train` (qa/evaluation/training.py) from public data and the team's own gold with a fixed
-seed. It holds a standardised logistic regression over the features of qa/answer/features.py,
-the threshold below which the answerer declines (chosen on held-out questions so that false
-abstention stays within the target) and a card of the figures it was checked on.
+seed. It holds a model over the features of qa/answer/features.py (gradient-boosted trees or a
+logistic regression, qa/models.py: evaluated with numpy, never scikit-learn), the threshold below
+which the answerer declines (chosen on held-out questions so that false abstention stays within
+the target) and a card of the figures it was checked on.
 """
 from __future__ import annotations
 
@@ -16,18 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer.features import FEATURES, FEATURES_VERSION
+from qa.models import LinearModel, TreeEnsemble, model_from_json
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "answer_ranker.json"
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: the model is a dict with its "kind" under "model"
 
 
 @dataclass(frozen=True)
 class Ranker:
     features: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
+    model: LinearModel | TreeEnsemble
     threshold: float       # answer only when the best candidate's probability reaches this
     follow_ratio: float    # a further sentence joins when its probability is this close to the best
     version: str
@@ -37,18 +36,13 @@ class Ranker:
         if data.get("format") != MODEL_FORMAT or data.get("features_version") != FEATURES_VERSION \
                 or tuple(data.get("features", ())) != FEATURES:
             raise ValueError("answer model was trained on other features; run qa train")
-        return cls(features=tuple(data["features"]), mean=np.asarray(data["mean"], dtype=np.float64),
-                   scale=np.asarray(data["scale"], dtype=np.float64),
-                   coef=np.asarray(data["coef"], dtype=np.float64), intercept=float(data["intercept"]),
+        return cls(features=tuple(data["features"]), model=model_from_json(data["model"]),
                    threshold=float(data["threshold"]), follow_ratio=float(data["follow_ratio"]),
                    version=str(data.get("version", "")))
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """P(answer) for each row of features (FEATURES order)."""
-        if not len(rows):
-            return np.zeros(0)
-        z = ((np.asarray(rows, dtype=np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return self.model.probabilities(rows)
 
 
 @lru_cache(maxsize=4)

@@ -224,11 +224,11 @@ def cmd_train(args) -> int:
 
 def cmd_train_abstention(args) -> int:
     """Learn and calibrate the answer-or-decline decision; write it into the package."""
-    from qa.answer.abstain import MODEL_FILE
+    from qa.answer.abstain import model_file
     from qa.evaluation import abstain_training
 
     root = Path(__file__).resolve().parents[2]
-    out = args.out or MODEL_FILE
+    out = args.out or model_file(_config(args).answer_scorer)
     card = abstain_training.train(_config(args), Path(args.gold or root / "eval" / "questions.jsonl"), out,
                                   args.work or root / "eval" / "out" / "abstain_cmrc", args.passages,
                                   args.max_false_abstain or abstain_training.MAX_FALSE_ABSTAIN, progress=not args.quiet)
@@ -286,9 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--passages", type=int, default=500, help="使用 CMRC 2018 训练集的前 N 篇段落（默认 500）")
     trn.add_argument("--quiet", action="store_true", help="不显示进度")
     abst = sub.add_parser("train-abstention", help="训练并校准拒答模型（自有金标准与合成不可答题、CMRC 2018 训练集、NoMIRACL；"
-                                                   "按文档分组留出选阈值；固定随机种子，写入 qa/data/abstention.json）")
+                                                   "按文档分组留出选阈值；固定随机种子；按 QA_ANSWER_SCORER 写入 qa/data/abstention.json"
+                                                   "（手工打分）或 abstention_learned.json（学习打分））")
     abst.add_argument("--gold", type=Path, help="自有金标准（默认 eval/questions.jsonl；从不使用共享开发集）")
-    abst.add_argument("--out", type=Path, help="模型文件（默认 qa/data/abstention.json）")
+    abst.add_argument("--out", type=Path, help="模型文件（默认按打分方式：qa/data/abstention.json 或 abstention_learned.json）")
     abst.add_argument("--work", type=Path, help="CMRC 训练语料与索引的工作目录（默认 eval/out/abstain_cmrc）")
     abst.add_argument("--passages", type=int, default=400, help="使用 CMRC 2018 训练集的前 N 篇段落（默认 400）")
     abst.add_argument("--max-false-abstain", type=float, metavar="SHARE",

@@ -186,6 +186,7 @@ def fit(examples: list[Example]):
     from sklearn.linear_model import LogisticRegression
 
     from qa.answer.abstain import Abstention
+    from qa.models import LinearModel
 
     usable = [e for e in examples if e.values is not None]
     rows = rows_of(usable)
@@ -196,7 +197,7 @@ def fit(examples: list[Example]):
     scale[scale < 1e-9] = 1.0
     model = LogisticRegression(C=REGULARISATION, max_iter=5000, random_state=SEED)
     model.fit((rows - mean) / scale, labels, sample_weight=weights)
-    return Abstention(mean, scale, model.coef_[0], float(model.intercept_[0]), 0.0, VERSION)
+    return Abstention(LinearModel(model.coef_[0], float(model.intercept_[0]), mean, scale), 0.0, VERSION)
 
 
 def out_of_fold(examples: list[Example]) -> np.ndarray:
@@ -244,11 +245,10 @@ def choose_threshold(examples: list[Example], probs: np.ndarray, max_false: floa
 def model_json(model, threshold: float, card: dict) -> str:
     from qa.answer.abstain import FEATURES, FEATURES_VERSION, MODEL_FORMAT
 
-    r = lambda values: [round(float(v), DIGITS) for v in values]
-    data = {"format": MODEL_FORMAT, "features_version": FEATURES_VERSION,
-            "version": VERSION, "features": list(FEATURES),
-            "mean": r(model.mean), "scale": r(model.scale), "coef": r(model.coef),
-            "intercept": round(model.intercept, DIGITS), "threshold": round(threshold, DIGITS), "card": card}
+    linear = model.model.to_json(DIGITS)
+    del linear["kind"]
+    data = {"format": MODEL_FORMAT, "features_version": FEATURES_VERSION, "version": VERSION,
+            "features": list(FEATURES), **linear, "threshold": round(threshold, DIGITS), "card": card}
     return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
 
@@ -267,7 +267,13 @@ def data_digest(gold_path: Path) -> str:
 def train(config: Config, gold_path: Path, out_path: Path, work: Path, passages: int = CMRC_PASSAGES,
           max_false: float = MAX_FALSE_ABSTAIN, progress: bool = False) -> dict:
     """Collect, check out of fold, choose the threshold, fit on everything, write the model."""
-    examples = collect(config, gold_path, work, passages, progress)
+    return write_model(collect(config, gold_path, work, passages, progress), gold_path, out_path, passages, max_false,
+                       config.answer_scorer)
+
+
+def write_model(examples: list[Example], gold_path: Path, out_path: Path, passages: int = CMRC_PASSAGES,
+                max_false: float = MAX_FALSE_ABSTAIN, scorer: str = "") -> dict:
+    """Check out of fold, choose the threshold, fit on everything, write the model; its card."""
     probs = out_of_fold(examples)
     threshold = choose_threshold(examples, probs, max_false)
     sizes = {}
@@ -277,7 +283,7 @@ def train(config: Config, gold_path: Path, out_path: Path, work: Path, passages:
         size["positives"] += e.label
         size["declined_by_rules"] += e.values is None
     card = {"threshold": round(threshold, DIGITS), "data": sizes, "data_sha256": data_digest(gold_path),
-            "cmrc_train_passages": passages, "scorer": config.answer_scorer,
+            "cmrc_train_passages": passages, "scorer": scorer,
             "threshold_rule": f"highest threshold with held-out false abstention <= {max_false:.0%} on our "
                               f"gold (by document) and <= {MAX_CMRC_LOST:.0%} of CMRC train answers that held a "
                               "reference declined",

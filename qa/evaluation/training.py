@@ -29,16 +29,25 @@ import numpy as np
 
 from qa.config import Config
 from qa.evaluation.gold import covered, load_gold, norm
+from qa.models import LinearModel, TreeEnsemble
 
 SEED = 13
 CMRC_TRAIN_PASSAGES = 500
 CMRC_SYNTHETIC_EVERY = 3   # every third CMRC question is also asked with its passage withheld
 MAX_FALSE_ABSTAIN = 0.03
-FOLLOW_RATIO = 0.3         # a runner-up sentence joins the answer at this share of the best's probability (chosen on CMRC trial)
+FOLLOW_RATIO = 0.3         # the neutral scorer's; a trained model's is chosen on CMRC trial (follow_ratio)
+# A runner-up sentence joins the answer at a share of the best's probability: the largest of these
+# (the shortest answers) whose CMRC trial containment is within FOLLOW_SLACK points of the best one's.
+FOLLOW_RATIOS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+FOLLOW_SLACK = 1.0
+MAX_SENTENCES = 3          # as qa.answer.answering
+MAX_ANSWER_CHARS = 400
 REGULARISATION = 0.1       # inverse strength C of the logistic regressions' L2 penalty
 NEGATIVES_PER_POSITIVE = 8  # pairs per positive candidate: half the hardest negatives, half at random
 POSITIVES_PER_QUESTION = 2
-DIGITS = 6                 # rounding of the written model: same data, same bytes
+DIGITS = 6                 # rounding of a written linear model: same data, same bytes
+MODEL_KIND = "trees"       # or "linear" (fit_linear): trees were better held out (README)
+TREES = dict(max_iter=200, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=20, l2_regularization=1.0)
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT.parent / "shared" / "bench"
 
@@ -60,8 +69,7 @@ def neutral_ranker():
     from qa.answer.features import FEATURES
     from qa.answer.ranker import Ranker
 
-    n = len(FEATURES)
-    return Ranker(FEATURES, np.zeros(n), np.ones(n), np.zeros(n), 0.0, 0.0, FOLLOW_RATIO, "neutral")
+    return Ranker(FEATURES, LinearModel(np.zeros(len(FEATURES)), 0.0), 0.0, FOLLOW_RATIO, "neutral")
 
 
 def examples_for(answerer, question: str, label, withhold=None, **info) -> Example | None:
@@ -157,19 +165,7 @@ def cmrc_examples(answerer, questions: list[tuple], source: str) -> list[Example
 
 # ---------------------------------------------------------------- fitting and checking
 
-@dataclass
-class Model:
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-
-    def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        z = ((rows - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
-
-
-def fit(examples: list[Example]) -> Model:
+def fit_linear(examples: list[Example]) -> LinearModel:
     """A ranking learned from pairs, then calibrated to a probability.
 
     Ranking: within each question, the feature difference of a positive and a negative candidate
@@ -209,8 +205,27 @@ def fit(examples: list[Example]) -> Model:
     holds = np.array([int(e.labels[int(np.argmax(e.rows @ weights))]) for e in examples])
     calibration = LogisticRegression(C=REGULARISATION, max_iter=5000, random_state=SEED).fit(best, holds)
     a, c = float(calibration.coef_[0][0]), float(calibration.intercept_[0])
-    n = len(weights)
-    return Model(np.zeros(n), np.ones(n), a * weights, c)
+    return LinearModel(a * weights, c)
+
+
+def fit_trees(examples: list[Example]) -> TreeEnsemble:
+    """Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier) on every candidate,
+    labelled by whether it holds the fact: P(it does) directly, no calibration step. Their leaves
+    can say what a sum of weights cannot (a table row helps a how-much question, a pronoun
+    opening only after a sentence naming the subject). One thread, a fixed seed and no early
+    stopping (no random validation split): same data, same trees."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
+
+    rows = np.vstack([e.rows for e in examples])
+    labels = np.concatenate([e.labels for e in examples])
+    with threadpool_limits(1):  # summed in one order: the same doubles on any machine's threads
+        model = HistGradientBoostingClassifier(random_state=SEED, early_stopping=False, **TREES).fit(rows, labels)
+    return TreeEnsemble.from_sklearn(model)
+
+
+def fit(examples: list[Example]) -> LinearModel | TreeEnsemble:
+    return fit_trees(examples) if MODEL_KIND == "trees" else fit_linear(examples)
 
 
 @dataclass
@@ -221,7 +236,7 @@ class Outcome:
     correct: bool         # the best candidate holds the fact
 
 
-def outcomes(model: Model, examples: list[Example]) -> list[Outcome]:
+def outcomes(model: LinearModel | TreeEnsemble, examples: list[Example]) -> list[Outcome]:
     out = []
     for e in examples:
         p = model.probabilities(e.rows)
@@ -259,10 +274,22 @@ def held_out_gold(gold: list[Example], others: list[Example]) -> list[Outcome]:
     return results
 
 
-def card(threshold: float, gold_held: list[Outcome], trial: list[Outcome], sizes: dict) -> dict:
+def hand_set() -> LinearModel:
+    """The hand-set score as a model: its best candidate is the rules' choice."""
+    from qa.answer.features import FEATURES
+
+    return LinearModel(np.eye(len(FEATURES))[FEATURES.index("rule_score")], 0.0)
+
+
+def card(threshold: float, gold_held: list[Outcome], trial: list[Outcome], sizes: dict,
+         rules: list[Outcome] = ()) -> dict:
+    """Held-out figures of the model and, at `rules`, the top-1 of the hand-set score on the same candidates."""
     by = lambda results, source: [o for o in results if o.source == source]
+    sets = {"gold_by_document": "gold", "gold_withheld_evidence": "gold-withheld", "cmrc_trial": "cmrc-trial",
+            "cmrc_trial_withheld_passage": "cmrc-trial-withheld"}
     real_gold = by(gold_held, "gold")
-    return {"data": sizes,
+    return {"data": sizes, "model": MODEL_KIND,
+            "held_out_rules": {key: {"top1": summary(by(rules, source), 0.0)["top1"]} for key, source in sets.items()},
             "threshold_rule": f"highest threshold with false abstention <= {MAX_FALSE_ABSTAIN:.0%} on the "
                               "held-out answerable questions of our gold (by document) and of CMRC trial",
             "held_out": {
@@ -272,17 +299,45 @@ def card(threshold: float, gold_held: list[Outcome], trial: list[Outcome], sizes
                 "cmrc_trial_withheld_passage": summary(by(trial, "cmrc-trial-withheld"), threshold)}}
 
 
-def model_json(model: Model, threshold: float, info: dict) -> str:
+def containment(model, examples: list[Example], ratio: float) -> float:
+    """Share of the answerable questions whose answer (the best candidate and the runners-up at
+    `ratio` of its probability, as the answerer chooses) holds the fact within MAX_ANSWER_CHARS."""
+    answerable = [e for e in examples if e.answerable]
+    hits = 0
+    for e in answerable:
+        p = model.probabilities(e.rows)
+        order = np.argsort(-p, kind="stable")
+        chosen = [order[0]]
+        for i in order[1:]:
+            if len(chosen) >= MAX_SENTENCES or p[i] < ratio * p[order[0]]:
+                break
+            chosen.append(i)
+        hits += bool(e.labels[chosen].any()) and sum(e.lengths[i] for i in chosen) <= MAX_ANSWER_CHARS
+    return 100.0 * hits / max(len(answerable), 1)
+
+
+def follow_ratio(model, examples: list[Example]) -> tuple[float, dict]:
+    """FOLLOW_RATIOS' largest whose containment is within FOLLOW_SLACK of the best, and each one's."""
+    found = {ratio: round(containment(model, examples, ratio), 1) for ratio in FOLLOW_RATIOS}
+    best = max(found.values())
+    return max(r for r, c in found.items() if c >= best - FOLLOW_SLACK), found
+
+
+def model_json(model: LinearModel | TreeEnsemble, threshold: float, info: dict,
+               follow: float = FOLLOW_RATIO) -> str:
+    """The model file: its card readable, a tree's nodes on one line each."""
     from qa.answer.features import FEATURES, FEATURES_VERSION
     from qa.answer.ranker import MODEL_FORMAT
 
-    r = lambda values: [round(float(v), DIGITS) for v in values]
+    body = model.to_json(DIGITS)
     data = {"format": MODEL_FORMAT, "features_version": FEATURES_VERSION,
-            "version": f"lr-{FEATURES_VERSION}-seed{SEED}", "features": list(FEATURES),
-            "mean": r(model.mean), "scale": r(model.scale), "coef": r(model.coef),
-            "intercept": round(model.intercept, DIGITS), "threshold": round(threshold, DIGITS),
-            "follow_ratio": FOLLOW_RATIO, "card": info}
-    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
+            "version": f"{body['kind']}-{FEATURES_VERSION}-seed{SEED}", "features": list(FEATURES),
+            "threshold": round(threshold, DIGITS), "follow_ratio": follow, "card": info, "model": "@model"}
+    trees = body.pop("trees", None)
+    text = json.dumps(body, separators=(",", ":"))
+    if trees is not None:
+        text = text[:-1] + ',"trees":[\n' + ",\n".join(json.dumps(t, separators=(",", ":")) for t in trees) + "]}"
+    return json.dumps(data, ensure_ascii=False, indent=1).replace('"@model"', text) + "\n"
 
 
 def open_index(config: Config, progress: bool = False):
@@ -315,7 +370,11 @@ def train(config: Config, gold_path: Path, out_path: Path, work: Path | None = N
           cmrc_passages: int = CMRC_TRAIN_PASSAGES, progress: bool = False) -> dict:
     """Collect, check held out, fit on everything trained on, write the model; returns its card."""
     work = Path(work or tempfile.mkdtemp(prefix="qa-train-"))
-    data = collect(config, gold_path, work, cmrc_passages, progress)
+    return write_model(collect(config, gold_path, work, cmrc_passages, progress), out_path, cmrc_passages)
+
+
+def write_model(data: dict[str, list[Example]], out_path: Path, cmrc_passages: int = CMRC_TRAIN_PASSAGES) -> dict:
+    """Check held out, fit on everything trained on (never CMRC trial), write the model; its card."""
     gold_held = held_out_gold(data["gold"], data["train"])
     final = fit(data["train"] + data["gold"])
     trial = outcomes(final, data["trial"])
@@ -324,8 +383,11 @@ def train(config: Config, gold_path: Path, out_path: Path, work: Path | None = N
     sizes = {name: {"questions": len(ex), "candidates": int(sum(len(e.labels) for e in ex)),
                     "positives": int(sum(e.labels.sum() for e in ex))} for name, ex in data.items()}
     sizes["cmrc_train_passages"] = cmrc_passages
-    info = card(threshold, gold_held, trial, sizes)
-    Path(out_path).write_text(model_json(final, threshold, info), encoding="utf-8")
+    info = card(threshold, gold_held, trial, sizes, outcomes(hand_set(), data["gold"] + data["trial"]))
+    follow, tried = follow_ratio(final, [e for e in data["trial"] if e.source == "cmrc-trial"])
+    info["follow_ratio_rule"] = (f"largest runner-up share whose CMRC trial containment (<= {MAX_ANSWER_CHARS} "
+                                 f"characters) is within {FOLLOW_SLACK} points of the best: {tried}")
+    Path(out_path).write_text(model_json(final, threshold, info, follow), encoding="utf-8")
     return info
 
 
@@ -333,8 +395,11 @@ def format_card(info: dict) -> str:
     """The held-out figures of a trained model, as a Chinese table."""
     names = {"gold_by_document": "自有金标准（按文档留出）", "gold_withheld_evidence": "自有金标准·撤下证据段落",
              "cmrc_trial": "CMRC 2018 trial", "cmrc_trial_withheld_passage": "CMRC trial·撤下原段落"}
-    lines = ["| 留出集 | 可答 | 不可答 | 首选句正确 | 作答且正确 | 误拒答 | 正确拒答 |", "|---|---|---|---|---|---|---|"]
+    lines = ["| 留出集 | 可答 | 不可答 | 手工：首选句正确 | 首选句正确 | 作答且正确 | 误拒答 | 正确拒答 |",
+             "|---|---|---|---|---|---|---|---|"]
+    rules = info.get("held_out_rules", {})
     for key, s in info["held_out"].items():
-        cells = [s["answerable"], s["unanswerable"], s["top1"], s["correct_answered"], s["false_abstain"], s["abstain_ok"]]
+        cells = [s["answerable"], s["unanswerable"], rules.get(key, {}).get("top1"), s["top1"], s["correct_answered"],
+                 s["false_abstain"], s["abstain_ok"]]
         lines.append(f"| {names.get(key, key)} | " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
     return "\n".join(lines)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.models import LinearModel
+
 FUSION_FILE = Path(__file__).resolve().parents[1] / "data" / "fusion.json"
 FUSION_VERSION = 2
 
@@ -110,21 +112,17 @@ def embedder_key(embedder_id: str) -> str:
 
 @dataclass(frozen=True)
 class FusionModel:
-    """Weights of the logistic regression over FEATURES and SCOPE_PARTS (a passage's place,
-    period and year fit to the question), and its card. The scope parts' weights are the logs of
-    their multipliers on the odds: how much place and period count against the signals is
-    learned, not set by hand."""
+    """The logistic regression over FEATURES (qa/models.py, unstandardised) with the weights of
+    SCOPE_PARTS (a passage's place, period and year fit to the question), and its card. The scope
+    parts' weights are the logs of their multipliers on the odds: how much place and period count
+    against the signals is learned, not set by hand."""
 
-    weights: np.ndarray
-    intercept: float
+    model: LinearModel
     card: dict
     scope_weights: tuple[float, ...] = HAND_SET_LOGS
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
-        return rows @ self.weights + self.intercept
-
-    def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits(rows)))
+        return self.model.logits(rows)
 
     def odds(self, rows: np.ndarray) -> np.ndarray:
         """Each candidate's odds relative to the best candidate's (the best has 1): the scope's
@@ -138,10 +136,10 @@ class FusionModel:
 
     def to_json(self) -> str:
         data = {"version": FUSION_VERSION, "features": list(FEATURES),
-                "weights": [round(float(w), 6) for w in self.weights],
+                "weights": [round(float(w), 6) for w in self.model.coef],
                 "scope_parts": list(SCOPE_PARTS),
                 "scope_weights": [round(float(w), 6) for w in self.scope_weights],
-                "intercept": round(float(self.intercept), 6), "card": self.card}
+                "intercept": round(float(self.model.intercept), 6), "card": self.card}
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
 
@@ -157,5 +155,5 @@ def load_fusion(path: Path = FUSION_FILE) -> FusionModel | None:
                          f"{data.get('scope_parts')} (version {data.get('version')}), this code has "
                          f"{list(FEATURES)} and {list(SCOPE_PARTS)} (version {FUSION_VERSION}); "
                          "refit with python -m qa.search.fusion_training")
-    return FusionModel(np.array(data["weights"], dtype=np.float64), float(data["intercept"]), data["card"],
-                       tuple(float(w) for w in data["scope_weights"]))
+    return FusionModel(LinearModel(np.array(data["weights"], dtype=np.float64), float(data["intercept"])),
+                       data["card"], tuple(float(w) for w in data["scope_weights"]))

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Config
+from qa.models import LinearModel
 from qa.search.fusion import (FEATURES, FUSION_FILE, HAND_SET_LOGS, SCOPE_PARTS, FusionModel, Signals,
                               embedder_key, features)
 
@@ -148,7 +149,8 @@ def fit(examples: list[Example]) -> FusionModel:
     model.fit((rows - mean) / scale, labels, sample_weight=weights)
     coef = model.coef_[0] / scale
     n = len(FEATURES)
-    return FusionModel(coef[:n], float(model.intercept_[0] - coef @ mean), {}, tuple(float(w) for w in coef[n:]))
+    return FusionModel(LinearModel(coef[:n], float(model.intercept_[0] - coef @ mean)), {},
+                       tuple(float(w) for w in coef[n:]))
 
 
 def learned_scores(model: FusionModel, e: Example) -> np.ndarray:
@@ -226,7 +228,7 @@ def fitted_model(gold: list[Example], cmrc: list[Example], embedder: str, gold_p
                          "cmrc_train_questions": len(fitted) - len(gold),
                          "data_sha256": data_hash([gold_path, BENCH / "cmrc2018" / "cmrc2018_train.json"])},
             "held_out": checks}
-    return FusionModel(model.weights, model.intercept, card, model.scope_weights)
+    return FusionModel(model.model, card, model.scope_weights)
 
 
 def train(config: Config, gold_path: Path, out_path: Path, work: Path, passages: int) -> dict:
