@@ -1,8 +1,10 @@
-"""Issue 13's figures in one run, the hand-set scorer beside the learned one, and the hand-set scorer
-with the calibrated abstention (qa/answer/abstain.py) (`qa eval --side-by-side`).
+"""Issue 13's figures in one run (`qa eval --side-by-side`), each for today's hand-set rules (scorer
+and support threshold), the hand-set scorer with the calibrated abstention (qa/answer/abstain.py),
+and the learned scorer with it (the product's default):
 
-- Our gold (eval/questions.jsonl; the learned model was trained on it, so its held-out figures
-  are those of `qa train`'s card) and the shared dev set, reported apart as validation.
+- Our gold (eval/questions.jsonl) and the shared dev set, reported apart as validation. Both
+  learned models were trained on our gold, so its held-out figures (by document) are those of the
+  cards of `qa train` and `qa train-abstention`, reported beside.
 - CMRC 2018 dev: its 848 passages as a corpus of their own, every question asked; document
   recall@1/@5 and answer containment with answers of at most 400 characters (the rule of
   ../shared/tools/cmrc_check.py).
@@ -19,7 +21,9 @@ from pathlib import Path
 from qa.config import Config
 from qa.evaluation import gold as ev
 
-SCORERS = ("rules", "learned", "rules+abstention")
+# name: (QA_ANSWER_SCORER, QA_ABSTENTION)
+SETUPS = {"rules": ("rules", "rules"), "rules+abstention": ("rules", "learned"),
+          "learned+abstention": ("learned", "learned")}
 MAX_LEN = 400
 NOMIRACL_FILES = {"non_relevant": "non_relevant/zh.test.vanilla_prompt.jsonl",
                   "relevant": "relevant/zh.test.vanilla_prompt.jsonl"}
@@ -28,11 +32,9 @@ PASSAGE_MARK = re.compile(r"\n\n\[\d+\] ")
 
 def answerers(index, config: Config) -> dict:
     from qa.answer.answering import Answerer
-    from qa.answer.ranker import load_ranker
 
-    return {"rules": Answerer(index, replace(config, abstention="rules"), ranker=None),
-            "learned": Answerer(index, replace(config, abstention="rules"), ranker=load_ranker()),
-            "rules+abstention": Answerer(index, replace(config, abstention="learned"), ranker=None)}
+    return {name: Answerer(index, replace(config, answer_scorer=scorer, abstention=abstention))
+            for name, (scorer, abstention) in SETUPS.items()}
 
 
 def gold_figures(index, config: Config, paths: list[Path]) -> dict:
@@ -122,10 +124,25 @@ def nomiracl_figures(index, config: Config, bench: Path) -> dict:
     return out
 
 
+def held_out_cards() -> dict:
+    """The held-out figures the model files' cards hold (measured when they were trained)."""
+    from qa.answer.abstain import model_file
+    from qa.answer.ranker import MODEL_FILE as RANKER
+
+    read = lambda path: json.loads(path.read_text(encoding="utf-8"))["card"] if path.exists() else {}
+    ranker = read(RANKER)
+    out = {"scorer": ranker.get("held_out", {}), "scorer_rules": ranker.get("held_out_rules", {}), "abstention": {}}
+    for scorer in ("rules", "learned"):
+        card = read(model_file(scorer))
+        out["abstention"][scorer] = {"rules_only": card.get("held_out_rules_only", {}),
+                                     "learned": card.get("held_out", {})}
+    return out
+
+
 def run(config: Config, root: Path, bench: Path, work: Path, cmrc_limit: int = 0) -> dict:
     from qa.evaluation.training import open_index
 
-    report = {"gold": {}, "cmrc": {}, "nomiracl": {}}
+    report = {"gold": {}, "cmrc": {}, "nomiracl": {}, "held_out": held_out_cards()}
     paths = [root / "eval" / "questions.jsonl"]
     dev = root.parent / "shared" / "eval" / "dev.jsonl"
     if dev.exists():
@@ -157,4 +174,25 @@ def format_report(report: dict) -> str:
                   "|---|---|---|"]
         for name, s in report["nomiracl"].items():
             lines.append(f"| {name} | {s['false_answer']} | {s['missed_answer']} |")
-    return "\n".join(lines)
+    return "\n".join(lines + format_held_out(report.get("held_out", {})))
+
+
+def format_held_out(cards: dict) -> list[str]:
+    """The model cards' held-out figures, hand-set beside learned."""
+    lines = []
+    scorer, rules = cards.get("scorer", {}), cards.get("scorer_rules", {})
+    if scorer:
+        lines += ["", "### 作答打分，留出（`qa train` 的卡片：自有金标准按文档、CMRC trial 从未训练）", "",
+                  "| 留出集 | 手工：首选句含事实 | 学习：首选句含事实 |", "|---|---|---|"]
+        for key, s in scorer.items():
+            if s.get("top1") is None:
+                continue
+            lines.append(f"| {key} | {rules.get(key, {}).get('top1', '-')} | {s.get('top1')} |")
+    for scorer, card in cards.get("abstention", {}).items():
+        if not card.get("learned"):
+            continue
+        lines += ["", f"### 拒答，留出（`QA_ANSWER_SCORER={scorer} qa train-abstention` 的卡片：自有金标准按文档、"
+                      "CMRC 按段落、NoMIRACL 按问题）", "", "| 指标 | 不用拒答模型 | 学习拒答 |", "|---|---|---|"]
+        for key, value in card["learned"].items():
+            lines.append(f"| {key} | {card['rules_only'].get(key, '-')} | {value} |")
+    return lines

@@ -3,9 +3,9 @@
 Data, never the shared dev set (../shared/eval/dev.jsonl is validation only):
 - CMRC 2018 train (Cui et al., EMNLP 2019), the first CMRC_TRAIN_PASSAGES passages indexed as a
   corpus of their own: the candidate sentence holding the answer span in the question's own
-  passage is a positive, every other candidate a negative. CMRC 2018 trial is indexed beside it
-  and never trained on: it picks the abstention threshold and reports held-out figures. CMRC dev
-  (and ExpMRC, which is taken from it) is never read here.
+  passage is a positive, every other candidate a negative. CMRC 2018 trial is indexed beside it,
+  never trained on: it picks the threshold and follow_ratio and gives held-out figures. CMRC dev
+  (and ExpMRC, taken from it) is never read here.
 - Our own gold (eval/questions.jsonl) over corpus/: a candidate holding every must_include
   string, from the evidence or a sentence like it, is a positive; unanswerable questions give
   negatives only.
@@ -15,8 +15,7 @@ Data, never the shared dev set (../shared/eval/dev.jsonl is validation only):
 Checked by grouping: our gold is split by document (each document's questions are scored by a
 model that never saw any question of that document), CMRC trial by being a separate set. The
 threshold is the highest that keeps false abstention within MAX_FALSE_ABSTAIN on both held-out
-sets. The final model is fitted on all training data with a fixed seed and written as JSON with
-rounded numbers, so the same data gives the same bytes.
+sets. The final model (MODEL_KIND) is fitted on all training data with a fixed seed: same data, same bytes.
 """
 from __future__ import annotations
 
@@ -209,11 +208,9 @@ def fit_linear(examples: list[Example]) -> LinearModel:
 
 
 def fit_trees(examples: list[Example]) -> TreeEnsemble:
-    """Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier) on every candidate,
-    labelled by whether it holds the fact: P(it does) directly, no calibration step. Their leaves
-    can say what a sum of weights cannot (a table row helps a how-much question, a pronoun
-    opening only after a sentence naming the subject). One thread, a fixed seed and no early
-    stopping (no random validation split): same data, same trees."""
+    """Gradient-boosted trees (HistGradientBoostingClassifier) on every candidate, labelled by
+    whether it holds the fact: P(it does) directly. One thread, a fixed seed and no early stopping
+    (no random validation split): same data, same trees."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
 
@@ -225,7 +222,7 @@ def fit_trees(examples: list[Example]) -> TreeEnsemble:
 
 
 def fit(examples: list[Example]) -> LinearModel | TreeEnsemble:
-    return fit_trees(examples) if MODEL_KIND == "trees" else fit_linear(examples)
+    return (fit_trees if MODEL_KIND == "trees" else fit_linear)(examples)  # MODEL_KIND: see its note
 
 
 @dataclass
@@ -277,13 +274,12 @@ def held_out_gold(gold: list[Example], others: list[Example]) -> list[Outcome]:
 def hand_set() -> LinearModel:
     """The hand-set score as a model: its best candidate is the rules' choice."""
     from qa.answer.features import FEATURES
-
     return LinearModel(np.eye(len(FEATURES))[FEATURES.index("rule_score")], 0.0)
 
 
 def card(threshold: float, gold_held: list[Outcome], trial: list[Outcome], sizes: dict,
          rules: list[Outcome] = ()) -> dict:
-    """Held-out figures of the model and, at `rules`, the top-1 of the hand-set score on the same candidates."""
+    """Held-out figures of the model and (`rules`) the hand-set score's top-1 on the same candidates."""
     by = lambda results, source: [o for o in results if o.source == source]
     sets = {"gold_by_document": "gold", "gold_withheld_evidence": "gold-withheld", "cmrc_trial": "cmrc-trial",
             "cmrc_trial_withheld_passage": "cmrc-trial-withheld"}
