@@ -10,6 +10,25 @@
     setTimeout(() => element.classList.remove("qa-flash"), 1600);
   };
 
+  const SHOW_FOR_MS = 1500;
+  const inView = (element) => {
+    const box = element.getBoundingClientRect();
+    let top = 0, bottom = window.innerHeight;
+    for (let node = element.parentElement; node; node = node.parentElement) {
+      if (node.scrollHeight > node.clientHeight && getComputedStyle(node).overflowY !== "visible") {
+        const frame = node.getBoundingClientRect();
+        top = Math.max(top, frame.top);
+        bottom = Math.min(bottom, frame.bottom);
+      }
+    }
+    return box.top >= top && box.top + Math.min(box.height, 40) <= bottom;
+  };
+  const keepShown = (element, show) => {
+    const onScroll = () => { if (!inView(element)) show(); };
+    document.addEventListener("scroll", onScroll, true);
+    setTimeout(() => document.removeEventListener("scroll", onScroll, true), SHOW_FOR_MS);
+  };
+
   const copyText = async (text) => {
     try {
       await navigator.clipboard.writeText(text);
@@ -38,7 +57,11 @@
       if (!target) return;
       const details = target.closest("details");
       if (details) details.open = true;
-      target.scrollIntoView({ block: "center" });
+      // Gradio scrolls the chat to its bottom up to ~300 ms after an answer arrives, which would
+      // hide a source opened in that moment: for a short while, bring it back after any scroll.
+      const show = () => target.scrollIntoView({ block: "center" });
+      show();
+      keepShown(target, show);
       flash(target);
       return;
     }

@@ -119,7 +119,12 @@ def test_chat_as_a_resident_uses_it(slow_app, page):
     assert details.get_attribute("open") is not None and target.is_visible() and in_viewport(page, target)
     assert "›" in target.locator(".qa-source-head").inner_text() and target.locator("mark").count()
     if page.viewport_name == "phone":  # directly under its answer, not below the page
-        gap = details.bounding_box()["y"] - first.locator(".qa-answer").last.bounding_box()["y"]
+        # both boxes in one step: the chat may scroll between two separate reads
+        gap = first.evaluate("""bubble => {
+            const answers = bubble.querySelectorAll('.qa-answer');
+            return bubble.querySelector('details.qa-sources').getBoundingClientRect().top
+                - answers[answers.length - 1].getBoundingClientRect().top;
+        }""")
         assert 0 < gap < 400
 
     # No markup leaks: an apostrophe and [n] shown as typed, copy gives plain text and sources.
