@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from qa.search import lexicon as L
+from qa.search import query as query_module
 from qa.search.query import analyse
 
 LINES = [
@@ -110,6 +111,15 @@ def test_lexicon_words_feed_retrieval_but_not_the_answer_terms(assistant):
     assert analyse("西青区森林覆盖率是多少？", index, glossary=False).expansion == []  # none for Chinese
     glossed = analyse(question, index)  # the lexicon stands in for the glossary only when it is off
     assert glossed.expansion == [] and glossed.translations == []
+
+
+def test_three_letter_words_are_looked_up_and_function_words_are_not(assistant, monkeypatch):
+    asked = []
+    monkeypatch.setattr(query_module, "translate", lambda question, words, index: asked.extend(words) or [])
+    analyse("How many new air quality stations did the town set up by the end of the year?",
+            assistant.index, glossary=False)
+    assert {"new", "air", "quality", "stations"} <= set(asked)
+    assert not {"how", "did", "the", "set", "end", "year", "many"} & set(asked)
 
 
 def test_without_the_dictionary_nothing_is_translated(monkeypatch):

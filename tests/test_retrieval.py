@@ -33,6 +33,19 @@ def test_english_question_is_searched_with_the_documents_words(analyse):
     assert q.english and q.places == ["西青区"] and "一般公共预算收入" in q.search_text
 
 
+@pytest.mark.parametrize("question, kind", [
+    ("What is the 2030 target for R&D intensity of the whole society?", "what"),  # "whole" is not "who"
+    ("In which year did Metro Line 10 start operating?", "when"),
+    ("What date was the notice issued?", "when"),
+    ("Which companies lead the industrial chain?", "who"),
+    ("Who delivered the report?", "who"),
+    ("Which rail transit lines will be pushed forward?", "list"),
+    ("Where will the sports centre be built?", "where"),
+])
+def test_english_question_kind_is_read_by_whole_words(analyse, question, kind):
+    assert analyse(question).kind == kind
+
+
 def test_place_scoping_keeps_passages_that_name_the_place(analyse):
     scope = Scope(analyse("张家窝镇的枫雅印象城开业了吗？"))
     assert scope.place_fits({"place": "张家窝镇"}, "任意") is True

@@ -41,10 +41,10 @@ def glossary() -> list[tuple[re.Pattern, str]]:
 KIND_PATTERNS = [
     ("status", re.compile(r"哪一步|进展|进度|建到|建得|完成得|完成情况|怎么样了|做得怎么样", re.I)),
     ("whether", re.compile(r"(吗|是否|有没有|要不要|会不会|能不能)[？?]?$|^(is|are|does|do|will) ", re.I)),
-    ("when", re.compile(r"什么时候|何时|哪一?年|哪个月|几月|啥时候|多少年|when", re.I)),
-    ("who", re.compile(r"谁|哪个(部门|单位|村|企业|公司)|哪些(部门|单位)|由哪|牵头|负责|配合|哪个村|链主|who|which company", re.I)),
-    ("where", re.compile(r"哪里|哪儿|在哪|什么地方|位置|where", re.I)),
-    ("list", re.compile(r"哪些|哪几|包括|分别|哪三|哪两|哪四|哪五|which", re.I)),
+    ("when", re.compile(r"什么时候|何时|哪一?年|哪个月|几月|啥时候|多少年|\bwhen\b|\b(which|what) (year|month|date|day)\b", re.I)),
+    ("who", re.compile(r"谁|哪个(部门|单位|村|企业|公司)|哪些(部门|单位)|由哪|牵头|负责|配合|哪个村|链主|\bwho\b|\bwhich compan", re.I)),
+    ("where", re.compile(r"哪里|哪儿|在哪|什么地方|位置|\bwhere\b", re.I)),
+    ("list", re.compile(r"哪些|哪几|包括|分别|哪三|哪两|哪四|哪五|\bwhich\b", re.I)),
     ("how_much", re.compile(r"多少|(?<!哪)几[个家座条所项亿万%]|几成|百分之几|多大|规模|目标|增长|增速|比重|比例|率|how (many|much)", re.I)),
 ]
 
@@ -115,7 +115,9 @@ ENGLISH_STOPWORDS = frozenset(
     "what which when where whose does have with from that this their there they them into about "
     "according during were been will would should could shall much many more most than then town "
     "towns district plan plans planning year years section part main also each every other such "
-    "says said make made aims aim want wants need needs like only over under between before after".split())
+    "says said make made aims aim want wants need needs like only over under between before after "
+    "the and for are was did has had how why who its our can may not but nor per via all any out "
+    "one two six ten get got yet own off let due his her him she end set sets".split())
 
 
 def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = True,
@@ -138,7 +140,7 @@ def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = T
     if index is not None:
         acronyms = {w.lower() for w in re.findall(r"\b[A-Z]{2,}\b", text)}  # GDP, CPI
         words = [w for w in re.findall(r"[a-z][a-z0-9]*", lowered)
-                 if (len(w) >= 4 or w in acronyms) and w not in ENGLISH_STOPWORDS and w not in place_words]
+                 if (len(w) >= 3 or w in acronyms) and w not in ENGLISH_STOPWORDS and w not in place_words]
         translated = [(t.english, tuple(t.chinese)) for t in translate(text, words, index) if t.chinese]
     # words neither knows stay in the question, so evidence must still cover them
     found.extend(w for w in re.findall(r"[a-z][a-z\-]{3,}", lowered)
