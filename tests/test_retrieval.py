@@ -33,6 +33,12 @@ def test_english_question_is_searched_with_the_documents_words(analyse):
     assert q.english and q.places == ["西青区"] and "一般公共预算收入" in q.search_text
 
 
+def test_names_written_with_figures_are_searched_as_written(assistant):
+    q = query.analyse("How many 5G base stations, what CO2 and PM2.5 levels in the 14th Five-Year Plan?",
+                      assistant.index, glossary=False, lexicon=False)
+    assert {"5g", "co2", "pm2.5"} <= set(q.search_text.split()) and "14th" not in q.search_text
+
+
 @pytest.mark.parametrize("question, kind", [
     ("What is the 2030 target for R&D intensity of the whole society?", "what"),  # "whole" is not "who"
     ("In which year did Metro Line 10 start operating?", "when"),

@@ -145,9 +145,13 @@ def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = T
     # words neither knows stay in the question, so evidence must still cover them
     found.extend(w for w in re.findall(r"[a-z][a-z\-]{3,}", lowered)
                  if w not in ENGLISH_STOPWORDS and w not in place_words)
+    # names written with figures (PM2.5, 5G, CO2) are the same in both languages
+    found.extend(w for w in re.findall(r"(?<![\w.])(?:[a-z]+\d+(?:\.\d+)?|\d+[a-z]+)(?![\w.])", lowered)
+                 if not ORDINAL.fullmatch(w))
     return " ".join(dict.fromkeys(found)), translated
 
 
+ORDINAL = re.compile(r"\d+(st|nd|rd|th)")
 PART_SPLIT = re.compile(r"[？?；;]")
 
 
