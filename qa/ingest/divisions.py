@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import marshal
-import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -21,6 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
+from qa.machine_cache import cache_path, read_cache, write_cache
 from qa.text import jieba_frequencies
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -201,20 +200,15 @@ class Divisions:
         if spec is None or not spec.submodule_search_locations:
             raise RuntimeError("jionlp is not installed: pip install jionlp")
         source = Path(list(spec.submodule_search_locations)[0]) / DIVISIONS_FILE
-        stat = source.stat()
-        cache = Path(tempfile.gettempdir()) / (
-            f"qa-divisions-{cls.CACHE_VERSION}-{stat.st_size}-{int(stat.st_mtime)}.marshal")
-        try:
-            return cls(*marshal.loads(cache.read_bytes()))
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
+        cache = cache_path("qa-divisions", source, cls.CACHE_VERSION, "marshal")
+        data = read_cache(cache)
+        if data is not None:
+            try:
+                return cls(*marshal.loads(data))
+            except (ValueError, EOFError, TypeError):
+                pass
         tables = cls.parse(_read_zip(source), jieba_frequencies())
-        partial = cache.with_name(f"{cache.name}.{os.getpid()}")
-        try:
-            partial.write_bytes(marshal.dumps(tables))
-            os.replace(partial, cache)
-        except OSError:
-            partial.unlink(missing_ok=True)  # a read-only temp folder: parse again next time
+        write_cache(cache, marshal.dumps(tables))
         return cls(*tables)
 
     def is_village(self, name: str) -> bool:
