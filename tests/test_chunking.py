@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from llama_index.core import Document
 
-from qa.ingest.chunking import PATH_SEPARATOR, HeadingNodeParser, paragraph_lead, split_sentences
+from qa.ingest.chunking import PATH_SEPARATOR, paragraph_lead, split_sentences
+from qa.ingest.node_parser import HeadingNodeParser
 from qa.ingest.loading import load_documents
 from tests.conftest import CORPUS
 

@@ -33,7 +33,7 @@ def tokenizer(assistant):
 @pytest.fixture(scope="module")
 def memory_db(tokenizer):
     """The same records built into an in-memory database from freshly chunked documents."""
-    from qa.ingest.chunking import HeadingNodeParser
+    from qa.ingest.node_parser import HeadingNodeParser
     from qa.config import PROJECT_ROOT
     from qa.ingest.loading import load_documents
 

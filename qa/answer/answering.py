@@ -12,8 +12,8 @@ import time
 from functools import lru_cache
 
 import numpy as np
-from llama_index.core.schema import NodeWithScore
 
+from qa.index.passage import NodeWithScore
 from qa.config import Config
 from qa.errors import InputError
 from qa.answer import features as F

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from llama_index.core.schema import NodeWithScore
-
+from qa.index.passage import NodeWithScore
 from qa.answer.lists import condense, list_items
 from qa.ingest.divisions import level_of
 from qa.text import normalise

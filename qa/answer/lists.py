@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from llama_index.core.schema import NodeWithScore, TextNode
-
+from qa.index.passage import NodeWithScore, Passage
 from qa.text import normalise
 
 SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
@@ -41,7 +40,7 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE.findall(text) if s.strip()]
 
 
-def following(passages, node: TextNode, sentence: str) -> list[tuple[str, TextNode]]:
+def following(passages, node: Passage, sentence: str) -> list[tuple[str, Passage]]:
     """The sentences after `sentence` in its passage, then those of the passages that follow it
     in its document while their heading stays under its heading."""
     body = node.get_content()

@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from llama_index.core.schema import NodeWithScore
-
+from qa.index.passage import NodeWithScore
 from qa.commitments.projects import INVESTMENT
 from qa.commitments.search import Commitment, match_for_question, records_at, related_of
 from qa.index.index import Index

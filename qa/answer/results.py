@@ -6,8 +6,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 
-from llama_index.core.schema import NodeWithScore
-
+from qa.index.passage import NodeWithScore
 from qa.errors import InputError
 
 INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff]")

@@ -99,7 +99,7 @@ class Labelled:
 
 
 def corpus(corpus_dir: Path):
-    from qa.ingest.chunking import HeadingNodeParser
+    from qa.ingest.node_parser import HeadingNodeParser
     from qa.ingest.loading import load_documents
 
     documents, _ = load_documents(corpus_dir)

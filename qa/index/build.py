@@ -313,7 +313,7 @@ def _build(config: Config, reason: str, progress: bool, reuse: bool = True) -> B
 
 def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[str, object]]:
     """Passages and catalog entries of the documents read in this build (new or changed)."""
-    from qa.ingest.chunking import HeadingNodeParser
+    from qa.ingest.node_parser import HeadingNodeParser
     from qa.ingest.divisions import Divisions, place_from_path
     from qa.ingest.gazetteer import named_places
     from qa.index.store import DocumentEntry, prepare_node

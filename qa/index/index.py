@@ -20,7 +20,7 @@ import numpy as np
 from qa.config import Config
 from qa.errors import IndexError_
 from qa.index.embeddings import Embedder, restore_embedder
-from qa.index.store import (BM25_DIR, LSA_FAISS, LSA_VECTORS, MANIFEST, PASSAGES, PLACES, TERMS,
+from qa.index.store import (BM25_DIR, FAISS_FILE, LSA_FAISS, LSA_VECTORS, MANIFEST, PASSAGES, PLACES, TERMS,
                             VECTORS, PassageStore)
 from qa.ingest.divisions import Divisions
 from qa.ingest.gazetteer import Gazetteer, OwnPlace
@@ -63,6 +63,15 @@ QUERY_VECTORS_CACHED = 4096  # question vectors an index remembers (a batch embe
 
 
 @dataclass
+class FaissFile:
+    """The model's FAISS index, read straight from the file llama-index's FaissVectorStore
+    persists (a plain FAISS index), so opening an index does not import llama-index;
+    `client` is the name that store gives it."""
+
+    client: object
+
+
+@dataclass
 class DenseSignal:
     """One set of passage vectors and the model that embeds questions into the same space."""
 
@@ -82,7 +91,7 @@ class Index:
         self.tokenizer = tokenizer
         self.places = places  # the corpus's own; with the national divisions, the gazetteer
         self.passages = passages
-        self.vector_store = vector_store  # llama-index FaissVectorStore; FAISS ids are rows
+        self.vector_store = vector_store  # FaissFile (None under Milvus); FAISS ids are rows
         self.vectors = vectors  # the same vectors, memory-mapped: exact search within a few rows
         self.bm25 = bm25
         self.embedder = embedder  # the model: multilingual-e5-small by default, or LSA alone
@@ -107,7 +116,6 @@ class Index:
         the index was built with (LSA is always restored from the index's own file)."""
         import bm25s
         import faiss
-        from llama_index.vector_stores.faiss import FaissVectorStore
 
         from qa.commitments.database import DB_NAME
 
@@ -128,7 +136,7 @@ class Index:
                     raise IndexError_("索引没有发布到 Milvus：请以 QA_SEARCH_BACKEND=milvus 运行 qa build。")
                 milvus = connect(config.milvus_uri)
             else:  # Milvus serves dense search itself: the FAISS file is not loaded
-                vector_store = FaissVectorStore.from_persist_dir(str(directory))
+                vector_store = FaissFile(faiss.read_index(str(directory / FAISS_FILE)))
                 faiss.omp_set_num_threads(max(1, config.search_threads))
             passages = PassageStore(directory / PASSAGES)
             vectors = np.load(directory / VECTORS, mmap_mode="r")

@@ -13,16 +13,20 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-from qa.ingest.chunking import EMBED_KEYS
+from qa.index.passage import Passage
 from qa.text import simplified
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import TextNode
 
 MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 VECTORS = "vectors.npy"
+FAISS_FILE = "default__vector_store.json"  # the model's FAISS index, as llama-index's FaissVectorStore names it
 LSA_VECTORS = "lsa_vectors.npy"  # the corpus-fitted LSA rows fused beside a neural model's
 LSA_FAISS = "lsa.faiss"
 PASSAGES = "passages.sqlite"
@@ -58,14 +62,16 @@ CREATE TABLE documents (
 """
 
 
-def embed_text(node: TextNode) -> str:
+def embed_text(node: TextNode | Passage) -> str:
     """What both retrievers see of a passage: its document, its heading path and its text."""
     meta = node.metadata
     return f"{meta.get('short_title', '')} › {meta.get('heading', '')}\n{node.get_content()}"
 
 
 def prepare_node(node: TextNode) -> TextNode:
-    """Which metadata an embedding or a prompt shows: the same for fresh and stored nodes."""
+    """Which metadata an embedding or a prompt shows, for a build's fresh llama-index nodes."""
+    from qa.ingest.chunking import EMBED_KEYS
+
     node.excluded_embed_metadata_keys = [k for k in node.metadata if k not in EMBED_KEYS]
     node.excluded_llm_metadata_keys = list(node.metadata)
     node.metadata_template = "{value}"
@@ -77,13 +83,9 @@ def node_json(node: TextNode) -> str:
                        "end": node.end_char_idx}, ensure_ascii=False)
 
 
-def node_from_json(node_id: str, data: str) -> TextNode:
+def node_from_json(node_id: str, data: str) -> Passage:
     fields = json.loads(data)
-    doc = fields["metadata"].get("doc", "")
-    return prepare_node(TextNode(
-        id_=node_id, text=fields["text"], metadata=fields["metadata"],
-        start_char_idx=fields["start"], end_char_idx=fields["end"],
-        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)} if doc else {}))
+    return Passage(node_id, fields["text"], fields["metadata"], fields["start"], fields["end"])
 
 
 @dataclass
@@ -126,7 +128,7 @@ class PassageStore:
     def __len__(self) -> int:
         return self.count
 
-    def _at(self, row: int) -> TextNode:
+    def _at(self, row: int) -> Passage:
         found = self._conn().execute("SELECT node_id, node FROM passages WHERE row = ?", (row,)).fetchone()
         if found is None:
             raise KeyError(row)
@@ -138,7 +140,7 @@ class PassageStore:
         node = self.at(row)
         return simplified(node.metadata.get("heading", "") + node.text)
 
-    def _get(self, node_id: str) -> TextNode | None:
+    def _get(self, node_id: str) -> Passage | None:
         row = self.row_of(node_id)
         return None if row is None else self.at(row)
 
@@ -146,7 +148,7 @@ class PassageStore:
         found = self._conn().execute("SELECT row FROM passages WHERE node_id = ?", (node_id,)).fetchone()
         return int(found[0]) if found else None
 
-    def __getitem__(self, node_id: str) -> TextNode:
+    def __getitem__(self, node_id: str) -> Passage:
         node = self.get(node_id)
         if node is None:
             raise KeyError(node_id)
@@ -275,7 +277,7 @@ def write_vectors(directory: Path, vectors: np.ndarray, tokens: list[list[str]],
     from llama_index.vector_stores.faiss import FaissVectorStore
 
     FaissVectorStore(faiss_index=faiss_index(vectors, ann_min_passages)).persist(
-        str(directory / "default__vector_store.json"))
+        str(directory / FAISS_FILE))
     np.save(directory / VECTORS, vectors)
     bm25 = bm25s.BM25()
     bm25.index([t or ["∅"] for t in tokens], show_progress=False)

@@ -1,4 +1,5 @@
-"""Heading-aware chunking: repaired documents → llama-index TextNodes with heading paths.
+"""Heading-aware chunking: a repaired document's text → passages with heading paths
+(qa.ingest.node_parser turns them into llama-index TextNodes).
 
 Each passage keeps the path of headings above it (第X章 › 第X节 › 一、 › （一） › 1. › （1） / 专栏N,
 plus the bold lead of its paragraph), its document metadata and its character span, so an
@@ -9,10 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
-
-from llama_index.core.node_parser import NodeParser
-from llama_index.core.schema import BaseNode, MetadataMode, NodeRelationship, TextNode
 
 from qa.ingest.headings import Heading, match_heading
 from qa.ingest.tables import find_tables
@@ -54,54 +51,20 @@ def paragraph_lead(paragraph: str) -> str:
     return m.group("lead").strip()
 
 
-class HeadingNodeParser(NodeParser):
-    """Splits planning documents along their Chinese heading hierarchy."""
+class HeadingChunker:
+    """Text → passages along its Chinese heading hierarchy: (heading path, kind, start, end,
+    text) in document order, kind "text", "box_item", "caption" or "table_row"."""
 
-    max_chars: int = 360
-    min_chars: int = 40
+    def __init__(self, max_chars: int = 360, min_chars: int = 40):
+        self.max_chars = max_chars
+        self.min_chars = min_chars
 
-    @classmethod
-    def class_name(cls) -> str:
-        return "HeadingNodeParser"
-
-    def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False,
-                     **kwargs: Any) -> list[BaseNode]:
-        out: list[BaseNode] = []
-        for document in nodes:
-            out.extend(self.parse_document(document))
-        return out
-
-    def _postprocess_parsed_nodes(self, nodes, parent_doc_map):
-        """The base class links source, previous and next; keep the links but not a copy of
-        every neighbour's metadata in each node (it doubled the node store)."""
-        nodes = super()._postprocess_parsed_nodes(nodes, parent_doc_map)
-        for node in nodes:
-            for related in node.relationships.values():
-                if hasattr(related, "metadata"):
-                    related.metadata = {}
-        return nodes
-
-    def parse_document(self, document: BaseNode) -> list[TextNode]:
-        text = document.get_content(metadata_mode=MetadataMode.NONE)
+    def passages(self, text: str) -> list[tuple[list[str], str, int, int, str]]:
         passages: list[tuple[list[str], str, int, int, str]] = []
         for block in self._blocks(text, passages):
             passages.extend(self._size(block, text))
         passages.sort(key=lambda p: p[2])
-        source = document.as_related_node_info()
-        doc_id = document.metadata.get("doc", document.node_id)
-        nodes = []
-        for i, (path, kind, start, end, body) in enumerate(passages):
-            node = TextNode(
-                id_=f"{doc_id}#{i}",
-                text=body,
-                start_char_idx=start,
-                end_char_idx=end,
-                metadata={"heading": PATH_SEPARATOR.join(path), "type": kind},
-                metadata_template="{value}",
-                relationships={NodeRelationship.SOURCE: source},
-            )
-            nodes.append(node)
-        return nodes
+        return passages
 
     def _blocks(self, text: str, passages: list) -> list[Block]:
         """Walk the lines, keeping a heading stack; table rows go straight to `passages`."""

@@ -22,11 +22,10 @@ from collections import defaultdict
 from typing import Iterable, Protocol
 
 import numpy as np
-from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.retrievers.bm25 import BM25Retriever
 
 from qa.errors import QAError
 from qa.index.index import Index
+from qa.index.passage import NodeWithScore
 from qa.index.milvus import OUTPUT_FIELDS, expression, segmented
 from qa.search.fusion import HAND_SET_LOGS, FusionModel, Signals, candidates, features
 from qa.text import normalise
@@ -89,13 +88,14 @@ class SearchBackend(Protocol):
         per signal (default 1); `dense_text` what the model embeds (default `text`)."""
 
 
-class JiebaBM25Retriever(BM25Retriever):
-    """The stock BM25 retriever, fed jieba tokens instead of its English stemmer."""
+class JiebaBM25Retriever:
+    """The index's bm25s scores over jieba tokens (what llama-index's stock BM25 retriever
+    computes, fed jieba tokens instead of its English stemmer)."""
 
     def __init__(self, index: Index, similarity_top_k: int = CANDIDATES):
         self._index = index
-        super().__init__(existing_bm25=index.bm25, similarity_top_k=similarity_top_k,
-                         skip_stemming=True)
+        self.bm25 = index.bm25
+        self.similarity_top_k = similarity_top_k
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """The BM25 score of every passage row (zeros without tokens)."""
@@ -115,9 +115,9 @@ class JiebaBM25Retriever(BM25Retriever):
             top = merge_ranked((top, scores[top]), (scoped, scores[scoped]))
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+    def retrieve(self, text: str) -> list[NodeWithScore]:
         return [NodeWithScore(node=self._index.passages.at(row), score=score)
-                for row, score in self.ranked(self._index.tokenize(query_bundle.query_str))]
+                for row, score in self.ranked(self._index.tokenize(text))]
 
 
 class EmbeddedBackend:

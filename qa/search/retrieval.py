@@ -12,10 +12,8 @@ import heapq
 import math
 from functools import lru_cache
 
-from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle
-
 from qa.index.index import Index
+from qa.index.passage import NodeWithScore
 from qa.search.backends import (CANDIDATES, JiebaBM25Retriever, merge_ranked, rrf,  # noqa: F401
                                 search_backend, signals_of, top_rows)
 from qa.search.fusion import HAND_SET_LOGS, SCOPE_PARTS, FusionModel
@@ -95,12 +93,11 @@ def _last_year(period: str) -> int | None:
     return max(years) if years else None
 
 
-class HybridRetriever(BaseRetriever):
+class HybridRetriever:
     """BM25 + dense, fused by RRF, reweighted by the question's scope."""
 
     def __init__(self, index: Index, top_k: int = 10, rrf_k: int = 60, mode: str = "hybrid",
                  weights: dict[str, float] | None = None, fusion: FusionModel | None = None):
-        super().__init__()
         self.index = index
         self.top_k = top_k
         self.rrf_k = rrf_k
@@ -111,8 +108,8 @@ class HybridRetriever(BaseRetriever):
         # index, else RRF), or Milvus
         self.backend = search_backend(index, fusion)
 
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return self.retrieve_query(analyse(query_bundle.query_str, self.index))
+    def retrieve(self, question: str) -> list[NodeWithScore]:
+        return self.retrieve_query(analyse(question, self.index))
 
     def _scoped_places(self, query: Query) -> list[str] | None:
         """The places asked, when their documents are to be searched on their own as well, so a
