@@ -52,3 +52,22 @@ def test_interleaved_questions_get_the_answers_each_index_gives_alone(assistant,
     assert interleaved == alone
     assert alone[1][1]["citations"][0]["doc"] == "plan.txt" and "12.5亿元" in alone[1][1]["answer"]
     assert all(c["doc"] != "plan.txt" for a in alone[0] for c in a["citations"])
+
+
+def test_question_vectors_forget_the_least_recently_used(assistant, monkeypatch):
+    import numpy as np
+
+    index = assistant.index
+    monkeypatch.setattr("qa.index.index.QUERY_VECTORS_CACHED", 2)
+    calls = []
+    embed = index.embedder.embed_queries
+    monkeypatch.setattr(index.embedder, "embed_queries", lambda texts: calls.append(list(texts)) or embed(texts))
+    index.clear_caches()
+    first = index.embed_queries(["研发投入", "新建学校"])
+    index.embed_queries(["研发投入"])  # used again: "新建学校" is now the oldest
+    index.embed_queries(["绿色工厂"])  # forgets "新建学校" only
+    again = index.embed_queries(["研发投入", "研发投入"])
+    index.embed_queries(["新建学校"])
+    assert calls == [["研发投入", "新建学校"], ["绿色工厂"], ["新建学校"]]
+    assert np.array_equal(again[0], first[0]) and np.array_equal(again[1], first[0])
+    index.clear_caches()

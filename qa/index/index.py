@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -97,7 +99,8 @@ class Index:
         self.embedder = embedder  # the model: multilingual-e5-small by default, or LSA alone
         # the corpus-fitted LSA fused beside a neural model (None when LSA is the model)
         self.lsa = lsa
-        self._query_vectors: dict[str, np.ndarray] = {}
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
+        self._query_lock = threading.Lock()
         self.stats = TermStatistics.of(bm25, len(passages))
         # read-only (qa.commitments.stores): the index's SQLite file, or PostgreSQL where
         # QA_DATABASE_URL names it; None for an index without commitments
@@ -191,16 +194,25 @@ class Index:
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Questions as L2-normalised rows of the model's space (e5: with "query: "), comparable
-        with the stored passage vectors and `embed_passages`. Remembered per index, so a batch
-        that embeds its questions at once answers each without embedding it again."""
-        found = {t: self._query_vectors.get(t) for t in texts}
-        missing = [t for t, vector in found.items() if vector is None]
+        with the stored passage vectors and `embed_passages`. The last QUERY_VECTORS_CACHED are
+        remembered per index (least recently used forgotten first), so a batch that embeds its
+        questions at once answers each without embedding it again."""
+        cache = self._query_vectors
+        found = {}
+        with self._query_lock:  # the web app answers on several threads
+            for text in texts:
+                vector = cache.get(text)
+                if vector is not None:
+                    cache.move_to_end(text)
+                    found[text] = vector
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             vectors = self.embedder.embed_queries(missing)
-            if len(self._query_vectors) + len(missing) > QUERY_VECTORS_CACHED:
-                self._query_vectors.clear()
-            for text, vector in zip(missing, vectors):
-                found[text] = self._query_vectors[text] = vector
+            with self._query_lock:
+                for text, vector in zip(missing, vectors):
+                    found[text] = cache[text] = vector
+                while len(cache) > QUERY_VECTORS_CACHED:
+                    cache.popitem(last=False)
         if not texts:
             return np.zeros((0, self.dimension), np.float32)
         return np.stack([found[t] for t in texts])
@@ -226,4 +238,5 @@ class Index:
     def clear_caches(self) -> None:
         """Forget memoised tokens and question vectors (a benchmark's fair start); passages stay cached."""
         self.tokenizer.clear_cache()
-        self._query_vectors.clear()
+        with self._query_lock:
+            self._query_vectors.clear()
