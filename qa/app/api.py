@@ -12,6 +12,7 @@ from qa.config import Config
 from qa.errors import DISK_FULL, QAError, is_disk_full
 from qa.index.build import BuildReport, ensure_index, read_manifest
 from qa.index.index import Index, load_tokenizer
+from qa.memory import release_memory
 
 
 class Assistant:
@@ -108,20 +109,6 @@ class AssistantHolder:
         """Tests and benchmarks: wait for a background reload to finish."""
         if self._following is not None:
             self._following.join(timeout)
-
-
-def release_memory() -> None:
-    """Collect what a replaced index left (its caches form reference cycles) and hand the freed
-    heap back to the system where the C library allows (glibc's malloc_trim): without it a
-    re-index leaves RSS ~35 MB higher, freed but held by the allocator."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def build_stamp(manifest: dict) -> tuple:

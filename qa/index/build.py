@@ -25,6 +25,7 @@ from qa.errors import QAError
 from qa.index import reuse
 from qa.index.e5_convert import sha256_file  # the one file digest: manifests and the model weights
 from qa.index.store import MANIFEST
+from qa.memory import release_memory
 
 INDEX_FORMAT = 10  # bump when what a build writes changes (10: the LSA model as JSON + .npy, no pickle)
 
@@ -203,13 +204,15 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
                        for i, t in enumerate(passages.tokens)]
     kept = previous if same_model else None
     vectors = reuse.vectors(embedder, passages, passages.old_rows,
-                       kept.vectors if kept else None, kept.directory if kept else None, progress)
+                            kept.vectors if kept else None, kept.directory if kept else None, progress)
+    embedder.release()  # e5: the torch encoder, before the LSA and the commitments need memory
+    release_memory()
     lsa_vectors = None
     if lsa is not None:  # the corpus-fitted LSA beside the model: its rows depend on the tokens
         lsa_rows = [None if i in resegmented else row for i, row in enumerate(passages.old_rows)]
         usable = kept is not None and kept.lsa_vectors is not None
         lsa_vectors = reuse.vectors(lsa, passages, lsa_rows, kept.lsa_vectors if usable else None,
-                               kept.directory if usable else None, progress)
+                                    kept.directory if usable else None, progress)
 
     tmp = config.index_dir.parent / f".{config.index_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

