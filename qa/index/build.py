@@ -128,8 +128,11 @@ class BuildReport:
     model: object = field(default=None, repr=False)  # the loaded embedder, for Index.open to reuse
 
 
-def ensure_index(config: Config, force: bool = False, progress: bool = True) -> BuildReport:
-    """Build when missing, stale or damaged; otherwise do nothing."""
+def ensure_index(config: Config, force: bool = False, progress: bool = True,
+                 keep_model: bool = False) -> BuildReport:
+    """Build when missing, stale or damaged; otherwise do nothing. A build frees the memory its
+    model needed to embed the corpus (e5: the torch encoder) unless `keep_model`: a process that
+    answers right after (qa.app.api.Assistant) embeds large question batches with it."""
     reason = "强制重建" if force else stale_reason(config)
     if reason is None:
         return BuildReport(rebuilt=False, reason=None)
@@ -138,7 +141,7 @@ def ensure_index(config: Config, force: bool = False, progress: bool = True) -> 
         reason = "强制重建" if force else stale_reason(config)  # another process may have built it
         if reason is None:
             return BuildReport(rebuilt=False, reason=None)
-        return _build(config, reason, progress, reuse_previous=not force)
+        return _build(config, reason, progress, reuse_previous=not force, keep_model=keep_model)
 
 
 def recover_interrupted_build(index_dir: Path) -> None:
@@ -170,7 +173,8 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
             or manifest.get("chunk_chars") != [config.chunk_max_chars, config.chunk_min_chars])
 
 
-def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = True) -> BuildReport:
+def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = True,
+           keep_model: bool = False) -> BuildReport:
     from qa.ingest.chunking import CHUNKER_VERSION
     from qa.commitments.database import DB_NAME, build_commitments
     from qa.index.embeddings import embedder_record, make_embedder
@@ -205,8 +209,9 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
     kept = previous if same_model else None
     vectors = reuse.vectors(embedder, passages, passages.old_rows,
                             kept.vectors if kept else None, kept.directory if kept else None, progress)
-    embedder.release()  # e5: the torch encoder, before the LSA and the commitments need memory
-    release_memory()
+    if not keep_model:  # e5: the torch encoder, before the LSA and the commitments need memory
+        embedder.release()
+        release_memory()
     lsa_vectors = None
     if lsa is not None:  # the corpus-fitted LSA beside the model: its rows depend on the tokens
         lsa_rows = [None if i in resegmented else row for i, row in enumerate(passages.old_rows)]
