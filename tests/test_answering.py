@@ -97,3 +97,10 @@ def test_shared_run_is_the_longest_common_substring_up_to_the_cap():
         for cap in (3, 12):
             assert shared_run(question, sentence, cap) == min(longest, cap)
     assert shared_run("张家窝镇绿色工厂", "培育绿色工厂5家", 12) == 4
+
+
+def test_trim_keeps_the_clause_after_the_subject():
+    sentence = "第一届比赛在2005年举办，男子组指定演唱《童话》，" + "，".join(f"第{i}项其他内容" for i in range(30)) + "。"
+    trimmed = trim(sentence, ["第一届", "比赛"], {"第一届": 1.0, "比赛": 1.0})
+    assert trimmed.startswith("第一届比赛") and "男子组指定演唱《童话》" in trimmed
+    assert trimmed.endswith("…") and len(trimmed) <= 161

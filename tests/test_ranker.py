@@ -132,3 +132,55 @@ def test_neighbouring_sentences_and_pronouns_are_features():
     values = F.piece_features(view, "他司职中场。", "他司职中场。", "", 1, [0.9, 0.5, 0.0])
     assert values["prev_coverage"] == 0.9 and values["next_coverage"] == 0.0
     assert values["pronoun_start"] == 1.0 and values["best_in_passage"] == 0.0 and values["last"] == 0.0
+
+
+def test_alignment_reads_the_words_around_the_asking_word():
+    view = F.QuestionView.of("冷湖行政区是何时发现石油的？", "when", ["冷湖", "行政区", "发现", "石油"], {}, False)
+    assert (view.left, view.right) == ("冷湖行政区", "发现石油的")
+    answer = F.alignment_features(view, "1954年发现石油后开始建设。")
+    other = F.alignment_features(view, "冷湖行政区位于青海省西北部。")
+    assert answer["wh_right"] > other["wh_right"] and other["wh_left"] > answer["wh_left"]
+    assert 0.0 < answer["bigram_recall"] < 1.0 and 0.0 < answer["lcs_share"] <= 1.0
+    plain = F.QuestionView.of("冷湖行政区概况", "what", ["冷湖"], {}, False)  # no asking word
+    assert F.alignment_features(plain, "冷湖行政区位于青海省。")["wh_left"] == 0.0
+
+
+class _Cand:
+    def __init__(self, probability, coverage, sentence, passage="p", position=0):
+        from llama_index.core.schema import NodeWithScore, TextNode
+
+        self.probability, self.coverage, self.sentence = probability, coverage, sentence
+        self.node, self.where = NodeWithScore(node=TextNode(text=sentence, id_=passage)), ("", "", position, [])
+
+
+def test_a_confident_choice_answers_past_the_support_gate():
+    from dataclasses import replace
+
+    from qa.answer.answering import Answerer
+
+    answerer = Answerer.__new__(Answerer)
+    ranker = Ranker(F.FEATURES, None, threshold=0.1, follow_ratio=0.5, version="t", confident=0.6)
+    answerer.ranker = ranker
+    sure, unsure = [_Cand(0.7, 0.2, "甲。"), _Cand(0.2, 0.2, "乙。")], [_Cand(0.5, 0.2, "甲。")]
+    assert [c.sentence for c in answerer._select_learned(sure, 0.34)] == ["甲。"]
+    assert answerer._select_learned(unsure, 0.34) == []  # little support and not sure: declined
+    answerer.ranker = replace(ranker, confident=2.0)  # a model file without the setting: always gated
+    assert answerer._select_learned(sure, 0.34) == []
+
+
+def test_sentences_of_one_passage_are_answered_in_their_order():
+    from qa.answer.answering import Answerer
+
+    chosen = [_Cand(0.9, 0.5, "后句。", "a", 3), _Cand(0.5, 0.5, "别处。", "b", 0), _Cand(0.4, 0.5, "前句。", "a", 2)]
+    assert [c.sentence for c in Answerer.reading_order(chosen)] == ["前句。", "后句。", "别处。"]
+
+
+def test_confident_level_keeps_correct_abstention_on_unanswerables():
+    from qa.evaluation.ranker_checks import NEVER, Gates, Outcome, confident_level
+
+    answerable = [Outcome("cmrc-trial", True, 0.5 + i / 100, True, 0.1) for i in range(20)]
+    unanswerable = [Outcome("gold", False, 0.35, False, 0.1), Outcome("cmrc-trial-withheld", False, 0.25, False, 0.1)]
+    level, tried = confident_level(answerable + unanswerable, 0.1, 0.34)
+    assert level == 0.4  # 0.2 and 0.3 would answer an unanswerable question the gate declines
+    assert tried[NEVER]["cmrc-trial false_abstain"] == 100.0 and tried[level]["cmrc-trial false_abstain"] == 0.0
+    assert not Gates(0.1, 0.34, level).declines(answerable[0])

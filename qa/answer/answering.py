@@ -268,9 +268,11 @@ class Answerer:
 
     def _select_learned(self, candidates: list[Candidate], min_support: float) -> list[Candidate]:
         """The most probable sentence when it reaches the model's threshold and covers enough of
-        the question (else nothing: the answer declines), plus runners-up nearly as probable."""
-        if not candidates or candidates[0].probability < self.ranker.threshold \
-                or candidates[0].coverage < min_support:
+        the question, or is probable enough that its wording does not matter (else nothing: the
+        answer declines), plus runners-up nearly as probable."""
+        if not candidates or candidates[0].probability < self.ranker.threshold:
+            return []
+        if candidates[0].coverage < min_support and candidates[0].probability < self.ranker.confident:
             return []
         best = candidates[0]
         chosen = [best]
@@ -280,6 +282,13 @@ class Answerer:
             if cand.sentence not in {c.sentence for c in chosen}:
                 chosen.append(cand)
         return chosen
+
+    @staticmethod
+    def reading_order(chosen: list[Candidate]) -> list[Candidate]:
+        """Sentences of one passage in the passage's order (an answer running over two sentences
+        stays whole); passages in the order of their best sentence."""
+        passages = {c.node.node.node_id: n for n, c in reversed(list(enumerate(chosen)))}
+        return sorted(chosen, key=lambda c: (passages[c.node.node.node_id], c.where[2] if c.where else 0))
 
     def _chosen(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
         """The selected sentences, or none when the abstention model judges that they probably do
@@ -301,6 +310,8 @@ class Answerer:
         if not chosen:
             return self._abstain(question, query, results)
         chosen = self._with_linked(chosen, query)
+        if self.ranker is not None:
+            chosen = self.reading_order(chosen)
         written = self.writer.write(query, chosen, results, list(zip(query.parts, selections)))
         citations = [self._citation(n, node, sentence) for n, node, sentence in written.cited]
         return Answer(question=question, answer=written.text, abstained=False, citations=citations,

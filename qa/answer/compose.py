@@ -109,6 +109,9 @@ def trim(sentence: str, terms: list[str], weights: dict[str, float], kind: str =
     first, last = hits[0], hits[-1]
     while len("".join(clauses[first:last + 1])) > 2 * LONG_SENTENCE and last > first:
         last -= 1
+    # what is asked usually follows the clause naming the subject: later clauses join up to LONG_SENTENCE
+    while last + 1 < len(clauses) and len("".join(clauses[first:last + 2])) <= LONG_SENTENCE:
+        last += 1
     return _run(clauses, first, last)
 
 

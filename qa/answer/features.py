@@ -23,7 +23,7 @@ from qa.commitments.lexicon import lexicon
 
 # Bump when the meaning or order of the features changes: a model file names the version it
 # was trained on and is refused by another.
-FEATURES_VERSION = 3  # 3: retrieval_score_ratio at most 1 (a record's passage was off scale)
+FEATURES_VERSION = 4  # 4: alignment around the asking word (bigram_recall, wh_left, wh_right, lcs_share)
 
 KINDS = ("what", "how_much", "when", "who", "where", "list", "status", "whether")
 
@@ -39,6 +39,7 @@ FEATURES = (
     "position", "first", "last", "table_row", "length_log", "short",
     "prev_coverage", "next_coverage", "best_in_passage", "pronoun_start",
     "dense_similarity", "dense_gap", "top_passage",
+    "bigram_recall", "wh_left", "wh_right", "lcs_share",
 ) + tuple(f"kind={k}" for k in KINDS)
 
 # A sentence that goes on about the one before it ("他司职中场", "该站…"): its subject is there.
@@ -56,6 +57,8 @@ ASKING = re.compile(r"多少|多大|多长|多高|多久|多远|几[个家座条
                     r"哪个月|哪一?天|哪里|哪儿|在哪|何地|谁|哪些|哪个|哪家|哪位|哪支|哪所|哪一|什么|怎样|如何|"
                     r"怎么|为何|为什么|是否|有没有|吗")
 FOCUS_BEFORE, FOCUS_AFTER = 8, 4  # characters around the asking word where the focus is written
+ALIGN_CAP = 6  # characters of the question on either side of its asking word that alignment reads
+PUNCTUATION = r"[^\w\u4e00-\u9fff]+"
 VALUE_REACH = 16  # characters after the focus within which its value is looked for
 
 
@@ -140,12 +143,39 @@ class QuestionView:
     focus: list[str] = field(default_factory=list)
     bigrams: set[str] = field(default_factory=set)
     chars: set[str] = field(default_factory=set)
+    asked: str = ""                # the question without its asking words ("|" where they were)
+    left: str = ""                 # what the question writes just before its asking word…
+    right: str = ""                # …and just after it ("罗保铭担任" 什么 "职务")
+    asked_bigrams: frozenset = frozenset()  # character bigrams of `asked`, none across a gap
 
     @classmethod
     def of(cls, text: str, kind: str, terms: list[str], weights: dict[str, float],
            wants_number: bool) -> "QuestionView":
+        ask = ASKING.search(text)
+        # function characters next to the asking word ("是", "的") say nothing of the answer's place
+        left = re.split(PUNCTUATION, text[:ask.start()])[-1].rstrip(EDGE)[-ALIGN_CAP:] if ask else ""
+        right = re.split(PUNCTUATION, text[ask.end():])[0].lstrip(EDGE)[:ALIGN_CAP] if ask else ""
+        asked = ASKING.sub("|", text)
+        pairs = frozenset().union(*(bigrams(part) for part in re.split(PUNCTUATION, asked)))
         return cls(text=text, kind=kind, terms=terms, weights=weights, wants_number=wants_number,
-                   focus=focus_terms(text, terms), bigrams=bigrams(text), chars=set(CJK.findall(text)))
+                   focus=focus_terms(text, terms), bigrams=bigrams(text), chars=set(CJK.findall(text)),
+                   asked=asked, left=left, right=right, asked_bigrams=pairs)
+
+
+def alignment_features(view: QuestionView, norm: str) -> dict[str, float]:
+    """How the candidate lines up with the question's wording, read by characters (no word
+    segmentation, so "担任" and "任" still meet): the share of the question's character bigrams
+    (asking words left out) it holds, the longest end of the text before the asking word and the
+    longest start of the text after it that it holds (the answer sits between them in an answering
+    sentence), and its longest run shared with the question against the question's length."""
+    wanted = view.asked_bigrams
+    recall = len(wanted & bigrams(norm)) / len(wanted) if wanted else 0.0
+    left = next((n for n in range(len(view.left), 0, -1) if view.left[-n:] in norm), 0)
+    right = next((n for n in range(len(view.right), 0, -1) if view.right[:n] in norm), 0)
+    content = len(view.asked.replace("|", ""))
+    shared = len(longest_shared(view.asked, norm)) / min(content, MENTION_CAP) if content else 0.0
+    return {"bigram_recall": recall, "wh_left": left / ALIGN_CAP, "wh_right": right / ALIGN_CAP,
+            "lcs_share": min(shared, 1.0)}
 
 
 def focus_features(view: QuestionView, norm: str, types: dict[str, float]) -> tuple[float, float]:
@@ -190,6 +220,7 @@ def piece_features(view: QuestionView, piece: str, norm: str, heading: str, posi
     values = dict(types)
     values.update(echo_features(view, norm, heading))
     values.update(length_features(piece))
+    values.update(alignment_features(view, norm))
     values.update({"type_fit": type_fit(view.kind, types, view.wants_number),
                    "focus_coverage": focus, "focus_value": focus_value,
                    "position": position / max(last, 1), "first": float(position == 0),

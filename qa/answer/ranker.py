@@ -5,7 +5,8 @@ The model is a small JSON file inside the package (qa/data/answer_ranker.json), 
 seed. It holds a model over the features of qa/answer/features.py (gradient-boosted trees or a
 logistic regression, qa/models.py: evaluated with numpy, never scikit-learn), the threshold below
 which the answerer declines (chosen on held-out questions so that false abstention stays within
-the target) and a card of the figures it was checked on.
+the target), when a sentence that covers little of the question's wording may still answer, and a
+card of the figures it was checked on.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from qa.models import LinearModel, TreeEnsemble, model_from_json
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "answer_ranker.json"
 MODEL_FORMAT = 2  # 2: the model is a dict with its "kind" under "model"
+ALWAYS_GATED = 2.0  # a `confident` no probability reaches
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class Ranker:
     threshold: float       # answer only when the best candidate's probability reaches this
     follow_ratio: float    # a further sentence joins when its probability is this close to the best
     version: str
+    # from this probability the best candidate answers even when it covers less of the question's
+    # wording than QA_MIN_SUPPORT (chosen held out by `qa train`; above 1: the support gate always applies)
+    confident: float = ALWAYS_GATED
 
     @classmethod
     def from_json(cls, data: dict) -> "Ranker":
@@ -38,7 +43,8 @@ class Ranker:
             raise ValueError("answer model was trained on other features; run qa train")
         return cls(features=tuple(data["features"]), model=model_from_json(data["model"]),
                    threshold=float(data["threshold"]), follow_ratio=float(data["follow_ratio"]),
-                   version=str(data.get("version", "")))
+                   version=str(data.get("version", "")),
+                   confident=float(data.get("confident", ALWAYS_GATED)))
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """P(answer) for each row of features (FEATURES order)."""

@@ -4,7 +4,7 @@ Data, never the shared dev set (../shared/eval/dev.jsonl is validation only):
 - CMRC 2018 train (Cui et al., EMNLP 2019), the first CMRC_TRAIN_PASSAGES passages indexed as a
   corpus of their own: the candidate sentence holding the answer span in the question's own
   passage is a positive, every other candidate a negative. CMRC 2018 trial is indexed beside it,
-  never trained on: it picks the threshold and follow_ratio and gives held-out figures. CMRC dev
+  never trained on: it picks the threshold, follow_ratio and confident and gives held-out figures. CMRC dev
   (and ExpMRC, taken from it) is never read here.
 - Our own gold (eval/questions.jsonl) over corpus/: a candidate holding every must_include
   string, from the evidence or a sentence like it, is a positive; unanswerable questions give
@@ -28,19 +28,15 @@ import numpy as np
 
 from qa.config import Config
 from qa.evaluation.gold import covered, load_gold, norm
+from qa.evaluation.ranker_checks import (  # noqa: F401  (allowed_threshold, format_card: used through here)
+    CONFIDENT_SLACK, FOLLOW_SLACK, MAX_ANSWER_CHARS, MAX_FALSE_ABSTAIN, NEVER, Gates, allowed_threshold, card, confident_level, follow_ratio,
+    format_card, outcomes)
 from qa.models import LinearModel, TreeEnsemble
 
 SEED = 13
 CMRC_TRAIN_PASSAGES = 500
 CMRC_SYNTHETIC_EVERY = 3   # every third CMRC question is also asked with its passage withheld
-MAX_FALSE_ABSTAIN = 0.03
 FOLLOW_RATIO = 0.3         # the neutral scorer's; a trained model's is chosen on CMRC trial (follow_ratio)
-# A runner-up sentence joins the answer at a share of the best's probability: the largest of these
-# (the shortest answers) whose CMRC trial containment is within FOLLOW_SLACK points of the best one's.
-FOLLOW_RATIOS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
-FOLLOW_SLACK = 1.0
-MAX_SENTENCES = 3          # as qa.answer.answering
-MAX_ANSWER_CHARS = 400
 REGULARISATION = 0.1       # inverse strength C of the logistic regressions' L2 penalty
 NEGATIVES_PER_POSITIVE = 8  # pairs per positive candidate: half the hardest negatives, half at random
 POSITIVES_PER_QUESTION = 2
@@ -225,44 +221,7 @@ def fit(examples: list[Example]) -> LinearModel | TreeEnsemble:
     return (fit_trees if MODEL_KIND == "trees" else fit_linear)(examples)  # MODEL_KIND: see its note
 
 
-@dataclass
-class Outcome:
-    source: str
-    answerable: bool
-    best: float           # the best candidate's probability
-    correct: bool         # the best candidate holds the fact
-
-
-def outcomes(model: LinearModel | TreeEnsemble, examples: list[Example]) -> list[Outcome]:
-    out = []
-    for e in examples:
-        p = model.probabilities(e.rows)
-        best = int(np.argmax(p))
-        out.append(Outcome(e.source, e.answerable, float(p[best]), bool(e.labels[best])))
-    return out
-
-
-def allowed_threshold(bests: list[float], share: float = MAX_FALSE_ABSTAIN) -> float:
-    """The highest threshold that declines at most `share` of these answerable questions."""
-    if not bests:
-        return 1.0
-    ordered = sorted(bests)
-    return ordered[int(share * len(ordered))]
-
-
-def summary(results: list[Outcome], threshold: float) -> dict:
-    """Figures of one held-out set at a threshold: answered correctly, false abstention, abstention."""
-    ans = [o for o in results if o.answerable]
-    un = [o for o in results if not o.answerable]
-    pct = lambda hits, total: round(100.0 * hits / total, 1) if total else None
-    return {"answerable": len(ans), "unanswerable": len(un),
-            "top1": pct(sum(o.correct for o in ans), len(ans)),
-            "correct_answered": pct(sum(o.correct and o.best >= threshold for o in ans), len(ans)),
-            "false_abstain": pct(sum(o.best < threshold for o in ans), len(ans)),
-            "abstain_ok": pct(sum(o.best < threshold for o in un), len(un))}
-
-
-def held_out_gold(gold: list[Example], others: list[Example]) -> list[Outcome]:
+def held_out_gold(gold: list[Example], others: list[Example]) -> list:
     """Our gold scored by document: each document's questions by a model fitted without them."""
     results = []
     for group in sorted({e.group for e in gold}):
@@ -277,50 +236,8 @@ def hand_set() -> LinearModel:
     return LinearModel(np.eye(len(FEATURES))[FEATURES.index("rule_score")], 0.0)
 
 
-def card(threshold: float, gold_held: list[Outcome], trial: list[Outcome], sizes: dict,
-         rules: list[Outcome] = ()) -> dict:
-    """Held-out figures of the model and (`rules`) the hand-set score's top-1 on the same candidates."""
-    by = lambda results, source: [o for o in results if o.source == source]
-    sets = {"gold_by_document": "gold", "gold_withheld_evidence": "gold-withheld", "cmrc_trial": "cmrc-trial",
-            "cmrc_trial_withheld_passage": "cmrc-trial-withheld"}
-    real_gold = by(gold_held, "gold")
-    return {"data": sizes, "model": MODEL_KIND,
-            "held_out_rules": {key: {"top1": summary(by(rules, source), 0.0)["top1"]} for key, source in sets.items()},
-            "threshold_rule": f"highest threshold with false abstention <= {MAX_FALSE_ABSTAIN:.0%} on the "
-                              "held-out answerable questions of our gold (by document) and of CMRC trial",
-            "held_out": {
-                "gold_by_document": summary(real_gold, threshold),
-                "gold_withheld_evidence": summary(by(gold_held, "gold-withheld"), threshold),
-                "cmrc_trial": summary(by(trial, "cmrc-trial"), threshold),
-                "cmrc_trial_withheld_passage": summary(by(trial, "cmrc-trial-withheld"), threshold)}}
-
-
-def containment(model, examples: list[Example], ratio: float) -> float:
-    """Share of the answerable questions whose answer (the best candidate and the runners-up at
-    `ratio` of its probability, as the answerer chooses) holds the fact within MAX_ANSWER_CHARS."""
-    answerable = [e for e in examples if e.answerable]
-    hits = 0
-    for e in answerable:
-        p = model.probabilities(e.rows)
-        order = np.argsort(-p, kind="stable")
-        chosen = [order[0]]
-        for i in order[1:]:
-            if len(chosen) >= MAX_SENTENCES or p[i] < ratio * p[order[0]]:
-                break
-            chosen.append(i)
-        hits += bool(e.labels[chosen].any()) and sum(e.lengths[i] for i in chosen) <= MAX_ANSWER_CHARS
-    return 100.0 * hits / max(len(answerable), 1)
-
-
-def follow_ratio(model, examples: list[Example]) -> tuple[float, dict]:
-    """FOLLOW_RATIOS' largest whose containment is within FOLLOW_SLACK of the best, and each one's."""
-    found = {ratio: round(containment(model, examples, ratio), 1) for ratio in FOLLOW_RATIOS}
-    best = max(found.values())
-    return max(r for r, c in found.items() if c >= best - FOLLOW_SLACK), found
-
-
 def model_json(model: LinearModel | TreeEnsemble, threshold: float, info: dict,
-               follow: float = FOLLOW_RATIO) -> str:
+               follow: float = FOLLOW_RATIO, confident: float = NEVER) -> str:
     """The model file: its card readable, a tree's nodes on one line each."""
     from qa.answer.features import FEATURES, FEATURES_VERSION
     from qa.answer.ranker import MODEL_FORMAT
@@ -328,7 +245,8 @@ def model_json(model: LinearModel | TreeEnsemble, threshold: float, info: dict,
     body = model.to_json(DIGITS)
     data = {"format": MODEL_FORMAT, "features_version": FEATURES_VERSION,
             "version": f"{body['kind']}-{FEATURES_VERSION}-seed{SEED}", "features": list(FEATURES),
-            "threshold": round(threshold, DIGITS), "follow_ratio": follow, "card": info, "model": "@model"}
+            "threshold": round(threshold, DIGITS), "follow_ratio": follow, "confident": confident,
+            "card": info, "model": "@model"}
     trees = body.pop("trees", None)
     text = json.dumps(body, separators=(",", ":"))
     if trees is not None:
@@ -366,11 +284,14 @@ def train(config: Config, gold_path: Path, out_path: Path, work: Path | None = N
           cmrc_passages: int = CMRC_TRAIN_PASSAGES, progress: bool = False) -> dict:
     """Collect, check held out, fit on everything trained on, write the model; returns its card."""
     work = Path(work or tempfile.mkdtemp(prefix="qa-train-"))
-    return write_model(collect(config, gold_path, work, cmrc_passages, progress), out_path, cmrc_passages)
+    return write_model(collect(config, gold_path, work, cmrc_passages, progress), out_path, cmrc_passages,
+                       config.min_support)
 
 
-def write_model(data: dict[str, list[Example]], out_path: Path, cmrc_passages: int = CMRC_TRAIN_PASSAGES) -> dict:
-    """Check held out, fit on everything trained on (never CMRC trial), write the model; its card."""
+def write_model(data: dict[str, list[Example]], out_path: Path, cmrc_passages: int = CMRC_TRAIN_PASSAGES,
+                min_support: float = Config().min_support) -> dict:
+    """Check held out, fit on everything trained on (never CMRC trial), choose the decision settings
+    on the held-out outcomes (qa/evaluation/ranker_checks.py), write the model; its card."""
     gold_held = held_out_gold(data["gold"], data["train"])
     final = fit(data["train"] + data["gold"])
     trial = outcomes(final, data["trial"])
@@ -379,23 +300,14 @@ def write_model(data: dict[str, list[Example]], out_path: Path, cmrc_passages: i
     sizes = {name: {"questions": len(ex), "candidates": int(sum(len(e.labels) for e in ex)),
                     "positives": int(sum(e.labels.sum() for e in ex))} for name, ex in data.items()}
     sizes["cmrc_train_passages"] = cmrc_passages
-    info = card(threshold, gold_held, trial, sizes, outcomes(hand_set(), data["gold"] + data["trial"]))
+    confident, levels = confident_level(gold_held + trial, threshold, min_support)
+    info = card(Gates(threshold, min_support, confident), gold_held, trial, sizes, MODEL_KIND,
+                outcomes(hand_set(), data["gold"] + data["trial"]))
     follow, tried = follow_ratio(final, [e for e in data["trial"] if e.source == "cmrc-trial"])
     info["follow_ratio_rule"] = (f"largest runner-up share whose CMRC trial containment (<= {MAX_ANSWER_CHARS} "
                                  f"characters) is within {FOLLOW_SLACK} points of the best: {tried}")
-    Path(out_path).write_text(model_json(final, threshold, info, follow), encoding="utf-8")
+    info["confident_rule"] = (f"lowest probability from which a best candidate with support < {min_support} is "
+                              f"answered, whose held-out correct abstention on each unanswerable set stays within "
+                              f"{CONFIDENT_SLACK} points of the always-applied support gate's: {levels}")
+    Path(out_path).write_text(model_json(final, threshold, info, follow, confident), encoding="utf-8")
     return info
-
-
-def format_card(info: dict) -> str:
-    """The held-out figures of a trained model, as a Chinese table."""
-    names = {"gold_by_document": "自有金标准（按文档留出）", "gold_withheld_evidence": "自有金标准·撤下证据段落",
-             "cmrc_trial": "CMRC 2018 trial", "cmrc_trial_withheld_passage": "CMRC trial·撤下原段落"}
-    lines = ["| 留出集 | 可答 | 不可答 | 手工：首选句正确 | 首选句正确 | 作答且正确 | 误拒答 | 正确拒答 |",
-             "|---|---|---|---|---|---|---|---|"]
-    rules = info.get("held_out_rules", {})
-    for key, s in info["held_out"].items():
-        cells = [s["answerable"], s["unanswerable"], rules.get(key, {}).get("top1"), s["top1"], s["correct_answered"],
-                 s["false_abstain"], s["abstain_ok"]]
-        lines.append(f"| {names.get(key, key)} | " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
-    return "\n".join(lines)
