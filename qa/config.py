@@ -57,10 +57,11 @@ class Config:
     max_answer_chars: int = 400
     # QA_MIN_SUPPORT: share of the question's content terms a passage must cover to answer
     min_support: float = 0.34
-    # QA_ANSWER_SCORER: "rules" (the hand-set score, default: it measured better on held-out
-    # questions so far) or "learned" (qa/data/answer_ranker.json, written by `qa train`)
-    answer_scorer: str = "rules"
-    # QA_ABSTENTION: "learned" (default: qa/data/abstention.json, written by `qa train-abstention`,
+    # QA_ANSWER_SCORER: "learned" (default: qa/data/answer_ranker.json, written by `qa train`; better
+    # held out and on CMRC, and as good on the shared dev set) or "rules" (the hand-set score)
+    answer_scorer: str = "learned"
+    # QA_ABSTENTION: "learned" (default: qa/data/abstention_learned.json for the learned scorer,
+    # abstention.json for the hand-set one, written by `[QA_ANSWER_SCORER=…] qa train-abstention`,
     # also declines when P(the chosen evidence answers the question) is below its held-out threshold)
     # or "rules" (the hand-set support threshold alone). Place and period mismatches decline either way
     abstention: str = "learned"
