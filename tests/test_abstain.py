@@ -92,9 +92,11 @@ def test_each_scorer_gets_the_abstention_calibrated_on_its_choices(assistant):
     from dataclasses import replace
 
     from qa.answer.answering import Answerer
+    from qa.answer.ranker import load_ranker
 
-    for scorer in ("rules", "learned"):
-        answerer = Answerer(assistant.index, replace(assistant.config, answer_scorer=scorer, abstention="learned"))
+    config = replace(assistant.config, abstention="learned")
+    for scorer, ranker in (("rules", None), ("learned", load_ranker())):
+        answerer = Answerer(assistant.index, config, ranker=ranker)
         assert answerer.abstention == A.load_abstention(A.model_file(scorer))
     assert A.model_file("rules") != A.model_file("learned")
 
@@ -112,12 +114,14 @@ def test_learned_abstention_declines_an_attribute_the_documents_never_give(assis
 
     from qa.answer.answering import Answerer
 
-    rules = Answerer(assistant.index, replace(assistant.config, abstention="rules"))
-    answerer = Answerer(assistant.index, replace(assistant.config, abstention="learned"))
+    hand_set = replace(assistant.config, answer_scorer="rules")
+    rules = Answerer(assistant.index, replace(hand_set, abstention="rules"))
+    answerer = Answerer(assistant.index, replace(hand_set, abstention="learned"))
     assert rules.abstention is None and answerer.abstention is not None
     question = "张家窝镇“十五五”期间人均GDP要达到多少？"  # the indicator table gives other per-capita figures
     assert not rules.ask(question).abstained  # the hand-set support threshold lets it through
     declined = answerer.ask(question)
     assert declined.abstained and "没有找到" in declined.answer
+    assert assistant.ask(question).abstained  # and so does this index's default
     answered = answerer.ask("中芯西青12英寸晶圆代工生产线项目总投资多少？")
     assert not answered.abstained and "516" in answered.answer

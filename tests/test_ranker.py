@@ -99,6 +99,22 @@ def test_learned_scorer_answers_with_probabilities(assistant):
     assert not answer.abstained and "516" in answer.answer
 
 
+def test_learned_scorer_is_used_only_over_the_embedding_model_it_was_trained_on(assistant):
+    from dataclasses import replace
+
+    from qa.answer.answering import Answerer
+    from qa.answer.ranker import TRAINED_EMBEDDER, fits_index
+
+    learned = replace(assistant.config, answer_scorer="learned")
+    assert assistant.index.embedder.name == "lsa" and not fits_index(assistant.index)
+    assert Answerer(assistant.index, learned).ranker is None  # the LSA fallback answers by the hand-set score
+
+    class E5Index:
+        embedder = type("E", (), {"name": f"/models/{TRAINED_EMBEDDER}"})()
+
+    assert fits_index(E5Index())
+
+
 def test_declining_says_what_was_found_instead():
     terms = ["浦佳", "地块", "城市更新", "项目", "完工"]
     view = F.QuestionView.of("浦佳地块城市更新项目什么时候完工？", "when", terms, {}, False)

@@ -18,7 +18,7 @@ from qa.config import Config
 from qa.errors import InputError
 from qa.answer import features as F
 from qa.answer.abstain import load_abstention, model_file
-from qa.answer.ranker import Ranker, load_ranker
+from qa.answer.ranker import Ranker, fits_index, load_ranker
 from qa.answer.compose import Writer, enumeration, sentences, trim, unverified_numbers  # noqa: F401
 from qa.answer.meaning import MeaningMatcher
 from qa.answer.records import RecordAnswers
@@ -58,9 +58,10 @@ class Answerer:
                  use_commitments: bool = True, ranker: Ranker | None | str = "configured"):
         self.index = index
         self.config = config
-        # the learned scorer (qa/data/answer_ranker.json) when configured; None: the hand-set score
+        # the learned scorer (qa/data/answer_ranker.json) when configured and the index's embedding
+        # model is the one it was trained on; None: the hand-set score
         if ranker == "configured":
-            ranker = load_ranker() if config.answer_scorer == "learned" else None
+            ranker = load_ranker() if config.answer_scorer == "learned" and fits_index(index) else None
         self.ranker = ranker
         # the learned answer-or-decline decision when configured, calibrated on the scorer's choices
         # (qa/data/abstention.json for the hand-set one, abstention_learned.json for the learned one)

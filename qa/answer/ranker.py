@@ -22,6 +22,8 @@ from qa.models import LinearModel, TreeEnsemble, model_from_json
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / "data" / "answer_ranker.json"
 MODEL_FORMAT = 2  # 2: the model is a dict with its "kind" under "model"
+# the embedding model whose question–passage similarity the scorer was trained on (dense_similarity)
+TRAINED_EMBEDDER = "multilingual-e5-small"
 ALWAYS_GATED = 2.0  # a `confident` no probability reaches
 
 
@@ -49,6 +51,12 @@ class Ranker:
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """P(answer) for each row of features (FEATURES order)."""
         return self.model.probabilities(rows)
+
+
+def fits_index(index) -> bool:
+    """Was the scorer trained on the similarities of this index's embedding model? Over another
+    (the offline LSA fallback) its trees read values of another scale, and the hand-set score answers."""
+    return TRAINED_EMBEDDER in getattr(index.embedder, "name", "")
 
 
 @lru_cache(maxsize=4)
