@@ -92,18 +92,13 @@ def sentences(passage: str) -> list[str]:
     return out
 
 
-def _mentions(terms: list[str], text: str) -> int:
-    norm = normalise(text)
-    return sum(1 for t in terms if t in norm)
-
-
 def trim(sentence: str, terms: list[str], weights: dict[str, float], kind: str = "what") -> str:
     """Cut an over-long sentence to the run of clauses that mention the question's terms;
     an enumeration is kept whole up to a larger bound, since its items are the answer."""
     if len(sentence) <= (LONG_LIST if kind == "list" else LONG_SENTENCE):
         return sentence
     clauses = CLAUSE.findall(sentence)
-    hits = [i for i, c in enumerate(clauses) if _mentions(terms, c)]
+    hits = [i for i, c in enumerate(clauses) if any(t in normalise(c) for t in terms)]
     if not hits:
         return sentence[:LONG_SENTENCE] + "…"
     first, last = hits[0], hits[-1]
