@@ -134,7 +134,7 @@ def test_chat_as_a_resident_uses_it(slow_app, page):
     for text in (user, second, first.inner_text()):
         assert "&#x27;" not in text and "<strong>" not in text and "&#" not in text and "\\[" not in text
     bots(page).nth(1).locator("button.qa-copy").click()
-    page.wait_for_timeout(300)
+    bots(page).nth(1).locator(".qa-copied").wait_for(state="visible")  # shown once the copy is done
     copied = page.evaluate("navigator.clipboard.readText()")
     assert "[1]" in copied and "\n来源：\n[1] " in copied and "›" in copied
     assert "<" not in copied and "&#" not in copied and "\\[" not in copied
