@@ -278,7 +278,7 @@ EDGE = "的之和与及在对是了"
 def longest_shared(text: str, other: str, cap: int = MENTION_CAP) -> str:
     """The longest run of `text` (not crossing punctuation) that `other` contains, up to `cap`."""
     best = ""
-    for piece in re.split(r"[^\w\u4e00-\u9fff]+", text):
+    for piece in re.split(PUNCTUATION, text):
         for start in range(len(piece)):
             size = len(best) + 1
             while start + size <= len(piece) and size <= cap and piece[start:start + size] in other:
