@@ -11,7 +11,7 @@ import pytest
 
 from qa.config import PROJECT_ROOT
 from qa.ingest.divisions import Divisions, Place, level_of, short_forms
-from qa.ingest.gazetteer import Gazetteer, OwnPlace, pinyin
+from qa.ingest.gazetteer import Gazetteer, OwnPlace, _whole_word, pinyin
 from tests.conftest import CORPUS
 
 
@@ -48,6 +48,29 @@ def test_common_words_and_two_character_local_names_are_not_places(national):
     assert national.find("世界和平与发展，新华书店，城区改造") == []
     assert national.find("乡镇和县城的公共服务") == []  # "和县" is a county, here two words
     assert [m.text for m in national.find("和平区的学校")] == ["和平区"]
+
+
+def test_scanning_only_where_a_name_can_start_finds_what_trying_every_length_finds(national):
+    own = [OwnPlace(("天津市", "西青区", "张家窝镇"), ("张家窝",), ("plan.txt",))]
+    gazetteer = Gazetteer(own, national.divisions)
+    text = ("湖北省武汉市江夏区五里界街道和刘快庄村、东园社区的工作要点；张家窝镇与张家窝村，"
+            "辽宁的营商环境，浦东新区科技发展基金，jiangxia 与 zhangjiawo 的 PM2.5。")
+    every_length = []
+    i = 0
+    while i < len(text):  # the scan without the table of name starts: every length at every position
+        for length in range(min(gazetteer._longest, len(text) - i), 1, -1):
+            candidate = text[i:i + length]
+            if candidate.isascii() and not _whole_word(text, i, i + length):
+                continue
+            if gazetteer._lookup(candidate):
+                every_length.append(candidate)
+                i += length
+                break
+        else:
+            i += 1
+    assert [m.text for m in gazetteer.find(text)] == every_length == [
+        "湖北省", "武汉市", "江夏区", "五里界街道", "刘快庄村", "东园社区", "张家窝镇", "张家窝村", "辽宁",
+        "浦东新区", "zhangjiawo"]
 
 
 def test_levels_and_short_forms_are_read_off_the_name():

@@ -111,21 +111,24 @@ class Divisions:
     """
 
     LINE = re.compile(r"^(\t*)([^\t\r\n]+)(?:\t\d+\t([^\t\r\n]*))?\r?$", re.M)
-    CACHE_VERSION = 4  # bump when what `parse` returns changes
+    CACHE_VERSION = 5  # bump when what `parse` returns changes
     # Tables hold plain strings (a place's path joined by tabs, several paths by newlines): a
     # machine's cache of them loads several times faster than one of lists and tuples.
     PATH_SEP, PATHS_SEP = "\t", "\n"
 
-    def __init__(self, by_name: dict, by_short: dict, villages: dict, village_hashes: bytes):
+    def __init__(self, by_name: dict, by_short: dict, villages: dict, village_hashes: bytes,
+                 starts: dict | None = None):
         self._by_name: dict[str, str] = by_name  # full name → paths
         self._by_short: dict[str, str] = by_short  # 辽宁, 江夏, …街 → paths
         self._villages: dict[str, str] = villages  # a town's path → its villages, one a line
         # every village and community name, as sorted stable hashes: membership without holding
         # 650,000 strings
         self._village_hashes = np.frombuffer(village_hashes, dtype=np.uint64)
+        # the first two characters of every full or short name above villages → its longest
+        self.name_starts: dict[str, int] = starts or {}
 
     @staticmethod
-    def parse(text: str, word_freq: dict[str, int]) -> tuple[dict, dict, dict, bytes]:
+    def parse(text: str, word_freq: dict[str, int]) -> tuple[dict, dict, dict, bytes, dict]:
         by_name: dict[str, list[tuple[str, ...]]] = {}
         by_short: dict[str, list[tuple[str, ...]]] = {}
         villages: dict[tuple[str, ...], list[str]] = {}
@@ -152,8 +155,10 @@ class Divisions:
                     by_short[form].append(place)
         packed = np.unique(np.array(hashes, dtype=np.uint64)).tobytes()
         join = Divisions._joined
-        return ({k: join(v) for k, v in by_name.items() if v}, {k: join(v) for k, v in by_short.items()},
-                {Divisions.PATH_SEP.join(t): "\n".join(v) for t, v in villages.items() if t}, packed)
+        by_name = {k: join(v) for k, v in by_name.items() if v}
+        return (by_name, {k: join(v) for k, v in by_short.items()},
+                {Divisions.PATH_SEP.join(t): "\n".join(v) for t, v in villages.items() if t}, packed,
+                name_starts([*by_name, *by_short]))
 
     @staticmethod
     def _joined(paths: list[tuple[str, ...]]) -> str:
@@ -234,6 +239,16 @@ class Divisions:
 
     def find_short(self, form: str) -> list[Place]:
         return self._places(self._by_short.get(form))
+
+
+def name_starts(names) -> dict[str, int]:
+    """Each name's first two characters → the longest name starting with them: a text position
+    whose two characters start no name needs no lookup, and one that does only up to that length."""
+    starts: dict[str, int] = {}
+    for name in names:
+        if len(name) >= 2 and starts.get(name[:2], 0) < len(name):
+            starts[name[:2]] = len(name)
+    return starts
 
 
 def _stable_hash(name: str) -> int:

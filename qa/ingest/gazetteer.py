@@ -8,13 +8,17 @@ second and 40 MB).
 """
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from qa.ingest.divisions import MIN_LOCAL_NAME, Divisions, Place, place_from_path, short_forms
+from qa.ingest.divisions import (MIN_LOCAL_NAME, VILLAGE_SUFFIXES, Divisions, Place, name_starts,
+                                 place_from_path, short_forms)
 from qa.text import simplified
 
 MAX_NAME = 16  # characters: longer runs are never a place name
+VILLAGE_END = re.compile("|".join(VILLAGE_SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,15 @@ class Gazetteer:
                 found.setdefault(pinyin(stem), []).append(entry.place)
         return found
 
+    @cached_property
+    def _starts(self) -> dict[str, int]:
+        """The first two characters of every Chinese name known but villages' → its longest such
+        name: most positions of a text start none, so no lookup is tried there."""
+        starts = dict(self.divisions.name_starts) if self.divisions is not None else {}
+        for start, longest in name_starts(self._own_by_form).items():
+            starts[start] = max(longest, starts.get(start, 0))
+        return starts
+
     def _lookup(self, candidate: str) -> list[Place]:
         if candidate.isascii():
             return self._pinyin.get(candidate, []) if candidate.isalpha() else []
@@ -97,8 +110,9 @@ class Gazetteer:
         """Places the text names, longest name first at each position, left to right."""
         mentions = []
         i, n = 0, len(text)
+        village_ends = [m.end() for m in VILLAGE_END.finditer(text)] if self.divisions else []
         while i < n:
-            for length in range(min(self._longest, n - i), 1, -1):
+            for length in self._lengths(text, i, village_ends):
                 candidate = text[i:i + length]
                 if candidate.isascii() and not _whole_word(text, i, i + length):
                     continue  # "jiangxia" as a word, never inside another
@@ -110,6 +124,19 @@ class Gazetteer:
             else:
                 i += 1
         return mentions
+
+    def _lengths(self, text: str, i: int, village_ends: list[int]) -> list[int] | range:
+        """The lengths a name at `i` can have, longest first: up to the longest name starting
+        with its two characters, and up to each village suffix ahead (village names, 650,000 of
+        them, are known only by hash)."""
+        if text[i].isascii():
+            return range(min(self._longest, len(text) - i), 1, -1)
+        longest = min(self._starts.get(text[i:i + 2], 0), len(text) - i)
+        first = bisect_left(village_ends, i + MIN_LOCAL_NAME)
+        villages = [end - i for end in village_ends[first:first + MAX_NAME] if end - i <= MAX_NAME]
+        if not villages:
+            return range(longest, 1, -1)
+        return sorted({*range(2, longest + 1), *villages}, reverse=True)
 
     def forms_of(self, name: str) -> list[str]:
         """Every way the corpus writes a place: its full name and its short forms."""
