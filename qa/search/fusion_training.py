@@ -62,7 +62,7 @@ def _example(backend, retriever, query, doc: str, holds, source: str) -> Example
     target = names.index(doc)
     text = retriever._text(query)
     signals = backend.signals(text, retriever.index.tokenize(text), retriever._scoped_places(query),
-                              retriever._dense_text(query))
+                              retriever.dense_text(query))
     if not len(signals.rows):
         return None
     docs = passages.document_numbers[signals.rows]
