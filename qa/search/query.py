@@ -117,7 +117,7 @@ ENGLISH_STOPWORDS = frozenset(
     "towns district plan plans planning year years section part main also each every other such "
     "says said make made aims aim want wants need needs like only over under between before after "
     "the and for are was did has had how why who its our can may not but nor per via all any out "
-    "one two six ten get got yet own off let due his her him she end set sets".split())
+    "one two six ten get got yet own off let due his her him she end set sets say".split())
 
 
 def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = True,
