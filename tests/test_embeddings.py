@@ -39,6 +39,14 @@ def test_lsa_survives_save_and_load(tmp_path):
     assert restored.id == embedder.id
 
 
+def test_lsa_fits_a_corpus_of_one_short_notice():
+    """Every feature occurs once there: a rule that features must recur would leave none."""
+    embedder = LSAEmbedder(tokenize=WORDS)
+    (row,) = embedder.fit(["新建公共充电桩3268台。"])
+    assert embedder.id == "lsa-v3-256" and row.shape == (1,) and abs(float(row[0])) == pytest.approx(1.0)
+    assert embedder.embed(["充电桩"]).shape == (1, 1)
+
+
 def test_unfitted_lsa_says_to_build():
     with pytest.raises(QAError, match="qa build"):
         LSAEmbedder().embed(["问题"])

@@ -22,6 +22,7 @@ LSA_NAME = "lsa"
 # the fitted LSA: features in column order (JSON), their idf and the SVD components (.npy)
 LSA_VOCABULARY, LSA_IDF, LSA_COMPONENTS = "lsa_vocabulary.json", "lsa_idf.npy", "lsa_components.npy"
 LSA_FILES = (LSA_VOCABULARY, LSA_IDF, LSA_COMPONENTS)
+SMALL_CORPUS = 10  # passages: below this every feature counts
 
 
 def _char_bigrams(text: str) -> list[str]:
@@ -75,7 +76,9 @@ class LSAEmbedder(Embedder):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self._loaded_from = None
-        vectorizer = TfidfVectorizer(analyzer=_given_features, sublinear_tf=True, min_df=2,
+        # a feature must recur to count, except in a corpus too small for any to (one notice)
+        min_df = 2 if len(texts) >= SMALL_CORPUS else 1
+        vectorizer = TfidfVectorizer(analyzer=_given_features, sublinear_tf=True, min_df=min_df,
                                      max_features=40000, dtype=np.float32)
         # a generator: the vectorizer reads each text's features once, so the whole corpus's
         # feature lists never sit in memory together (hundreds of MB at 50k passages)
