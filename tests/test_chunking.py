@@ -94,6 +94,18 @@ def test_deeper_heading_is_replaced_by_a_sibling():
     assert [n.metadata["heading"] for n in nodes] == ["第一章 甲 › 第一节 乙", "第一章 甲 › 第二节 丙"]
 
 
+def test_markdown_headings_are_headings_named_without_their_marks():
+    text = ("# 西青区2024年政府工作报告\n\n## 一、2023年工作回顾\n\n新建公共充电桩3268台，建成5G基站5721座。\n\n"
+            "### 民生保障 ###\n\n新增养老床位不少于150张，新增托位1200个。\n\n## 二、2024年工作安排\n\n"
+            "#话题# 不是标题，后面也是正文。\n")
+    nodes = HeadingNodeParser(max_chars=200, min_chars=10).get_nodes_from_documents(
+        [Document(text=text, metadata={"doc": "t.md"})])
+    assert [(n.metadata["heading"], n.get_content()) for n in nodes] == [
+        ("西青区2024年政府工作报告 › 一、2023年工作回顾", "新建公共充电桩3268台，建成5G基站5721座。"),
+        ("西青区2024年政府工作报告 › 一、2023年工作回顾 › 民生保障", "新增养老床位不少于150张，新增托位1200个。"),
+        ("西青区2024年政府工作报告 › 二、2024年工作安排", "#话题# 不是标题，后面也是正文。")]
+
+
 def test_sentence_split_and_lead():
     assert split_sentences("甲。乙！丙？丁") == ["甲。", "乙！", "丙？", "丁"]
     assert paragraph_lead("制造业支撑更加强劲。聚焦强龙头补链条。") == "制造业支撑更加强劲"

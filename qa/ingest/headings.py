@@ -24,6 +24,7 @@ HEADING_PATTERNS: list[tuple[str, int, re.Pattern]] = [
 # A heading line is short and is not a full sentence; numbered list items inside
 # 专栏 boxes ("1.南站综合片区。位于…") are long and end with 。, so they are not headings.
 MAX_HEADING_CHARS = 60
+MARKDOWN_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*?)(?:[ \t]+#+)?$")  # "## 标题", "## 标题 ##"
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,20 @@ class Heading:
 
 
 def match_heading(line: str) -> Heading | None:
-    """Return the heading a line opens with, or None for body text."""
+    """Return the heading a line opens with, or None for body text. A Markdown heading
+    ("## 一、工作回顾") is one at its number of #s, named without them, of the kind its text has."""
     text = line.strip()
     if not text:
         return None
+    marked = MARKDOWN_HEADING.match(text)
+    if marked:
+        inner = marked.group(2)
+        numbered = _numbered(inner)
+        return Heading(numbered.kind if numbered else "markdown", len(marked.group(1)), inner)
+    return _numbered(text)
+
+
+def _numbered(text: str) -> Heading | None:
     for kind, level, pattern in HEADING_PATTERNS:
         if pattern.match(text):
             if kind != "box" and (len(text) > MAX_HEADING_CHARS or text.endswith(("。", "；", ";"))):
