@@ -174,14 +174,12 @@ def test_a_confident_choice_answers_past_the_support_gate():
 
     from qa.answer.answering import Answerer
 
-    answerer = Answerer.__new__(Answerer)
     ranker = Ranker(F.FEATURES, None, threshold=0.1, follow_ratio=0.5, version="t", confident=0.6)
-    answerer.ranker = ranker
     sure, unsure = [_Cand(0.7, 0.2, "甲。"), _Cand(0.2, 0.2, "乙。")], [_Cand(0.5, 0.2, "甲。")]
-    assert [c.sentence for c in answerer._select_learned(sure, 0.34)] == ["甲。"]
-    assert answerer._select_learned(unsure, 0.34) == []  # little support and not sure: declined
-    answerer.ranker = replace(ranker, confident=2.0)  # a model file without the setting: always gated
-    assert answerer._select_learned(sure, 0.34) == []
+    assert [c.sentence for c in Answerer._select_learned(ranker, sure, 0.34)] == ["甲。"]
+    assert Answerer._select_learned(ranker, unsure, 0.34) == []  # little support and not sure: declined
+    always_gated = replace(ranker, confident=2.0)  # a model file without the setting
+    assert Answerer._select_learned(always_gated, sure, 0.34) == []
 
 
 def test_sentences_of_one_passage_are_answered_in_their_order():

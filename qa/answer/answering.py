@@ -67,6 +67,9 @@ class Answerer:
         # (qa/data/abstention.json for the hand-set one, abstention_learned.json for the learned one)
         self.abstention = load_abstention(model_file("learned" if ranker is not None else "rules")) \
             if config.abstention == "learned" else None
+        # questions the learned scorer does not read (scorer_for) are judged as the hand-set score's
+        self.abstention_by_meaning = load_abstention(model_file("rules")) \
+            if config.abstention == "learned" and ranker is not None else self.abstention
         self.records = RecordAnswers(index) if use_commitments else None
         self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode,
                                          fusion=load_fusion() if config.fusion == "learned" else None)
@@ -74,6 +77,13 @@ class Answerer:
         self._pieces = lru_cache(maxsize=PIECES_CACHED)(self._passage_pieces)
         self.writer = Writer(self)
         self.meaning = MeaningMatcher(index)  # evidence for questions with little Chinese
+
+    def scorer_for(self, query: Query) -> Ranker | None:
+        """The learned scorer, except for a question judged by meaning (English read through the
+        dictionary, so no Chinese word to share with a sentence): its features were learned on
+        questions that share words, and it declined most such questions (7 of our 21 English ones
+        answered, against 16 by the hand-set score with meaning)."""
+        return None if self.ranker is None or self.meaning.applies(query) else self.ranker
 
     def weight(self, term: str) -> float:
         """A question term's weight: its inverse document frequency over passages (rare terms
@@ -160,7 +170,8 @@ class Answerer:
         view = F.QuestionView.of(normalise(query.search_text or query.text), query.kind, query.terms,
                                  weights, query.wants_number)
         top_score = max((float(r.score or 0.0) for r in results[:PASSAGES_READ]), default=0.0) or 1.0
-        dense = self._dense_similarities(query, results) if self.ranker is not None else None
+        ranker = self.scorer_for(query)
+        dense = self._dense_similarities(query, results) if ranker is not None else None
         by_meaning = {} if not self.meaning.applies(query) else self.meaning.shares(query, [
             p for r in results for p, _ in self.context_and_pieces(r)[1]
             if not query.wants_number or has_figure(ITEM_NUMBER.sub("", p))])
@@ -189,7 +200,7 @@ class Answerer:
             found_in = {i: coverage(query.terms, pieces[i][1], weights, normalised=True) for i in kept}
             # the learned scorer reads the neighbours' coverage too, kept or not
             coverages = [found_in[i][0] if i in found_in else coverage(query.terms, norm, weights, normalised=True)[0]
-                         for i, (_, norm) in enumerate(pieces)] if self.ranker is not None else []
+                         for i, (_, norm) in enumerate(pieces)] if ranker is not None else []
             for position in kept:
                 piece, norm_piece = pieces[position]
                 cov, found = found_in[position]
@@ -209,7 +220,7 @@ class Answerer:
                 score = (support + PHRASE_WEIGHT * phrase) * (1 + fit) \
                     * (1 + 0.1 / (1 + rank)) * (ANCHOR_BONUS if has_anchor else 1.0)
                 values = dict(passage)
-                if self.ranker is not None:
+                if ranker is not None:
                     values.update({
                         "coverage": cov, "support": support, "phrase": phrase, "anchor": float(has_anchor),
                         "name_missing": float(name_missing), "measure_missing": float(measure_missing),
@@ -217,14 +228,14 @@ class Answerer:
                 candidates.append(Candidate(score * scope, support * scope, piece, result, found, values,
                                             where=(norm_piece, norm_heading, position, coverages)))
         candidates.sort(key=lambda c: -c.score)
-        if self.ranker is not None and candidates:
+        if ranker is not None and candidates:
             # the learned scorer reorders the hand-set score's best LEARNED_POOL (they hold the
             # answer's sentence nearly always: 98.1 % of CMRC dev's 98.8 % at 200 passages)
             candidates = candidates[:LEARNED_POOL]
             for cand in candidates:
                 cand.features.update(F.piece_features(view, cand.sentence, *cand.where))
             rows = F.relative_features(candidates)
-            for cand, p in zip(candidates, self.ranker.probabilities(np.asarray(rows))):
+            for cand, p in zip(candidates, ranker.probabilities(np.asarray(rows))):
                 cand.probability = float(p)
             candidates.sort(key=lambda c: -c.probability)  # ties keep the hand-set order
         return candidates
@@ -250,8 +261,9 @@ class Answerer:
         if results is None:
             results = self.evidence(query, self.retriever.retrieve_query(query))
         candidates = self.candidates(query, results)
-        if self.ranker is not None:
-            return self._select_learned(candidates, self.config.min_support)
+        ranker = self.scorer_for(query)
+        if ranker is not None:
+            return self._select_learned(ranker, candidates, self.config.min_support)
         if not candidates or candidates[0].coverage < self.config.min_support:
             return []
         best = candidates[0]
@@ -267,18 +279,19 @@ class Answerer:
                 covered |= cand.covered
         return chosen
 
-    def _select_learned(self, candidates: list[Candidate], min_support: float) -> list[Candidate]:
+    @staticmethod
+    def _select_learned(ranker: Ranker, candidates: list[Candidate], min_support: float) -> list[Candidate]:
         """The most probable sentence when it reaches the model's threshold and covers enough of
         the question, or is probable enough that its wording does not matter (else nothing: the
         answer declines), plus runners-up nearly as probable."""
-        if not candidates or candidates[0].probability < self.ranker.threshold:
+        if not candidates or candidates[0].probability < ranker.threshold:
             return []
-        if candidates[0].coverage < min_support and candidates[0].probability < self.ranker.confident:
+        if candidates[0].coverage < min_support and candidates[0].probability < ranker.confident:
             return []
         best = candidates[0]
         chosen = [best]
         for cand in candidates[1:]:
-            if len(chosen) >= MAX_SENTENCES or cand.probability < self.ranker.follow_ratio * best.probability:
+            if len(chosen) >= MAX_SENTENCES or cand.probability < ranker.follow_ratio * best.probability:
                 break
             if cand.sentence not in {c.sentence for c in chosen}:
                 chosen.append(cand)
@@ -295,7 +308,8 @@ class Answerer:
         """The selected sentences, or none when the abstention model judges that they probably do
         not hold what is asked (each part of a multi-part question is judged on its own)."""
         chosen = self.select(query, results)
-        if chosen and self.abstention is not None and not self.abstention.answers(self, query, chosen, results):
+        judge = self.abstention if self.scorer_for(query) is self.ranker else self.abstention_by_meaning
+        if chosen and judge is not None and not judge.answers(self, query, chosen, results):
             return []
         return chosen
 
@@ -311,7 +325,7 @@ class Answerer:
         if not chosen:
             return self._abstain(question, query, results)
         chosen = self._with_linked(chosen, query)
-        if self.ranker is not None:
+        if self.scorer_for(query) is not None:
             chosen = self.reading_order(chosen)
         written = self.writer.write(query, chosen, results, list(zip(query.parts, selections)))
         citations = [self._citation(n, node, sentence) for n, node, sentence in written.cited]
