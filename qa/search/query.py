@@ -15,7 +15,7 @@ from qa.index.vocabulary import PERIOD_NAMES
 from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
 from qa.ingest.divisions import Place
 from qa.ingest.gazetteer import Mention
-from qa.search.lexicon import translate
+from qa.search.lexicon import ENGLISH_WORD, translate
 from qa.text import normalise, simplified
 
 # Five-year plans by the name questions use ("十四五"), as the index's tokenizer keeps them whole.
@@ -139,9 +139,12 @@ def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = T
     found.extend(re.findall(r"[\u4e00-\u9fff]+", text))
     if index is not None:
         acronyms = {w.lower() for w in re.findall(r"\b[A-Z]{2,}\b", text)}  # GDP, CPI
-        words = [w for w in re.findall(r"[a-z][a-z0-9]*", lowered)
-                 if (len(w) >= 3 or w in acronyms) and w not in ENGLISH_STOPWORDS and w not in place_words]
-        translated = [(t.english, tuple(t.chinese)) for t in translate(text, words, index) if t.chinese]
+
+        def content(word: str) -> bool:
+            return (len(word) >= 3 or word in acronyms) and word not in ENGLISH_STOPWORDS and word not in place_words
+
+        words = [w for w in ENGLISH_WORD.findall(lowered) if content(w)]
+        translated = [(t.english, tuple(t.chinese)) for t in translate(text, words, index, content) if t.chinese]
     # words neither knows stay in the question, so evidence must still cover them
     found.extend(w for w in re.findall(r"[a-z][a-z\-]{3,}", lowered)
                  if w not in ENGLISH_STOPWORDS and w not in place_words)
