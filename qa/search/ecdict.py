@@ -75,14 +75,14 @@ def write(pairs: list[tuple[str, str]], path: Path) -> None:
 
 
 def read_pairs(known, path: Path = DEFAULT_ENGLISH_DICTIONARY) -> list[tuple[str, list[str]]]:
-    """(English headword, its Chinese words among `known`), for the words of `known` the
-    converted file has; raises OSError when the file is missing."""
+    """(English headword, its Chinese words among `known` in code-point order), for the words of
+    `known` the converted file has, by headword; raises OSError when the file is missing."""
     if not Path(path).is_file():
         raise FileNotFoundError(path)
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         found: dict[str, list[str]] = {}
-        for chinese in known:
+        for chinese in sorted(known):  # the same lists in the same order, whatever `known` is
             for (english,) in db.execute("SELECT english FROM pairs WHERE chinese = ?", (chinese,)):
                 found.setdefault(english, []).append(chinese)
     except sqlite3.DatabaseError as error:
