@@ -86,6 +86,8 @@ def test_packaged_models_match_the_features_and_were_checked_held_out(scorer):
     card = json.loads(path.read_text(encoding="utf-8"))["card"]
     assert card["scorer"] == scorer, "calibrated on another scorer's choices"
     assert card["data"]["gold"]["questions"] > 100 and card["held_out"]["gold_false_abstain"] <= 3.0
+    # our English questions read without the glossary, checked held out (never fitted)
+    assert card["data"]["gold-lexicon"]["questions"] >= 20 and "gold_lexicon_false_abstain" in card["held_out"]
 
 
 def test_each_scorer_gets_the_abstention_calibrated_on_its_choices(assistant):
@@ -125,3 +127,35 @@ def test_learned_abstention_declines_an_attribute_the_documents_never_give(assis
     assert assistant.ask(question).abstained  # and so does this index's default
     answered = answerer.ask("中芯西青12英寸晶圆代工生产线项目总投资多少？")
     assert not answered.abstained and "516" in answered.answer
+
+
+def test_english_questions_without_the_glossary_are_scored_held_out_but_never_fitted():
+    from dataclasses import replace
+
+    data = _examples(11)
+    english = [replace(e, source="gold-lexicon", values={k: 1 - v for k, v in e.values.items()}) for e in data[:30]]
+    assert T.model_json(T.fit(data), 0.5, {}) == T.model_json(T.fit(data + english), 0.5, {})
+    probs = T.out_of_fold(data + english)
+    assert not np.isnan(probs[len(data):]).any()
+    figures = T.figures(data + english, probs, 0.5)
+    unanswerable = [p for e, p in zip(english, probs[len(data):]) if e.label == 0]
+    assert figures["gold_lexicon_abstain_ok"] == round(100.0 * sum(p < 0.5 for p in unanswerable) / len(unanswerable), 1)
+    card = T.format_card({"held_out": figures, "held_out_rules_only": figures})
+    assert f"| 自有金标准英文题·不用术语表 误拒答 | {figures['gold_lexicon_false_abstain']} |" in card
+
+
+def test_only_english_gold_questions_are_asked_again_without_the_glossary(assistant, tmp_path):
+    from dataclasses import replace
+
+    from qa.answer.answering import Answerer
+
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in [
+        {"id": "zh", "question": "中芯西青12英寸晶圆代工生产线项目总投资多少？", "category": "fact",
+         "doc": "xiqing-2023-plan-execution-and-2024-plan.txt", "answer": "", "must_include": [], "evidence": ""},
+        {"id": "en", "question": "What was Xiqing District's total tourist revenue target for 2024?",
+         "category": "unanswerable", "doc": "xiqing-2023-plan-execution-and-2024-plan.txt", "answer": "",
+         "must_include": [], "evidence": ""}]) + "\n", encoding="utf-8")
+    plain = Answerer(assistant.index, replace(assistant.config, glossary=False))
+    examples = T.gold_examples(plain, gold, "gold-lexicon", english_only=True)
+    assert [(e.source, e.qid, e.label) for e in examples] == [("gold-lexicon", "en", 0)]
