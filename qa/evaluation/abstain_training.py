@@ -169,9 +169,10 @@ def collect(config: Config, gold_path: Path, work: Path, passages: int = CMRC_PA
 
     answerer = Answerer(open_index(config, progress), config)
     examples = gold_examples(answerer, gold_path)
-    if config.glossary and config.lexicon:
+    if config.glossary and config.lexicon and answerer.ranker is None:
         # the English questions once more as read without the glossary (QA_GLOSSARY=0: through the
-        # bilingual lexicon), for the card only; same folds
+        # bilingual lexicon), for the card only; same folds. Only the hand-set scorer's card: the
+        # learned scorer leaves these questions to it and its model (Answerer.scorer_for)
         plain = Answerer(answerer.index, replace(config, glossary=False))
         examples += gold_examples(plain, gold_path, "gold-lexicon", english_only=True)
     questions = cmrc_corpus(work, {"train": (BENCH / "cmrc2018" / "cmrc2018_train.json", passages)})["train"]
@@ -321,5 +322,6 @@ def format_card(card: dict) -> str:
              "nomiracl_false_answer": "NoMIRACL 误答率（无关集）", "nomiracl_missed_answer": "NoMIRACL 漏答率（相关集）"}
     lines = ["| 留出（按文档/段落/问题分组） | 只用规则 | 学习拒答 |", "|---|---|---|"]
     for key, name in names.items():
-        lines.append(f"| {name} | {card['held_out_rules_only'][key]} | {card['held_out'][key]} |")
+        if card["held_out"].get(key) is not None:  # None: no such questions in this card
+            lines.append(f"| {name} | {card['held_out_rules_only'][key]} | {card['held_out'][key]} |")
     return "\n".join(lines)
