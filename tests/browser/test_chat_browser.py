@@ -133,10 +133,6 @@ def test_chat_as_a_resident_uses_it(slow_app, page):
     assert "What's" in user
     for text in (user, second, first.inner_text()):
         assert "&#x27;" not in text and "<strong>" not in text and "&#" not in text and "\\[" not in text
-    # Gradio scrolls the chat to its bottom a moment after an answer arrives (later on a busy
-    # machine); a click aimed before that scroll lands where the button no longer is
-    page.wait_for_function("""() => [...document.querySelectorAll('#chat .bubble-wrap')]
-        .every(wrap => wrap.scrollTop + wrap.clientHeight >= wrap.scrollHeight - 2)""")
     bots(page).nth(1).locator("button.qa-copy").click()
     bots(page).nth(1).locator(".qa-copied").wait_for(state="visible")  # shown once the copy is done
     copied = page.evaluate("navigator.clipboard.readText()")
