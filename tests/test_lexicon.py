@@ -66,6 +66,7 @@ class FakeIndex:
     def __init__(self, cosines: dict[str, float], name: str = "e5", frequency: dict | None = None):
         self.cosines = cosines
         self.embedder = type("E", (), {"name": name})()
+        self.reads_english = name != "lsa"
         self.stats = type("S", (), {"vocabulary": dict.fromkeys(cosines, 0),
                                     "document_frequency": lambda _, w: (frequency or {}).get(w, 0)})()
         self.calls: list[list[str]] = []

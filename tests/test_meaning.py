@@ -8,7 +8,8 @@ import pytest
 
 from qa.answer.answering import Answerer
 from qa.answer.meaning import MeaningMatcher, reads_by_meaning
-from qa.search.query import analyse
+from qa.errors import QAError
+from qa.search.query import analyse, uses_glossary
 
 QUESTION = "How many public charging piles were newly built in 2023?"
 
@@ -32,6 +33,7 @@ class FakeIndex:
     def __init__(self, rows: dict[str, list[float]], name: str = "e5"):
         self.rows = rows
         self.embedder = type("E", (), {"name": name})()
+        self.reads_english = name != "lsa"
         self.passage_calls: list[list[str]] = []
 
     def embed_queries(self, texts):
@@ -53,6 +55,14 @@ def test_shares_measure_the_distance_above_the_median_candidate():
     assert shares["c"] == shares["d"] == 0.0 and 0.0 < shares["b"] < shares["a"]
     matcher.shares(type("Q", (), {"text": QUESTION})(), ["b", "a"])
     assert index.passage_calls == [["a", "b", "c", "d"]], "each sentence is embedded once"
+
+
+def test_glossary_setting_auto_keeps_it_for_an_index_that_reads_no_english(assistant):
+    assert not assistant.index.reads_english  # the tests' corpus-fitted LSA
+    assert uses_glossary("auto", assistant.index) is True
+    assert uses_glossary("off", assistant.index) is False and uses_glossary("1", assistant.index) is True
+    with pytest.raises(QAError, match="QA_GLOSSARY 只能是 on、off 或 auto"):
+        uses_glossary("sometimes", assistant.index)
 
 
 def test_an_lsa_index_never_embeds_sentences(assistant, monkeypatch):
@@ -106,9 +116,10 @@ def test_the_learned_scorer_leaves_questions_read_by_meaning_to_the_hand_set_sco
         "# 西青区2024年政府工作报告\n\n## 一、2023年工作回顾\n\n"
         "新建公共充电桩3268台，建成5G基站5721座。森林覆盖率达到24%。\n\n"
         "举办各类招聘会50余场，开展直播带岗活动10场。新增养老床位不少于150张。\n", encoding="utf-8")
-    config = Config(corpus_dir=corpus, index_dir=tmp_path / "index", glossary=False)
+    config = Config(corpus_dir=corpus, index_dir=tmp_path / "index", glossary="auto")
     answerer = Assistant(config, progress=False).answerer
     assert answerer.ranker is not None  # the default: learned, over the e5 index it was trained on
+    assert answerer.glossary is False  # "auto": the model reads English, the glossary stays out
     bare = analyse(QUESTION, answerer.index, glossary=False)
     chinese = analyse("西青区2023年新建公共充电桩多少台？", answerer.index)
     assert answerer.scorer_for(bare) is None and answerer.scorer_for(chinese) is answerer.ranker

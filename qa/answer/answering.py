@@ -24,7 +24,7 @@ from qa.answer.meaning import MeaningMatcher
 from qa.answer.records import RecordAnswers
 from qa.answer.results import Answer, Candidate, Citation, clean_question  # noqa: F401
 from qa.answer.rules import coverage, has_figure, kind_fits, measures_in, shared_run, year_fits
-from qa.search.query import Query, analyse
+from qa.search.query import Query, analyse, uses_glossary
 from qa.search.fusion import load_fusion
 from qa.search.retrieval import HybridRetriever, Scope
 from qa.index.index import Index
@@ -70,6 +70,7 @@ class Answerer:
         # questions the learned scorer does not read (scorer_for) are judged as the hand-set score's
         self.abstention_by_meaning = load_abstention(model_file("rules")) \
             if config.abstention == "learned" and ranker is not None else self.abstention
+        self.glossary = uses_glossary(config.glossary, index)  # QA_GLOSSARY, "auto" resolved
         self.records = RecordAnswers(index) if use_commitments else None
         self.retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k, mode=mode,
                                          fusion=load_fusion() if config.fusion == "learned" else None)
@@ -108,7 +109,7 @@ class Answerer:
         for question in questions:
             try:
                 queries.append(analyse(clean_question(question, self.config.max_question_chars),
-                                       self.index, self.config.glossary, self.config.lexicon))
+                                       self.index, self.glossary, self.config.lexicon))
             except InputError:
                 continue
         self.retriever.prepare(queries)
@@ -116,7 +117,7 @@ class Answerer:
     def ask(self, question: str) -> Answer:
         started = time.perf_counter()
         question = clean_question(question, self.config.max_question_chars)
-        query = analyse(question, self.index, self.config.glossary, self.config.lexicon)
+        query = analyse(question, self.index, self.glossary, self.config.lexicon)
         results = self.retriever.retrieve_query(query)
         answer = self._compose(question, query, self.evidence(query, results))
         answer.retrieved = [self._retrieved(r) for r in results[:10]]

@@ -53,7 +53,7 @@ class MeaningMatcher:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def applies(self, query: Query) -> bool:
-        return reads_by_meaning(query, self.index.embedder.name != "lsa")
+        return reads_by_meaning(query, self.index.reads_english)
 
     def shares(self, query: Query, sentences: list[str]) -> dict[str, float]:
         """Each sentence's share of the question's meaning (the question as asked, whose vector

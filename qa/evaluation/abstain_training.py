@@ -89,7 +89,7 @@ def ask_recorded(answerer, question: str, query, read):
 def retrieve(answerer, question: str):
     from qa.search.query import analyse
 
-    query = analyse(question, answerer.index, answerer.config.glossary)
+    query = analyse(question, answerer.index, answerer.glossary)
     return query, answerer.evidence(query, answerer.retriever.retrieve_query(query))
 
 
@@ -156,7 +156,7 @@ def nomiracl_examples(answerer, bench: Path) -> list[Example]:
             read = [NodeWithScore(node=TextNode(text=text, id_=f"nomiracl-{kind}-{number}-{i}",
                                                 metadata={"doc": f"{kind}-{number}", "heading": title, "title": title}),
                                   score=1.0 / (1 + i)) for i, (title, text) in enumerate(passages)]
-            query = analyse(question, answerer.index, answerer.config.glossary)
+            query = analyse(question, answerer.index, answerer.glossary)
             values, _ = ask_recorded(answerer, question, query, read)
             out.append(Example(f"nomiracl-{kind}", number % FOLDS, f"{kind}-{number}", int(kind == "relevant"), values))
     return out
@@ -169,11 +169,11 @@ def collect(config: Config, gold_path: Path, work: Path, passages: int = CMRC_PA
 
     answerer = Answerer(open_index(config, progress), config)
     examples = gold_examples(answerer, gold_path)
-    if config.glossary and config.lexicon and answerer.ranker is None:
+    if answerer.glossary and config.lexicon and answerer.ranker is None:
         # the English questions once more as read without the glossary (QA_GLOSSARY=0: through the
         # bilingual lexicon), for the card only; same folds. Only the hand-set scorer's card: the
         # learned scorer leaves these questions to it and its model (Answerer.scorer_for)
-        plain = Answerer(answerer.index, replace(config, glossary=False))
+        plain = Answerer(answerer.index, replace(config, glossary="off"))
         examples += gold_examples(plain, gold_path, "gold-lexicon", english_only=True)
     questions = cmrc_corpus(work, {"train": (BENCH / "cmrc2018" / "cmrc2018_train.json", passages)})["train"]
     cmrc_config = replace(config, corpus_dir=work / "corpus", index_dir=work / "index")

@@ -192,6 +192,12 @@ class Index:
         (what the CLI, the web page and the manifest show)."""
         return self.manifest.get("embedder", {})
 
+    @property
+    def reads_english(self) -> bool:
+        """Whether the index's embedder reads an English question against Chinese passages: a
+        multilingual model does; the corpus-fitted LSA knows only the corpus's words."""
+        return self.embedder.name != "lsa"
+
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Questions as L2-normalised rows of the model's space (e5: with "query: "), comparable
         with the stored passage vectors and `embed_passages`. The last QUERY_VECTORS_CACHED are

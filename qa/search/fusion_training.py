@@ -83,14 +83,14 @@ def _examples(config: Config, items: list[tuple[str, str, object]], source_of) -
     from qa.index.build import ensure_index
     from qa.index.index import Index
     from qa.search.backends import EmbeddedBackend
-    from qa.search.query import analyse
+    from qa.search.query import analyse, uses_glossary
     from qa.search.retrieval import HybridRetriever
 
     ensure_index(config, progress=False)
     index = Index.open(config)
     retriever = HybridRetriever(index, top_k=config.top_k, rrf_k=config.rrf_k)
     backend = EmbeddedBackend(index)
-    queries = [analyse(q, index, config.glossary) for q, _, _ in items]
+    queries = [analyse(q, index, uses_glossary(config.glossary, index)) for q, _, _ in items]
     retriever.prepare(queries)
     out = []
     for i, (query, (_, doc, holds)) in enumerate(zip(queries, items)):

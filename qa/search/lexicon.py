@@ -213,7 +213,7 @@ def translate(question: str, words: list[str], index, keep=None) -> list[Transla
     spans = lexicon.candidates(words, keep)
     if not spans:
         return []
-    if index.embedder.name == "lsa":
+    if not index.reads_english:
         # no model reads English: the most widespread candidates of each span
         return [Translation(e, sorted(c, key=lambda w: -index.stats.document_frequency(w))[:CANDIDATES_KEPT])
                 for e, c in spans]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+from qa.errors import QAError
 from qa.index.index import Index
 from qa.index.vocabulary import PERIOD_NAMES
 from qa.ingest.catalog import FIVE_YEAR_PLAN_NAMES
@@ -156,6 +157,22 @@ def _english_to_chinese(text: str, place_words: set[str], use_glossary: bool = T
 
 ORDINAL = re.compile(r"\d+(st|nd|rd|th)")
 PART_SPLIT = re.compile(r"[？?；;]")
+
+
+GLOSSARY_SETTINGS = {"on": True, "1": True, "true": True, "yes": True,
+                     "off": False, "0": False, "false": False, "no": False}
+
+
+def uses_glossary(setting: str | bool, index: Index) -> bool:
+    """Whether English questions are read through the hand-written glossary (QA_GLOSSARY): "auto"
+    keeps it as the fallback of an index whose embedder cannot read English itself."""
+    if isinstance(setting, bool):
+        return setting
+    if setting.lower() == "auto":
+        return not index.reads_english
+    if setting.lower() not in GLOSSARY_SETTINGS:
+        raise QAError(f"QA_GLOSSARY 只能是 on、off 或 auto，收到 {setting!r}")
+    return GLOSSARY_SETTINGS[setting.lower()]
 
 
 def analyse(question: str, index: Index, glossary: bool = True, lexicon: bool = True) -> Query:

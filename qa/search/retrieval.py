@@ -128,7 +128,7 @@ class HybridRetriever:
     def dense_text(self, query: Query) -> str:
         """What the model embeds: an English question as asked when the model is multilingual
         (BM25 and LSA read its glossary terms); the LSA, fitted to the corpus, reads those too."""
-        if query.english and self.index.embedder.name != "lsa":
+        if query.english and self.index.reads_english:
             return query.text
         return self._text(query)
 
