@@ -13,7 +13,7 @@ CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1366, "height": 800}}
-SLOW_S = 5.0  # how long the answer is held back, so the pending bubble can be seen
+SLOW_S = 8.0  # how long the answer is held back, so the pending bubble can be seen (under load too)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -72,6 +72,20 @@ def ask(page, question: str, turn: int) -> str:
     return bubble.inner_text()
 
 
+def click_when_still(locator, samples: int = 3, every_s: float = 0.15, within_s: float = 30) -> None:
+    """Click once the element has stayed put for a few samples. Gradio scrolls the chat to its
+    bottom a moment after an answer arrives (later under load); Playwright's own check that an
+    element is stable lasts two animation frames, so its click could land where the button had
+    been (seen under load: the click hit the message wrapper and nothing was copied)."""
+    boxes, deadline = [], time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        boxes = (boxes + [locator.bounding_box()])[-samples:]
+        if len(boxes) == samples and boxes[0] is not None and all(b == boxes[0] for b in boxes):
+            break
+        time.sleep(every_s)
+    locator.click()
+
+
 def in_viewport(page, locator) -> bool:
     box = locator.bounding_box()
     size = page.viewport_size
@@ -110,7 +124,7 @@ def test_chat_as_a_resident_uses_it(slow_app, page):
     # [n] opens the sources under the answer and shows that one.
     details = first.locator("details.qa-sources")
     assert details.get_attribute("open") is None
-    first.locator("a.qa-cite", has_text="[2]").first.click()
+    click_when_still(first.locator("a.qa-cite", has_text="[2]").first)
     target = first.locator("li#m1-s2")
     for _ in range(30):  # the page may still be settling (the chat scrolls itself as bubbles grow)
         if in_viewport(page, target):
@@ -133,7 +147,7 @@ def test_chat_as_a_resident_uses_it(slow_app, page):
     assert "What's" in user
     for text in (user, second, first.inner_text()):
         assert "&#x27;" not in text and "<strong>" not in text and "&#" not in text and "\\[" not in text
-    bots(page).nth(1).locator("button.qa-copy").click()
+    click_when_still(bots(page).nth(1).locator("button.qa-copy"))
     bots(page).nth(1).locator(".qa-copied").wait_for(state="visible")  # shown once the copy is done
     copied = page.evaluate("navigator.clipboard.readText()")
     assert "[1]" in copied and "\n来源：\n[1] " in copied and "›" in copied
@@ -141,7 +155,7 @@ def test_chat_as_a_resident_uses_it(slow_app, page):
 
     # Feedback on the first (not the latest) answer, confirmed under it, stored with its question.
     page.locator("#chat button[aria-label='赞']").first.wait_for()  # Gradio's labels in Chinese
-    page.locator("#chat button[aria-label='赞']").first.click()
+    click_when_still(page.locator("#chat button[aria-label='赞']").first)
     note = first.locator(".qa-feedback-note")
     note.wait_for()
     assert note.inner_text() == "已记录您的评价，谢谢！" and not bots(page).nth(1).locator(".qa-feedback-note").count()
