@@ -1,12 +1,15 @@
 """Files a process derives once per machine from installed data (jieba's dictionary, jionlp's
 divisions) and later processes read instead of parsing again.
 
-They live in the temporary folder beside jieba's own cache, named after the data file's size and
-modification time and a version, so a changed package or format is never read from a stale one.
+They live in the temporary folder beside jieba's own cache, named after a digest of the data
+file's content and a format version, so a changed package or format is never read from a stale
+one, and every virtual environment holding the same package shares one file (named by the file's
+modification time, each fresh install wrote another 16 MB copy). Hashing costs ~10 ms a file.
 A read-only temporary folder only means parsing again next time.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -14,8 +17,8 @@ from pathlib import Path
 
 def cache_path(stem: str, source: Path, version: int, suffix: str) -> Path:
     """Where the cache derived from `source` (format `version`) is kept on this machine."""
-    stat = Path(source).stat()
-    return Path(tempfile.gettempdir()) / f"{stem}-{version}-{stat.st_size}-{int(stat.st_mtime)}.{suffix}"
+    digest = hashlib.blake2b(Path(source).read_bytes(), digest_size=10).hexdigest()
+    return Path(tempfile.gettempdir()) / f"{stem}-{version}-{digest}.{suffix}"
 
 
 def read_cache(path: Path) -> bytes | None:

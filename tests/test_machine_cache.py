@@ -2,6 +2,7 @@
 builds it, and a damaged or foreign cache file never used."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -51,6 +52,18 @@ def test_a_damaged_cache_is_read_again_from_jieba(own_tmp):
     write_cache(cache, packed.replace("研发".encode(), "研\n发".encode()))  # a word too many
     text.jieba_base.cache_clear()
     assert text.jieba_base().FREQ == base.FREQ
+
+
+def test_caches_are_named_by_content_not_by_install_time(tmp_path):
+    first, second = tmp_path / "a" / "dict.txt", tmp_path / "b" / "dict.txt"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text("研发 5\n", encoding="utf-8")
+    os.utime(second, (0, 0))  # another install of the same package, written at another time
+    assert cache_path("qa-jieba", first, 1, "bin") == cache_path("qa-jieba", second, 1, "bin")
+    second.write_text("研发 6\n", encoding="utf-8")
+    assert cache_path("qa-jieba", first, 1, "bin") != cache_path("qa-jieba", second, 1, "bin")
+    assert cache_path("qa-jieba", first, 1, "bin") != cache_path("qa-jieba", first, 2, "bin")
 
 
 def test_pack_round_trip_and_line_breaks():
