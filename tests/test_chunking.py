@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from llama_index.core import Document
 
+from qa.ingest.catalog import Header, infer_title
 from qa.ingest.chunking import PATH_SEPARATOR, paragraph_lead, split_sentences
 from qa.ingest.node_parser import HeadingNodeParser
 from qa.ingest.loading import load_documents
@@ -104,6 +105,14 @@ def test_markdown_headings_are_headings_named_without_their_marks():
         ("西青区2024年政府工作报告 › 一、2023年工作回顾", "新建公共充电桩3268台，建成5G基站5721座。"),
         ("西青区2024年政府工作报告 › 一、2023年工作回顾 › 民生保障", "新增养老床位不少于150张，新增托位1200个。"),
         ("西青区2024年政府工作报告 › 二、2024年工作安排", "#话题# 不是标题，后面也是正文。")]
+
+
+def test_a_markdown_title_line_names_the_document_not_a_heading_level():
+    text = "# 西青区2024年政府工作报告\n\n## 一、2023年工作回顾\n\n新建公共充电桩3268台，建成5G基站5721座。\n"
+    assert infer_title(Header.of(text), "t") == ("西青区2024年政府工作报告", False)
+    nodes = HeadingNodeParser(max_chars=200, min_chars=10).get_nodes_from_documents(
+        [Document(text=text, metadata={"doc": "t.md", "title": "西青区2024年政府工作报告"})])
+    assert [n.metadata["heading"] for n in nodes] == ["一、2023年工作回顾"]
 
 
 def test_sentence_split_and_lead():

@@ -17,6 +17,7 @@ from pathlib import Path
 from qa.errors import DocumentError
 from qa.ingest.divisions import Divisions, Place, level_of
 from qa.ingest.gazetteer import Gazetteer
+from qa.ingest.headings import MARKDOWN_HEADING
 from qa.text import simplified
 
 CATALOG_NAME = "catalog.json"
@@ -146,8 +147,11 @@ class Header:
 
 
 def tidy(line: str) -> str:
-    """A line as a title reads: no edge or stray inner spaces left by the converter."""
-    return CJK_SPACE.sub("", line.strip().replace("\u3000", " "))
+    """A line as a title reads: no edge or stray inner spaces left by the converter, no Markdown
+    heading marks ("# 西青区2024年政府工作报告")."""
+    line = line.strip().replace("\u3000", " ")
+    marked = MARKDOWN_HEADING.match(line)
+    return CJK_SPACE.sub("", marked.group(2) if marked else line)
 
 
 def _is_title_line(line: str) -> bool:

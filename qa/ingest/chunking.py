@@ -15,7 +15,7 @@ from qa.ingest.headings import Heading, match_heading
 from qa.ingest.tables import find_tables
 
 # Bump when chunk boundaries or node text change: the index manifest records it.
-CHUNKER_VERSION = "6"
+CHUNKER_VERSION = "7"
 PATH_SEPARATOR = " › "
 
 SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")

@@ -46,8 +46,11 @@ class HeadingNodeParser(NodeParser):
         passages = HeadingChunker(self.max_chars, self.min_chars).passages(text)
         source = document.as_related_node_info()
         doc_id = document.metadata.get("doc", document.node_id)
+        title = document.metadata.get("title")
         nodes = []
         for i, (path, kind, start, end, body) in enumerate(passages):
+            if path and path[0] == title:
+                path = path[1:]  # a Markdown "# 标题" line: the citation names the document already
             node = TextNode(
                 id_=f"{doc_id}#{i}",
                 text=body,
