@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from qa.config import Config
+from qa.errors import QAError
 from qa.search.crosslingual import CrossLingual
 
 
@@ -18,7 +19,7 @@ def test_config_default_and_environment_override(monkeypatch):
     config = Config.from_env()
     assert config.crosslingual == "off"
     assert not CrossLingual.from_config(config).available
-    with pytest.raises(ValueError):
+    with pytest.raises(QAError):
         CrossLingual("e5")
 
 

