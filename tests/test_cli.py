@@ -67,3 +67,18 @@ def test_ask_builds_a_missing_index_first(tmp_path, monkeypatch, capsys, corpus_
     assert (tmp_path / "fresh-index" / "manifest.json").exists()
     assert main(["build", "--quiet"]) == 0
     assert "无需重建" in capsys.readouterr().out
+
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(cli_env):
+    """`qa docs --json | head -1`: the pipe is closed before the listing is written."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone
+    run = subprocess.run([sys.executable, "-m", "qa.app.cli", "docs", "--json"], stdout=write,
+                         stderr=subprocess.PIPE, text=True, env=os.environ, timeout=120)
+    os.close(write)
+    assert run.returncode == 141 and run.stderr == ""
