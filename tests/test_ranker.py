@@ -124,6 +124,8 @@ def test_declining_says_what_was_found_instead():
                               {}, True)
     assert F.found_instead(money, "实施梨双路改扩建工程。") == ("梨双路改扩建工程", "总投资")
     assert F.found_instead(view, "推进城市建设。") is None  # shares nothing specific
+    people = F.QuestionView.of("张家窝镇十五五末常住人口要达到多少万人？", "how_much", ["末", "常住人口", "万人"], {}, True)
+    assert F.found_instead(people, "解决常住人口增长带来的入学需求。") == ("常住人口", "具体数字")
 
 
 def test_abstention_names_what_the_documents_mention(assistant):

@@ -321,11 +321,13 @@ def focus_attribute(view: QuestionView, subject: str) -> str:
     spans = []
     for term in view.focus:
         at = view.text.find(term)
-        if at >= 0 and term not in subject:
+        # one character ("十五五末" → 末) names no attribute: "但没有给出末" reads as nonsense
+        if at >= 0 and term not in subject and len(term) > 1:
             spans.append((at, at + len(term)))
     if first_ask is not None:
         before = [s for s in spans if s[1] <= first_ask.start()]
-        spans = before or [s for s in spans if s[0] >= first_ask.end()]
+        # after the asking word: "什么时候完工" names the attribute; "多少万人" only its unit
+        spans = before or ([] if view.kind == "how_much" else [s for s in spans if s[0] >= first_ask.end()])
     what = view.text[min(s[0] for s in spans): max(s[1] for s in spans)] if spans else ""
     what = what.strip(EDGE)
     suffix = ASKED_WHAT.get(view.kind, "")
