@@ -148,7 +148,7 @@ class Header:
 
 def tidy(line: str) -> str:
     """A line as a title reads: no edge or stray inner spaces left by the converter, no Markdown
-    heading marks ("# 西青区2024年政府工作报告")."""
+    heading marks ("# 某区2024年政府工作报告")."""
     line = line.strip().replace("\u3000", " ")
     marked = MARKDOWN_HEADING.match(line)
     return CJK_SPACE.sub("", marked.group(2) if marked else line)
