@@ -270,3 +270,49 @@ def load_abstention(path: Path | None = None) -> Abstention | None:
         return _load(str(path), path.stat().st_mtime)
     except (OSError, ValueError, KeyError):
         return None
+
+
+# ---------------------------------------------------------------- questions read by meaning
+
+MEANING_FILE = DATA / "abstention_meaning.json"  # written by `qa train-abstention --meaning`
+MEANING_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CrossLingualFloor:
+    """For a question read by meaning (English sharing no Chinese word with the documents,
+    qa/answer/meaning.py), the calibrated model above sees little: its coverage and focus features
+    count words the question does not have. The cross-lingual model (qa.search.crosslingual) does
+    compare the question with the chosen sentences; an answer is declined when none of them is
+    closer to the question than `floor`, a cosine that unrelated Chinese text reaches by chance
+    (a percentile of the cosines between English questions and CMRC sentences; how it is chosen:
+    qa/evaluation/meaning_floor.py)."""
+    floor: float
+    crosslingual: str  # the model the floor was measured with: "<package>==<version>"
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CrossLingualFloor":
+        if data.get("format") != MEANING_FORMAT:
+            raise ValueError("cross-lingual floor of another format; run qa train-abstention --meaning")
+        return cls(floor=float(data["floor"]), crosslingual=str(data["crosslingual"]))
+
+    def similarity(self, crosslingual, query, chosen: list) -> float:
+        """The highest cosine between the question and a chosen sentence."""
+        return float(np.max(crosslingual.similarities(query.text, [c.sentence for c in chosen])))
+
+    def answers(self, crosslingual, query, chosen: list) -> bool:
+        """False when the chosen sentences read like chance; True where the model is missing."""
+        return not crosslingual.available or self.similarity(crosslingual, query, chosen) >= self.floor
+
+
+def load_floor(crosslingual, path: Path | None = None) -> CrossLingualFloor | None:
+    """The packaged floor when it was measured with `crosslingual`'s model (a floor of another
+    model's cosines means nothing for this one), else None."""
+    from qa.search.crosslingual import PACKAGE, VERSION
+
+    path = Path(path or MEANING_FILE)
+    try:
+        floor = CrossLingualFloor.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError):
+        return None
+    return floor if crosslingual.mode != "off" and floor.crosslingual == f"{PACKAGE}=={VERSION}" else None

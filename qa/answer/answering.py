@@ -17,7 +17,7 @@ from qa.index.passage import NodeWithScore
 from qa.config import Config
 from qa.errors import InputError
 from qa.answer import features as F
-from qa.answer.abstain import load_abstention, model_file
+from qa.answer.abstain import load_abstention, load_floor, model_file
 from qa.answer.ranker import Ranker, fits_index, load_ranker
 from qa.answer.compose import Writer, enumeration, sentences, trim, unverified_numbers  # noqa: F401
 from qa.answer.meaning import MeaningMatcher
@@ -80,6 +80,9 @@ class Answerer:
         self.writer = Writer(self)
         # English questions against Chinese sentences (USE multilingual v3), loaded on first use
         self.crosslingual = CrossLingual.from_config(config)
+        # questions read by meaning are also declined when no chosen sentence is closer to them, by
+        # the cross-lingual model, than unrelated text is by chance (qa/data/abstention_meaning.json)
+        self.floor = load_floor(self.crosslingual) if config.abstention == "learned" else None
         self.meaning = MeaningMatcher(index)  # evidence for questions with little Chinese
 
     def scorer_for(self, query: Query) -> Ranker | None:
@@ -314,6 +317,9 @@ class Answerer:
         chosen = self.select(query, results)
         judge = self.abstention if self.scorer_for(query) is self.ranker else self.abstention_by_meaning
         if chosen and judge is not None and not judge.answers(self, query, chosen, results):
+            return []
+        if chosen and self.floor is not None and self.meaning.applies(query) \
+                and not self.floor.answers(self.crosslingual, query, chosen):
             return []
         return chosen
 

@@ -229,8 +229,18 @@ def cmd_train_abstention(args) -> int:
     from qa.evaluation import abstain_training
 
     root = Path(__file__).resolve().parents[2]
+    gold = Path(args.gold or root / "eval" / "questions.jsonl")
+    if args.meaning:
+        from qa.answer.abstain import MEANING_FILE
+        from qa.evaluation import meaning_floor
+
+        card = meaning_floor.train(_config(args), gold, args.out or MEANING_FILE,
+                                  args.max_false_abstain or abstain_training.MAX_FALSE_ABSTAIN, progress=not args.quiet)
+        print(meaning_floor.format_card(card))
+        print(f"\n下限 {card['floor']}（第 {card['percentile']} 百分位）；输出：{args.out or MEANING_FILE}", file=sys.stderr)
+        return 0
     out = args.out or model_file(_config(args).answer_scorer)
-    card = abstain_training.train(_config(args), Path(args.gold or root / "eval" / "questions.jsonl"), out,
+    card = abstain_training.train(_config(args), gold, out,
                                   args.work or root / "eval" / "out" / "abstain_cmrc", args.passages,
                                   args.max_false_abstain or abstain_training.MAX_FALSE_ABSTAIN, progress=not args.quiet)
     print(abstain_training.format_card(card))
@@ -295,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     abst.add_argument("--passages", type=int, default=400, help="使用 CMRC 2018 训练集的前 N 篇段落（默认 400）")
     abst.add_argument("--max-false-abstain", type=float, metavar="SHARE",
                       help="留出的自有金标准可回答题中误拒答的比例上限（默认 0.02：低于产品目标 3%%，留出余量）")
+    abst.add_argument("--meaning", action="store_true",
+                      help="改为校准按意思判断的英文问题的跨语言下限（不用术语表；写入 qa/data/abstention_meaning.json）："
+                           "英文问题与 CMRC 2018 训练集句子的余弦按分位数取下限，分位数按自有金标准英文可答题的误拒答上限选")
     abst.add_argument("--quiet", action="store_true", help="不显示进度")
     for p in (build, ask, docs, com, evl, trn, abst):
         p.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -106,19 +106,28 @@ def gold_examples(answerer, gold_path: Path, source: str = "gold", english_only:
         query, read = retrieve(answerer, item.question)
         values, _ = ask_recorded(answerer, item.question, query, read)
         out.append(Example(source, fold, item.id, int(not item.unanswerable), values))
-        facts = [norm(m) for m in item.must_include]
-        if item.unanswerable or not (facts or item.evidence):
-            continue
-        from qa.evaluation.gold import covered
-
-        holds = lambda text: bool(facts) and all(f in norm(text) for f in facts)
-        left = [r for r in read if not (item.evidence and covered(item.evidence, r.node.get_content())
-                                        or holds(r.node.get_content()))]
-        if len(left) == len(read) or any(holds(r.node.get_content()) for r in left):
+        left = withheld(item, read)
+        if left is None:
             continue
         values, _ = ask_recorded(answerer, item.question, query, left)
         out.append(Example(f"{source}-withheld", fold, item.id, 0, values))
     return out
+
+
+def withheld(item, read: list) -> list | None:
+    """The passages read without the answerable question's evidence: a synthetic unanswerable
+    question; None when nothing was withheld or a passage left still holds all its facts."""
+    from qa.evaluation.gold import covered
+
+    facts = [norm(m) for m in item.must_include]
+    if item.unanswerable or not (facts or item.evidence):
+        return None
+    holds = lambda text: bool(facts) and all(f in norm(text) for f in facts)
+    left = [r for r in read if not (item.evidence and covered(item.evidence, r.node.get_content())
+                                    or holds(r.node.get_content()))]
+    if len(left) == len(read) or any(holds(r.node.get_content()) for r in left):
+        return None
+    return left
 
 
 def cmrc_examples(answerer, questions: list[tuple]) -> list[Example]:
