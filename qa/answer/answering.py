@@ -83,7 +83,7 @@ class Answerer:
         # questions read by meaning are also declined when no chosen sentence is closer to them, by
         # the cross-lingual model, than unrelated text is by chance (qa/data/abstention_meaning.json)
         self.floor = load_floor(self.crosslingual) if config.abstention == "learned" else None
-        self.meaning = MeaningMatcher(index)  # evidence for questions with little Chinese
+        self.meaning = MeaningMatcher(index, crosslingual=self.crosslingual)  # questions with little Chinese
 
     def scorer_for(self, query: Query) -> Ranker | None:
         """The learned scorer, except for a question judged by meaning (English read through the
