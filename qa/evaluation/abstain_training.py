@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import Config
+from qa.config import TRAINING_GLOSSARY, Config
 from qa.evaluation.gold import load_gold, norm, strip_markers
 
 SEED = 13
@@ -294,6 +294,7 @@ def data_digest(gold_path: Path) -> str:
 def train(config: Config, gold_path: Path, out_path: Path, work: Path, passages: int = CMRC_PASSAGES,
           max_false: float = MAX_FALSE_ABSTAIN, progress: bool = False) -> dict:
     """Collect, check out of fold, choose the threshold, fit on everything, write the model."""
+    config = replace(config, glossary=TRAINING_GLOSSARY)
     return write_model(collect(config, gold_path, work, passages, progress), gold_path, out_path, passages, max_false,
                        config.answer_scorer)
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from qa.config import Config
+from qa.config import TRAINING_GLOSSARY, Config
 from qa.evaluation.gold import covered, load_gold, norm
 from qa.evaluation.ranker_checks import (  # noqa: F401  (allowed_threshold, format_card: used through here)
     CONFIDENT_SLACK, FOLLOW_SLACK, MAX_ANSWER_CHARS, MAX_FALSE_ABSTAIN, NEVER, Gates, allowed_threshold, card, confident_level, follow_ratio,
@@ -283,6 +283,7 @@ def collect(config: Config, gold_path: Path, work: Path, cmrc_passages: int = CM
 def train(config: Config, gold_path: Path, out_path: Path, work: Path | None = None,
           cmrc_passages: int = CMRC_TRAIN_PASSAGES, progress: bool = False) -> dict:
     """Collect, check held out, fit on everything trained on, write the model; returns its card."""
+    config = replace(config, glossary=TRAINING_GLOSSARY)
     work = Path(work or tempfile.mkdtemp(prefix="qa-train-"))
     return write_model(collect(config, gold_path, work, cmrc_passages, progress), out_path, cmrc_passages,
                        config.min_support)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.config import Config
+from qa.config import TRAINING_GLOSSARY, Config
 from qa.models import LinearModel
 from qa.search.fusion import (FEATURES, FUSION_FILE, HAND_SET_LOGS, SCOPE_PARTS, FusionModel, Signals,
                               embedder_key, features)
@@ -233,6 +233,7 @@ def fitted_model(gold: list[Example], cmrc: list[Example], embedder: str, gold_p
 
 def train(config: Config, gold_path: Path, out_path: Path, work: Path, passages: int) -> dict:
     from qa.index.index import Index
+    config = replace(config, glossary=TRAINING_GLOSSARY)
 
     gold = gold_examples(config, gold_path)
     cmrc = cmrc_examples(config, work, passages)
