@@ -163,11 +163,9 @@ GLOSSARY_SETTINGS = {"on": True, "1": True, "true": True, "yes": True,
                      "off": False, "0": False, "false": False, "no": False}
 
 
-def uses_glossary(setting: str | bool, index: Index) -> bool:
+def uses_glossary(setting: str, index: Index) -> bool:
     """Whether English questions are read through the hand-written glossary (QA_GLOSSARY): "auto"
     keeps it as the fallback of an index whose embedder cannot read English itself."""
-    if isinstance(setting, bool):
-        return setting
     if setting.lower() == "auto":
         return not index.reads_english
     if setting.lower() not in GLOSSARY_SETTINGS:
