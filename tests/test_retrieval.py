@@ -33,6 +33,12 @@ def test_english_question_is_searched_with_the_documents_words(analyse):
     assert q.english and q.places == ["西青区"] and "一般公共预算收入" in q.search_text
 
 
+def test_english_question_years_scope_the_answer_but_are_not_searched_for(assistant):
+    q = query.analyse("Which rail transit lines does Xiqing plan to push forward in 2024?",
+                      assistant.index, glossary=False)
+    assert q.english and q.years == ["2024"] and "2024" not in q.retrieval_text
+
+
 def test_names_written_with_figures_are_searched_as_written(assistant):
     q = query.analyse("How many 5G base stations, what CO2 and PM2.5 levels in the 14th Five-Year Plan?",
                       assistant.index, glossary=False, lexicon=False)

@@ -197,7 +197,9 @@ def _analyse_one(question: str, index: Index, use_glossary: bool = True, use_lex
     # "23年" → "2023年": residents shorten years
     search = SHORT_YEAR.sub(lambda m: f"20{m.group(1)}年", search)
     periods = {name: span for name, span in PERIODS.items() if name in search}
-    years = list(dict.fromkeys(YEAR.findall(search)))
+    # an English question's years are not searched for (its other words reach passages only
+    # through the lexicon, so a year would outweigh them) but scope the answer as 年 does
+    years = list(dict.fromkeys(YEAR.findall(search) + (YEAR.findall(text) if english else [])))
     kind = "what"
     for name, pattern in KIND_PATTERNS:
         if pattern.search(text):
