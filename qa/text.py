@@ -48,10 +48,15 @@ def simplified(text: str) -> str:
     return _T2S.convert(text)
 
 
+# A subscript kept from a formula-aware conversion ("PM _{2.5}", "CO_{2}") is written as
+# questions write it ("PM2.5", "CO2").
+SUBSCRIPT = re.compile(r"\s*_\{\s*([0-9a-z.]{1,6})\s*\}", re.I)
+
+
 def normalise(text: str) -> str:
-    """Full-width → half-width, traditional → simplified and case folding, for matching only
-    (never for display)."""
-    return simplified(unicodedata.normalize("NFKC", text)).lower()
+    """Full-width → half-width, traditional → simplified, subscripts inline and case folding,
+    for matching only (never for display)."""
+    return SUBSCRIPT.sub(r"\1", simplified(unicodedata.normalize("NFKC", text))).lower()
 
 
 def valid_terms(terms: Iterable[str]) -> set[str]:

@@ -23,6 +23,13 @@ def test_normalise_matches_traditional_as_simplified_and_keeps_numbers():
     assert tokenize("靜海鎮招商引資") == tokenize("静海镇招商引资")
 
 
+def test_subscripts_of_converted_formulas_are_matched_as_questions_write_them():
+    tokenize = Tokenizer([]).tokenize
+    assert tokenize("PM_{2.5} 主要污染物") == tokenize("PM2.5主要污染物") == ["pm2.5", "主要", "污染", "污染物"]
+    assert "pm2.5" in tokenize("细颗粒物（PM _{2.5} ）浓度")
+    assert normalise("CO_{2}排放") == "co2排放"
+
+
 def test_simplified_text_is_left_as_it_is():
     text = "张家窝镇2024年完成固定资产投资123.4亿元，显著增长"
     assert simplified(text) == text

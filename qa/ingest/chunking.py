@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from qa.ingest.headings import Heading, match_heading
 from qa.ingest.tables import find_tables
 
-# Bump when chunk boundaries or node text change: the index manifest records it.
-CHUNKER_VERSION = "7"
+# Bump when chunk boundaries, node text or how text is normalised for matching (qa.text) change:
+# the index manifest records it.
+CHUNKER_VERSION = "8"
 PATH_SEPARATOR = " › "
 
 SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")
