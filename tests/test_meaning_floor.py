@@ -44,6 +44,16 @@ def test_the_floor_declines_when_no_chosen_sentence_reaches_it():
     assert floor.answers(FakeCrossLingual({"b": 0.12}, available=False), query, _chosen("b"))
 
 
+def test_a_long_sentence_meets_the_floor_by_its_closest_clause():
+    floor = A.CrossLingualFloor(floor=0.25, crosslingual=f"{PACKAGE}=={VERSION}")
+    query = type("Q", (), {"text": QUESTION})()
+    sentence = "深入打好污染防治攻坚战，新建公共充电桩3268台，完成30个“无废细胞”创建。"
+    model = FakeCrossLingual({sentence: 0.12, "新建公共充电桩3268台，": 0.41})
+    assert floor.similarity(model, query, _chosen(sentence)) == pytest.approx(0.41)
+    assert floor.answers(model, query, _chosen(sentence))
+    assert not floor.answers(FakeCrossLingual({sentence: 0.12}), query, _chosen(sentence))
+
+
 def test_a_floor_of_another_model_or_with_the_model_off_is_not_loaded(tmp_path):
     path = tmp_path / "floor.json"
     path.write_text(json.dumps({"format": A.MEANING_FORMAT, "floor": 0.2, "crosslingual": f"{PACKAGE}==0.0.1"}))

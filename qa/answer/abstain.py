@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer import features as F
+from qa.answer.meaning import closest_clauses
 from qa.answer.rules import shared_run
 from qa.commitments.lexicon import DATA, lexicon
 from qa.models import LinearModel
@@ -275,7 +276,7 @@ def load_abstention(path: Path | None = None) -> Abstention | None:
 # ---------------------------------------------------------------- questions read by meaning
 
 MEANING_FILE = DATA / "abstention_meaning.json"  # written by `qa train-abstention --meaning`
-MEANING_FORMAT = 1
+MEANING_FORMAT = 2  # 2: cosines of a sentence's closest clause
 
 
 @dataclass(frozen=True)
@@ -297,8 +298,9 @@ class CrossLingualFloor:
         return cls(floor=float(data["floor"]), crosslingual=str(data["crosslingual"]))
 
     def similarity(self, crosslingual, query, chosen: list) -> float:
-        """The highest cosine between the question and a chosen sentence."""
-        return float(np.max(crosslingual.similarities(query.text, [c.sentence for c in chosen])))
+        """The highest cosine between the question and a chosen sentence or one of its clauses, as
+        sentences are chosen (qa/answer/meaning.py): a long sentence's vector blends what it lists."""
+        return float(np.max(closest_clauses(crosslingual, query.text, [c.sentence for c in chosen])))
 
     def answers(self, crosslingual, query, chosen: list) -> bool:
         """False when the chosen sentences read like chance; True where the model is missing."""

@@ -64,6 +64,16 @@ def clauses(sentence: str) -> list[str]:
     return [p for p in dict.fromkeys(parts) if len(p) >= CLAUSE_MIN_CHARS and p != sentence.strip()]
 
 
+def closest_clauses(crosslingual, question: str, sentences: list[str]) -> np.ndarray:
+    """The cross-lingual cosine of the question with each sentence or its closest clause."""
+    if not sentences:
+        return np.zeros(0, dtype=np.float32)
+    parts = {s: clauses(s) for s in sentences}
+    texts = list(dict.fromkeys([*sentences, *(c for cs in parts.values() for c in cs)]))
+    sims = dict(zip(texts, crosslingual.similarities(question, texts)))
+    return np.array([max([sims[s], *(sims[c] for c in parts[s])]) for s in sentences])
+
+
 class MeaningMatcher:
     """Cosine similarity of a question with sentences, turned into a coverage-like share in
     [0, 1]: (similarity − the median over the question's candidate sentences) / spread, clipped.
@@ -96,11 +106,7 @@ class MeaningMatcher:
         return {s: float(v) for s, v in zip(sentences, shares)}
 
     def _crosslingual(self, question: str, sentences: list[str]) -> np.ndarray:
-        """The cross-lingual cosine of the question with each sentence or its closest clause."""
-        parts = {s: clauses(s) for s in sentences}
-        texts = list(dict.fromkeys([*sentences, *(c for cs in parts.values() for c in cs)]))
-        sims = dict(zip(texts, self.crosslingual.similarities(question, texts)))
-        return np.array([max([sims[s], *(sims[c] for c in parts[s])]) for s in sentences])
+        return closest_clauses(self.crosslingual, question, sentences)
 
     def _embed(self, sentences: list[str]) -> np.ndarray:
         missing = [s for s in sentences if s not in self._vectors]

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.answer.meaning import closest_clauses
 from qa.config import Config
 from qa.evaluation.abstain_training import BENCH, MAX_FALSE_ABSTAIN, withheld
 from qa.evaluation.gold import load_gold, score_one
@@ -63,8 +64,9 @@ def reference_sentences(cmrc_path: Path, count: int = REFERENCES, seed: int = SE
 
 
 def chance_cosines(crosslingual, questions: list[str], references: list[str]) -> np.ndarray:
-    """The cosine of every question with every reference sentence."""
-    return np.concatenate([crosslingual.similarities(q, references) for q in questions]) if questions \
+    """The cosine of every question with every reference sentence or its closest clause, as the
+    floor compares chosen sentences."""
+    return np.concatenate([closest_clauses(crosslingual, q, references) for q in questions]) if questions \
         else np.zeros(0)
 
 
@@ -73,7 +75,7 @@ def _case(answerer, item, query, read, group: str) -> Case:
     if answer.abstained:
         return Case(item.id, "declined", None)
     chosen = answerer._chosen(query, read)
-    similarity = float(np.max(answerer.crosslingual.similarities(query.text, [c.sentence for c in chosen]))) \
+    similarity = float(np.max(closest_clauses(answerer.crosslingual, query.text, [c.sentence for c in chosen]))) \
         if chosen else None
     if group == "asked":
         group = "unanswerable" if item.unanswerable else "right" if score_one(item, answer.to_json()).ok else "wrong"
