@@ -126,6 +126,9 @@ def test_declining_says_what_was_found_instead():
     assert F.found_instead(view, "推进城市建设。") is None  # shares nothing specific
     people = F.QuestionView.of("张家窝镇十五五末常住人口要达到多少万人？", "how_much", ["末", "常住人口", "万人"], {}, True)
     assert F.found_instead(people, "解决常住人口增长带来的入学需求。") == ("常住人口", "具体数字")
+    # a focus term ending in a function character ("结对") is named whole, not cut to "景区结"
+    pairs = F.QuestionView.of("杨柳青古镇要跟哪些景区结对？", "list", ["杨柳青古镇", "景区", "结对"], {}, False)
+    assert F.found_instead(pairs, "推动杨柳青古镇提升改造。") == ("杨柳青古镇", "景区结对")
 
 
 def test_abstention_names_what_the_documents_mention(assistant):

@@ -309,7 +309,8 @@ def asked_attribute(view: QuestionView, subject: str) -> str:
     if ask is not None:
         between = re.sub(r"[^\w\u4e00-\u9fff]", "", view.text[at + len(subject): ask.start()]).strip(EDGE)
         between = re.sub(r"[是为有要达到定]+$", "", between.strip(EDGE)).strip(EDGE)
-        if 2 <= len(between) <= ATTRIBUTE_CAP:
+        # words without a content term of the question ("要跟", "是跟") name no attribute
+        if 2 <= len(between) <= ATTRIBUTE_CAP and any(t in between for t in view.terms):
             return between + ("时间" if view.kind == "when" and not between.endswith(("时间", "日期")) else "")
     return focus_attribute(view, subject)
 
@@ -328,8 +329,9 @@ def focus_attribute(view: QuestionView, subject: str) -> str:
         before = [s for s in spans if s[1] <= first_ask.start()]
         # after the asking word: "什么时候完工" names the attribute; "多少万人" only its unit
         spans = before or ([] if view.kind == "how_much" else [s for s in spans if s[0] >= first_ask.end()])
+    # from a focus term's start to a focus term's end: trimming function characters here would
+    # cut into a term ("地方结对" → "地方结")
     what = view.text[min(s[0] for s in spans): max(s[1] for s in spans)] if spans else ""
-    what = what.strip(EDGE)
     suffix = ASKED_WHAT.get(view.kind, "")
     if view.kind == "when" and what and not what.endswith(("时间", "日期", "年份")):
         return what + "时间"
