@@ -75,9 +75,12 @@ def _bert_modules(config: dict):
     class Embeddings(nn.Module):
         def __init__(self):
             super().__init__()
-            self.word_embeddings = nn.Embedding(config["vocab_size"], hidden)
-            self.position_embeddings = nn.Embedding(config["max_position_embeddings"], hidden)
-            self.token_type_embeddings = nn.Embedding(config["type_vocab_size"], hidden)
+            # given an (empty) weight, an embedding skips its random normal_ initialisation: on
+            # the meta device that one call imports torch._dynamo, ~2 CPU seconds
+            self.word_embeddings, self.position_embeddings, self.token_type_embeddings = (
+                nn.Embedding(rows, hidden, _weight=torch.empty(rows, hidden))
+                for rows in (config["vocab_size"], config["max_position_embeddings"],
+                             config["type_vocab_size"]))
             self.LayerNorm = nn.LayerNorm(hidden, eps=eps)
 
         def forward(self, ids):
