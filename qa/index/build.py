@@ -15,8 +15,9 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.commitments.extract import EXTRACTOR_VERSION
@@ -175,9 +176,25 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
 
 def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = True,
            keep_model: bool = False) -> BuildReport:
+    from qa.index.embeddings import make_embedder
+
+    previous = _previous_index(config) if reuse_previous else None  # --force: nothing reused, LSA refitted
+    embedder = make_embedder(config.embed_model, config.lsa_dim)
+    same_model = previous is not None and previous.manifest.get("embedder", {}).get("id") == embedder.id
+    if not same_model:  # every passage is embedded: the model loads while the corpus is read
+        embedder.preload()
+    try:
+        return _build_from(config, reason, progress, previous, embedder, keep_model)
+    except BaseException:  # a failed build keeps no model (e5: its encoder's process)
+        embedder.release()
+        raise
+
+
+def _build_from(config: Config, reason: str, progress: bool, previous, embedder,
+                keep_model: bool) -> BuildReport:
     from qa.ingest.chunking import CHUNKER_VERSION
     from qa.commitments.database import DB_NAME, build_commitments
-    from qa.index.embeddings import embedder_record, make_embedder
+    from qa.index.embeddings import LSAEmbedder, embedder_record, make_embedder
     from qa.ingest.loading import scan_corpus
     from qa.index.store import PASSAGES, PLACES, TERMS, write_lsa_vectors, write_passages, write_vectors
     from qa.index.vocabulary import places_and_names
@@ -185,8 +202,6 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
 
     started = time.perf_counter()
     files = corpus_fingerprint(config.corpus_dir)
-    previous = _previous_index(config) if reuse_previous else None  # --force: nothing reused, LSA refitted
-    embedder = make_embedder(config.embed_model, config.lsa_dim)
     same_model = previous is not None and previous.manifest.get("embedder", {}).get("id") == embedder.id
     scan = scan_corpus(config.corpus_dir, previous.documents() if previous else None)
     for item in scan.skipped:
@@ -196,22 +211,27 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
 
     fresh_nodes, entries = _chunk(config, scan, progress)
     passages = reuse.collect(scan, fresh_nodes, entries, previous, same_model)
+    kept = previous if same_model else None
+    # a neural model needs no tokens: its vectors are computed (in its own process) while the
+    # passages are segmented, the LSA fitted and the commitments extracted
+    pending = None if isinstance(embedder, LSAEmbedder) else _embed_in_background(
+        embedder, passages, kept, progress)
 
     places, names = places_and_names({doc: e.metadata for doc, e in entries.items()})
     terms = sorted(names.union(*(e.terms for e in entries.values())))
     tokenizer = Tokenizer(terms, names=names)
-    embedder = make_embedder(config.embed_model, config.lsa_dim, tokenizer.tokenize)
+    if pending is None:  # LSA is the model: its words come from the index's tokenizer
+        embedder = make_embedder(config.embed_model, config.lsa_dim, tokenizer.tokenize)
     lsa = second_lsa(embedder, config, tokenizer.tokenize)
     changed_terms = {normalise(t) for t in set(terms) ^ previous.terms()} if previous else set()
     resegmented = reuse.resegment(passages, changed_terms, keep_vectors=lsa is not None) if changed_terms else set()
     passages.tokens = [t if t is not None else list(tokenizer.segment(passages.texts[i]))
                        for i, t in enumerate(passages.tokens)]
-    kept = previous if same_model else None
-    vectors = reuse.vectors(embedder, passages, passages.old_rows,
-                            kept.vectors if kept else None, kept.directory if kept else None, progress)
-    if not keep_model:  # e5: the torch encoder, before the LSA and the commitments need memory
-        embedder.release()
-        release_memory()
+    vectors = None
+    if pending is None:
+        vectors = reuse.vectors(embedder, passages, passages.old_rows,
+                                kept.vectors if kept else None, kept.directory if kept else None,
+                                progress)
     lsa_vectors = None
     if lsa is not None:  # the corpus-fitted LSA beside the model: its rows depend on the tokens
         lsa_rows = [None if i in resegmented else row for i, row in enumerate(passages.old_rows)]
@@ -223,17 +243,9 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        embedder.save(tmp)
         write_passages(tmp / PASSAGES, list(entries.values()), passages)
-        write_vectors(tmp, vectors, passages.tokens, config.ann_min_passages)
         if lsa is not None:
             lsa.save(tmp)
-            write_lsa_vectors(tmp, lsa_vectors, config.ann_min_passages)
-        published = None
-        if config.search_backend == "milvus":  # a new collection version, behind the alias below
-            from qa.index.milvus import publish_passages, switch_alias
-
-            published = publish_passages(config, passages, vectors, lsa_vectors)
         (tmp / TERMS).write_text(json.dumps({"terms": terms, "names": sorted(names)}, ensure_ascii=False),
                                  encoding="utf-8")
         (tmp / PLACES).write_text(json.dumps([p.to_json() for p in places], ensure_ascii=False),
@@ -245,6 +257,20 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
                           previous=previous.directory / DB_NAME if previous else None,
                           kept=sorted(scan.unchanged), changed_terms=changed_terms,
                           tokenizer=tokenizer)
+        if pending is not None:
+            vectors = pending.result()
+        if not keep_model:  # e5: the encoder's process (torch, the tokenizer)
+            embedder.release()
+            release_memory()
+        embedder.save(tmp)
+        write_vectors(tmp, vectors, passages.tokens, config.ann_min_passages)
+        if lsa is not None:
+            write_lsa_vectors(tmp, lsa_vectors, config.ann_min_passages)
+        published = None
+        if config.search_backend == "milvus":  # a new collection version, behind the alias below
+            from qa.index.milvus import publish_passages, switch_alias
+
+            published = publish_passages(config, passages, vectors, lsa_vectors)
         artifacts = [p.relative_to(tmp).as_posix() for p in sorted(tmp.rglob("*")) if p.is_file()]
         manifest = {
             "format": INDEX_FORMAT, "chunker": CHUNKER_VERSION, "extractor": EXTRACTOR_VERSION,
@@ -275,6 +301,21 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
                        documents=len(entries), passages=len(passages.node_ids),
                        reused_documents=len(scan.unchanged), skipped=scan.skipped,
                        embedder=embedder.description, model=embedder)
+
+
+def _embed_in_background(embedder, passages, kept, progress: bool) -> Future:
+    """The model's rows of every passage (old ones copied when `kept`), on a thread that mostly
+    waits for the encoder's process; it works on its own copy of the lists the build goes on
+    changing (tokens)."""
+    own = replace(passages, texts=list(passages.texts), tokens=list(passages.tokens),
+                  old_rows=list(passages.old_rows))
+    pool = ThreadPoolExecutor(1, thread_name_prefix="qa-embed")
+    try:
+        return pool.submit(reuse.vectors, embedder, own, own.old_rows,
+                           kept.vectors if kept else None, kept.directory if kept else None,
+                           progress)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
 
 
 def _chunk(config: Config, scan, progress: bool) -> tuple[dict[str, list], dict[str, object]]:

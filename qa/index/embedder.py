@@ -45,6 +45,9 @@ class Embedder(ABC):
     def load(self, directory: Path) -> None:
         """Restore state saved by `save`."""
 
+    def preload(self) -> None:
+        """Start loading what embedding a corpus needs, without waiting (a build calls it first)."""
+
     def release(self) -> None:
         """Free what only embedding a whole corpus needed, once a build has its vectors."""
 

