@@ -71,3 +71,39 @@ def test_question_vectors_forget_the_least_recently_used(assistant, monkeypatch)
     assert calls == [["研发投入", "新建学校"], ["绿色工厂"], ["新建学校"]]
     assert np.array_equal(again[0], first[0]) and np.array_equal(again[1], first[0])
     index.clear_caches()
+
+
+def test_prefetched_questions_are_embedded_once_in_chunks_while_the_first_are_answered(assistant,
+                                                                                       monkeypatch):
+    """A batch's questions are embedded ahead on a thread, PREFETCH_CHUNK at a time in their
+    order (qa.index.index.Index.prefetch_queries): a question asked before its chunk is done waits
+    for it instead of being embedded again, and gets the row embedding it alone gives."""
+    import threading
+
+    import numpy as np
+
+    index = assistant.index
+    monkeypatch.setattr("qa.index.index.PREFETCH_CHUNK", 3)
+    texts = [f"第{n}个问题：研发投入强度目标" for n in range(8)]
+    index.clear_caches()
+    alone = index.embed_queries(texts)
+    index.clear_caches()
+    calls, second_started, second_chunk = [], threading.Event(), threading.Event()
+    embed = index.embedder.embed_queries
+
+    def slow_embed(chunk):
+        calls.append(list(chunk))
+        if len(calls) == 2:
+            second_started.set()
+            second_chunk.wait(5)  # held until the first questions have been answered
+        return embed(chunk)
+
+    monkeypatch.setattr(index.embedder, "embed_queries", slow_embed)
+    index.prefetch_queries(texts + texts[:2])
+    first = index.embed_queries(texts[:3])  # waits for the first chunk only
+    assert second_started.wait(5) and calls == [texts[:3], texts[3:6]]
+    second_chunk.set()
+    rest = index.embed_queries(texts[3:])
+    assert calls == [texts[:3], texts[3:6], texts[6:]]  # each question embedded once
+    assert np.allclose(np.vstack([first, rest]), alone, atol=1e-6)
+    index.clear_caches()
