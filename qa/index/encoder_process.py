@@ -105,7 +105,9 @@ class EncoderProcess:
 
 if __name__ == "__main__":
     import os
+    import signal
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes our stdin
     replies = os.fdopen(os.dup(1), "wb")  # the pipe to the parent; anything printed goes to stderr
     os.dup2(2, 1)
     sys.stdout = sys.stderr
