@@ -12,9 +12,10 @@ chosen sentence, its passage and all passages read cover, and the rarest questio
 passage read contains.
 
 The model is a standardised logistic regression in qa/data/abstention.json, written by
-`qa train-abstention` (qa/evaluation/abstain_training.py) with a fixed seed; its threshold is
-chosen on held-out questions so that false abstention stays within the target. Place and period
-mismatches are not decided here: such evidence never becomes a candidate.
+`qa train-abstention` (qa/evaluation/abstain_training.py) with a fixed seed; its thresholds (one
+for Chinese questions, one for English ones) are chosen on held-out questions so that false
+abstention stays within the target. Place and period mismatches are not decided here: such
+evidence never becomes a candidate.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ MODEL_FILE = DATA / "abstention.json"  # calibrated on the hand-set scorer's cho
 # calibrated on the learned scorer's: each scorer chooses other sentences and declines other questions
 MODEL_FILES = {"rules": MODEL_FILE, "learned": DATA / "abstention_learned.json"}
 MODEL_FORMAT = 1
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 VALUE_KINDS = ("money", "area", "length", "capacity", "percent", "population", "time", "organisation")
 KINDS = ("what", "how_much", "when", "who", "where", "list", "status", "whether")
 FEATURES = (
@@ -50,7 +51,10 @@ FEATURES = (
     # the focus: the attribute asked, its kind of value, the asked unit and what it counts
     "focus_share", "focus_passage", "focus_value", "focus_missing", "focus_missing_passage",
     "attribute_typed", "attribute_word", "attribute_value", "attribute_near", "attribute_in_passage",
-    "unit_asked", "unit_present", "counted_in_sentence", "counted_in_passage", "type_fit",
+    "unit_asked", "unit_present", "unit_in_passage", "counted_in_sentence", "counted_in_passage", "type_fit",
+    # the words written next to the asking word (its attribute), by characters, and a focus word
+    # no passage of the index holds
+    "asked_bigrams", "asked_bigrams_passage", "focus_unknown",
     # the answer's shape
     "phrase", "english", "terms_log", "chosen", "best_rank", "table_row",
 ) + tuple(f"kind={k}" for k in KINDS)
@@ -173,7 +177,12 @@ def _attribute_features(question: str, sentences: list[str], context: str) -> di
             "attribute_near": near, "unit_asked": float(unit is not None),
             "counted_in_sentence": unsaid(len(counted) < 2, lambda: any(counted in s for s in sentences)),
             "counted_in_passage": unsaid(len(counted) < 2, lambda: counted in context),
-            "unit_present": unsaid(unit is None, lambda: any(unit.lstrip("万亿千百") in s for s in sentences))}
+            "unit_present": unsaid(unit is None, lambda: any(unit.lstrip("万亿千百") in s for s in sentences)),
+            "unit_in_passage": unsaid(unit is None, lambda: unit.lstrip("万亿千百") in context)}
+
+
+def _bigram_share(wanted: frozenset, text: str) -> float:
+    return len(wanted & F.bigrams(text)) / len(wanted) if wanted else 0.5
 
 
 def decision_features(answerer, query, chosen: list, read: list) -> dict[str, float]:
@@ -198,6 +207,8 @@ def decision_features(answerer, query, chosen: list, read: list) -> dict[str, fl
     focus_share, focus_value = F.focus_features(view, sentence, types)
     focus = [t for t in view.focus if t in rarity]
     rank = next((i for i, r in enumerate(read) if r is best.node), len(read))
+    # the character pairs written just before and after the asking word ("保有量达到|辆", "发|养老金")
+    asked = F.bigrams(view.left) | F.bigrams(view.right)
     values = {
         "support": best.coverage, "rule_score_log": math.log(max(best.score, 1e-3)),
         "coverage": _share(terms, weights, sentence), "passage_coverage": _share(terms, weights, context),
@@ -214,6 +225,10 @@ def decision_features(answerer, query, chosen: list, read: list) -> dict[str, fl
         "focus_passage": F.focus_features(view, context, F.value_types(context))[0],
         "focus_missing": rarest_of(t for t in focus if not any(t in s for s in sentences)),
         "focus_missing_passage": rarest_of(t for t in focus if t not in context),
+        "focus_unknown": float(any(t in unknown for t in focus)),
+        "asked_bigrams": max(_bigram_share(asked, s) for s in sentences),
+        "asked_bigrams_passage": _bigram_share(asked, context),
+        "ranker_probability": 0.5 if best.probability is None else best.probability,
         "type_fit": F.type_fit(query.kind, types, query.wants_number),
         "phrase": shared_run(question, sentence, PHRASE_CAP) / PHRASE_CAP,
         "english": float(bool(query.english)), "terms_log": math.log1p(len(terms)),
@@ -231,8 +246,11 @@ def vector(values: dict[str, float]) -> list[float]:
 class Abstention:
     """The learned answer-or-decline decision: a standardised logistic regression (qa/models.py)."""
     model: LinearModel
-    threshold: float   # answer only when P(answered) reaches this
+    threshold: float   # answer a Chinese question only when P(answered) reaches this
     version: str
+    # an English question's (read through the glossary or the lexicon): its features are other
+    # (no Chinese wording to match by characters), so its threshold is chosen on its own
+    threshold_english: float | None = None
 
     @classmethod
     def from_json(cls, data: dict) -> "Abstention":
@@ -240,7 +258,11 @@ class Abstention:
                 or tuple(data.get("features", ())) != FEATURES:
             raise ValueError("abstention model was trained on other features; run qa train-abstention")
         return cls(model=LinearModel.from_json(data), threshold=float(data["threshold"]),
-                   version=str(data.get("version", "")))
+                   version=str(data.get("version", "")),
+                   threshold_english=float(data.get("threshold_english", data["threshold"])))
+
+    def threshold_for(self, english: bool) -> float:
+        return self.threshold_english if english and self.threshold_english is not None else self.threshold
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         return self.model.probabilities(rows)
@@ -250,7 +272,7 @@ class Abstention:
 
     def answers(self, answerer, query, chosen: list, read: list) -> bool:
         """True when the chosen sentences should be given as the answer, False to decline."""
-        return self.probability(answerer, query, chosen, read) >= self.threshold
+        return self.probability(answerer, query, chosen, read) >= self.threshold_for(bool(query.english))
 
 
 @lru_cache(maxsize=4)

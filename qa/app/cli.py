@@ -244,7 +244,7 @@ def cmd_train_abstention(args) -> int:
                                   args.work or root / "eval" / "out" / "abstain_cmrc", args.passages,
                                   args.max_false_abstain or abstain_training.MAX_FALSE_ABSTAIN, progress=not args.quiet)
     print(abstain_training.format_card(card))
-    print(f"\n阈值 {card['threshold']}；输出：{out}", file=sys.stderr)
+    print(f"\n阈值 {card['threshold']}（英文问题 {card['threshold_english']}）；输出：{out}", file=sys.stderr)
     return 0
 
 
