@@ -156,3 +156,22 @@ def test_lsa_is_saved_as_plain_arrays_and_loads_without_scikit_learn(tmp_path):
         "assert not [m for m in sys.modules if m.startswith('sklearn')], 'scikit-learn imported'\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-800:]
+
+
+def test_lsa_fits_its_svd_on_one_blas_thread(monkeypatch):
+    """A build fits the LSA while the e5 encoder's process keeps the cores busy: a second BLAS
+    thread would only spin (qa.index.lsa.LSA_BLAS_THREADS)."""
+    from sklearn.decomposition import TruncatedSVD
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    fit = TruncatedSVD.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append({i["internal_api"]: i["num_threads"] for i in threadpool_info()})
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(TruncatedSVD, "fit", recording_fit)
+    texts = [f"第{n}段：静海镇研发投入强度目标与绿色工厂建设{n % 3}" for n in range(12)]
+    LSAEmbedder(dim=4, tokenize=WORDS).fit(texts)
+    assert seen and all(n == 1 for n in seen[0].values())

@@ -23,6 +23,7 @@ LSA_NAME = "lsa"
 LSA_VOCABULARY, LSA_IDF, LSA_COMPONENTS = "lsa_vocabulary.json", "lsa_idf.npy", "lsa_components.npy"
 LSA_FILES = (LSA_VOCABULARY, LSA_IDF, LSA_COMPONENTS)
 SMALL_CORPUS = 10  # passages: below this every feature counts
+LSA_BLAS_THREADS = 1  # BLAS threads of the SVD fit (see LSAEmbedder.fit)
 
 
 def _char_bigrams(text: str) -> list[str]:
@@ -74,6 +75,7 @@ class LSAEmbedder(Embedder):
     def fit(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
+        from threadpoolctl import threadpool_limits
 
         self._loaded_from = None
         # a feature must recur to count, except in a corpus too small for any to (one notice)
@@ -85,7 +87,11 @@ class LSAEmbedder(Embedder):
         tfidf = vectorizer.fit_transform(self._features(texts, tokens))
         dim = max(1, min(self.dim, tfidf.shape[0] - 1, tfidf.shape[1] - 1))
         svd = TruncatedSVD(n_components=dim, random_state=0)
-        svd.fit(tfidf)
+        # one BLAS thread: a build fits this while the e5 encoder's process keeps the cores busy,
+        # where OpenBLAS's second thread spins (CMRC-200: 0.7-0.9 CPU s on one thread, 1.4-2.4
+        # on two, no sooner); the rows differ from a two-thread fit by < 2e-4
+        with threadpool_limits(LSA_BLAS_THREADS):
+            svd.fit(tfidf)
         self._vocabulary = {f: int(c) for f, c in vectorizer.vocabulary_.items()}
         self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
         self._components = np.ascontiguousarray(svd.components_, dtype=np.float32)
