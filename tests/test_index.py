@@ -107,3 +107,29 @@ def test_prefetched_questions_are_embedded_once_in_chunks_while_the_first_are_an
     assert calls == [texts[:3], texts[3:6], texts[6:]]  # each question embedded once
     assert np.allclose(np.vstack([first, rest]), alone, atol=1e-6)
     index.clear_caches()
+
+
+def test_the_bm25_index_is_the_same_bytes_whatever_the_hash_seed(tmp_path):
+    """bm25s numbers tokens in set order; the index numbers them in sorted order instead."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; from pathlib import Path; from qa.index.store import write_bm25; "
+              "write_bm25(Path(sys.argv[1]), [['西青区', '地铁', '10', '号线'], ['张家窝镇', '绿色', '工厂'], [], ['地铁', '通车']])")
+    files = {}
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        out.mkdir()
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+        files[seed] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert files["1"] == files["2"] and len(files["1"]) >= 3
+
+
+def test_token_ids_number_the_vocabulary_in_sorted_order():
+    from qa.index.store import token_ids
+
+    ids, vocabulary = token_ids([["地铁", "10"], ["10", "号线"]])
+    assert vocabulary == {"10": 0, "号线": 1, "地铁": 2}
+    assert ids == [[2, 0], [0, 1]]

@@ -270,17 +270,31 @@ def faiss_index(vectors: np.ndarray, ann_min_passages: int):
     return index
 
 
+def token_ids(documents: list[list[str]]) -> tuple[list[list[int]], dict[str, int]]:
+    """Each document's tokens as ids of a vocabulary in sorted order: bm25s numbers the tokens it
+    is given by set order, which changes with PYTHONHASHSEED, so the same corpus gave other index
+    files (and, through ties, another answer) from one run to the next."""
+    vocabulary = {token: i for i, token in enumerate(sorted({t for document in documents for t in document}))}
+    return [[vocabulary[t] for t in document] for document in documents], vocabulary
+
+
 def write_vectors(directory: Path, vectors: np.ndarray, tokens: list[list[str]],
                   ann_min_passages: int) -> None:
     """FAISS (through llama-index's FAISS store), BM25 and the raw vectors a rebuild reuses."""
-    import bm25s
     from llama_index.vector_stores.faiss import FaissVectorStore
 
     FaissVectorStore(faiss_index=faiss_index(vectors, ann_min_passages)).persist(
         str(directory / FAISS_FILE))
     np.save(directory / VECTORS, vectors)
+    write_bm25(directory, tokens)
+
+
+def write_bm25(directory: Path, tokens: list[list[str]]) -> None:
+    """The passages' bm25s index, the same bytes for the same tokens in every run."""
+    import bm25s
+
     bm25 = bm25s.BM25()
-    bm25.index([t or ["∅"] for t in tokens], show_progress=False)
+    bm25.index(token_ids([t or ["∅"] for t in tokens]), show_progress=False)
     (directory / BM25_DIR).mkdir()
     bm25.save(str(directory / BM25_DIR))
 
