@@ -228,7 +228,6 @@ def decision_features(answerer, query, chosen: list, read: list) -> dict[str, fl
         "focus_unknown": float(any(t in unknown for t in focus)),
         "asked_bigrams": max(_bigram_share(asked, s) for s in sentences),
         "asked_bigrams_passage": _bigram_share(asked, context),
-        "ranker_probability": 0.5 if best.probability is None else best.probability,
         "type_fit": F.type_fit(query.kind, types, query.wants_number),
         "phrase": shared_run(question, sentence, PHRASE_CAP) / PHRASE_CAP,
         "english": float(bool(query.english)), "terms_log": math.log1p(len(terms)),
@@ -319,7 +318,8 @@ class CrossLingualFloor:
             raise ValueError("cross-lingual floor of another format; run qa train-abstention --meaning")
         return cls(floor=float(data["floor"]), crosslingual=str(data["crosslingual"]))
 
-    def similarity(self, crosslingual, query, chosen: list) -> float:
+    @staticmethod
+    def similarity(crosslingual, query, chosen: list) -> float:
         """The highest cosine between the question and a chosen sentence or one of its clauses, as
         sentences are chosen (qa/answer/meaning.py): a long sentence's vector blends what it lists."""
         return float(np.max(closest_clauses(crosslingual, query.text, [c.sentence for c in chosen])))

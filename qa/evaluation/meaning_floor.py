@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.answer.abstain import MEANING_FORMAT, CrossLingualFloor
 from qa.answer.meaning import closest_clauses
 from qa.config import Config
 from qa.evaluation.abstain_training import BENCH, MAX_FALSE_ABSTAIN, withheld
@@ -75,8 +76,7 @@ def _case(answerer, item, query, read, group: str) -> Case:
     if answer.abstained:
         return Case(item.id, "declined", None)
     chosen = answerer._chosen(query, read)
-    similarity = float(np.max(closest_clauses(answerer.crosslingual, query.text, [c.sentence for c in chosen]))) \
-        if chosen else None
+    similarity = CrossLingualFloor.similarity(answerer.crosslingual, query, chosen) if chosen else None
     if group == "asked":
         group = "unanswerable" if item.unanswerable else "right" if score_one(item, answer.to_json()).ok else "wrong"
     return Case(item.id, group, similarity)
@@ -131,7 +131,6 @@ def _spread(values: list[float]) -> list[float]:
 def train(config: Config, gold_path: Path, out_path: Path, max_false: float = MAX_FALSE_ABSTAIN,
           bench: Path = BENCH, progress: bool = False) -> dict:
     """Collect, measure chance, choose the percentile, write the floor; its card."""
-    from qa.answer.abstain import MEANING_FORMAT
     from qa.answer.answering import Answerer
     from qa.evaluation.training import open_index
     from qa.search.crosslingual import PACKAGE, VERSION

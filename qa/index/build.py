@@ -184,13 +184,13 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
     if not same_model:  # every passage is embedded: the model loads while the corpus is read
         embedder.preload()
     try:
-        return _build_from(config, reason, progress, previous, embedder, keep_model)
+        return _build_from(config, reason, progress, previous, same_model, embedder, keep_model)
     except BaseException:  # a failed build keeps no model (e5: its encoder's process)
         embedder.release()
         raise
 
 
-def _build_from(config: Config, reason: str, progress: bool, previous, embedder,
+def _build_from(config: Config, reason: str, progress: bool, previous, same_model: bool, embedder,
                 keep_model: bool) -> BuildReport:
     from qa.ingest.chunking import CHUNKER_VERSION
     from qa.commitments.database import DB_NAME, build_commitments
@@ -202,7 +202,6 @@ def _build_from(config: Config, reason: str, progress: bool, previous, embedder,
 
     started = time.perf_counter()
     files = corpus_fingerprint(config.corpus_dir)
-    same_model = previous is not None and previous.manifest.get("embedder", {}).get("id") == embedder.id
     scan = scan_corpus(config.corpus_dir, previous.documents() if previous else None)
     for item in scan.skipped:
         print(f"跳过 {item.path}：{item.reason}", file=sys.stderr)
