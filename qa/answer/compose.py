@@ -302,16 +302,22 @@ class Writer:
                                if not unverified_numbers(i.text, i.node.node.get_content())]
                     continue
             lead = False
+            terms, cut_weights = query.terms, weights
+            if answerer.meaning.applies(query):
+                # an English question's words are in no sentence: cut around the clause that is
+                # closest in meaning instead
+                focus = normalise(answerer.meaning.focus(query, cand.sentence))
+                terms, cut_weights = [focus], {focus: 1.0}
             if fact:
                 text = fact
             elif query.kind == "list" and len(chosen) == 1:
                 text = enumeration(cand.sentence, passage)
             elif query.kind in ("how_much", "when") and not query.parts:
-                text = trim(figure_first(cand.sentence, query.terms, weights), query.terms, weights, query.kind)
+                text = trim(figure_first(cand.sentence, terms, cut_weights), terms, cut_weights, query.kind)
             elif query.kind == "whether" and asked_clauses(cand.sentence, query.terms, cand.covered):
                 text, lead = asked_clauses(cand.sentence, query.terms, cand.covered), True
             else:
-                text = trim(cand.sentence, query.terms, weights, query.kind)
+                text = trim(cand.sentence, terms, cut_weights, query.kind)
             if unverified_numbers(text, passage):
                 continue  # never state a figure the cited passage does not print
             pieces.append(Piece(text, cand.node, cand.sentence, lead))

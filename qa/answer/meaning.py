@@ -105,6 +105,19 @@ class MeaningMatcher:
         shares = np.clip((sims - base) / spread, 0.0, 1.0)
         return {s: float(v) for s, v in zip(sentences, shares)}
 
+    def focus(self, query: Query, sentence: str) -> str:
+        """The part of a long sentence that is closest in meaning to the question: the clause an
+        answer should show where it cuts the sentence (counting shared words finds none of an
+        English question's words in it), or the sentence itself when that is closer."""
+        parts = [sentence, *clauses(sentence)]
+        if len(parts) == 1:
+            return sentence
+        if self.crosslingual is not None and self.crosslingual.available:
+            sims = self.crosslingual.similarities(query.text, parts)
+        else:
+            sims = self._embed(parts) @ self.index.embed_queries([query.text])[0]
+        return parts[int(np.argmax(sims))]
+
     def _crosslingual(self, question: str, sentences: list[str]) -> np.ndarray:
         return closest_clauses(self.crosslingual, question, sentences)
 
