@@ -1,6 +1,7 @@
 """The CLI contract outside evaluators rely on: `qa ask --json --batch`, `qa ask --json`, `qa build`."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -82,3 +83,34 @@ def test_a_reader_that_stops_early_gets_no_traceback(cli_env):
                          stderr=subprocess.PIPE, text=True, env=os.environ, timeout=120)
     os.close(write)
     assert run.returncode == 141 and run.stderr == ""
+
+
+def test_a_long_batch_embeds_its_questions_a_window_at_a_time(monkeypatch, tmp_path, capsys):
+    """Embedded all at once, the first questions' vectors of a batch longer than the index
+    remembers were forgotten before their turn and embedded again one by one."""
+    from qa.app import cli
+    from qa.index.index import QUERY_VECTORS_CACHED
+
+    assert cli.BATCH_WINDOW <= QUERY_VECTORS_CACHED // 2
+
+    class Recording:
+        def __init__(self):
+            self.events = []
+
+        def prepare(self, questions):
+            self.events.append(("prepare", questions))
+
+        def ask(self, question):
+            self.events.append(("ask", question))
+            return type("A", (), {"to_json": lambda self: {"answer": question}})()
+
+    monkeypatch.setattr(cli, "BATCH_WINDOW", 2)
+    batch = tmp_path / "q.jsonl"
+    batch.write_text("".join(json.dumps({"id": n, "question": f"问题{n}"}, ensure_ascii=False) + "\n"
+                             for n in range(5)), encoding="utf-8")
+    assistant = Recording()
+    assert cli._batch(assistant, batch, io.StringIO()) == 0
+    assert assistant.events == [
+        ("prepare", ["问题0", "问题1"]), ("ask", "问题0"), ("ask", "问题1"),
+        ("prepare", ["问题2", "问题3"]), ("ask", "问题2"), ("ask", "问题3"),
+        ("prepare", ["问题4"]), ("ask", "问题4")]

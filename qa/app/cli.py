@@ -25,6 +25,9 @@ def cmd_build(args) -> int:
 
 
 SHOWN_PASSAGE_CHARS = 300  # of each cited passage in the terminal
+# batch lines whose questions are embedded ahead at a time: half of what an index remembers
+# (qa.index.index.QUERY_VECTORS_CACHED), so none is forgotten before it is answered
+BATCH_WINDOW = 2048
 
 
 def format_answer(answer) -> str:
@@ -57,8 +60,11 @@ def _batch(assistant, path: Path, out) -> int:
         raise QAError(f"无法读取批量文件 {path}：{exc.strerror}") from exc
     with handle:
         lines = handle.readlines()
-    assistant.prepare(_batch_questions(lines))
     for number, raw in enumerate(lines, start=1):
+        if (number - 1) % BATCH_WINDOW == 0:
+            # embedded ahead a window at a time: the index remembers QUERY_VECTORS_CACHED question
+            # vectors, and vectors embedded too far ahead were forgotten before their turn
+            assistant.prepare(_batch_questions(lines[number - 1:number - 1 + BATCH_WINDOW]))
         if not raw.strip():
             continue
         started = time.perf_counter()
