@@ -104,3 +104,19 @@ def test_trim_keeps_the_clause_after_the_subject():
     trimmed = trim(sentence, ["第一届", "比赛"], {"第一届": 1.0, "比赛": 1.0})
     assert trimmed.startswith("第一届比赛") and "男子组指定演唱《童话》" in trimmed
     assert trimmed.endswith("…") and len(trimmed) <= 161
+
+
+def test_coverage_is_the_same_number_under_any_hash_seed():
+    # summed in the question's order: a set of strings iterates by PYTHONHASHSEED, and these
+    # weights summed in another order give 2.5999999999999996 or 2.6000000000000005
+    import os
+    import subprocess
+    import sys
+
+    code = ("from qa.answer.rules import coverage\n"
+            "terms = ['绿色', '工厂', '小学', '规划', '建设']\n"
+            "weights = dict(zip(terms, [0.1, 0.2, 0.3, 0.7, 1.3]))\n"
+            "print(repr(coverage(terms, '绿色工厂小学规划建设', weights, normalised=True)[0]))")
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip() for seed in range(6)}
+    assert seen == {"1.0"}

@@ -67,9 +67,12 @@ def coverage(terms: list[str], text: str, weights: dict[str, float],
     if not terms:
         return 0.0, frozenset()
     norm = text if normalised else normalise(text)
-    found = frozenset(t for t in terms if t in norm)
+    # summed in the question's order, never a set's: a set of strings iterates by PYTHONHASHSEED,
+    # and another order of the same additions gave another last bit (support 1.0 against
+    # 1.0000000000000002), so two training runs collected different features
+    found = [t for t in dict.fromkeys(terms) if t in norm]
     total = sum(weights.get(t, 1.0) for t in terms)
-    return sum(weights.get(t, 1.0) for t in found) / total, found
+    return sum(weights.get(t, 1.0) for t in found) / total, frozenset(found)
 
 
 def shared_run(question: str, sentence: str, cap: int) -> int:
