@@ -203,3 +203,16 @@ def test_confident_level_keeps_correct_abstention_on_unanswerables():
     assert level == 0.4  # 0.2 and 0.3 would answer an unanswerable question the gate declines
     assert tried[NEVER]["cmrc-trial false_abstain"] == 100.0 and tried[level]["cmrc-trial false_abstain"] == 0.0
     assert not Gates(0.1, 0.34, level).declines(answerable[0])
+
+
+def test_a_reused_cmrc_work_folder_keeps_only_the_passages_asked_for(tmp_path):
+    """A work folder written with more passages once would otherwise index the leftovers too."""
+    source = tmp_path / "cmrc.json"
+    source.write_text(json.dumps({"data": [{"paragraphs": [
+        {"id": f"P{n}", "context": f"第{n}段。", "qas": [{"question": f"问{n}", "id": f"Q{n}", "answers": [{"text": f"{n}"}]}]}
+        for n in range(3)]}]}, ensure_ascii=False), encoding="utf-8")
+    work = tmp_path / "work"
+    assert len(T.cmrc_corpus(work, {"train": (source, 3)})["train"]) == 3
+    questions = T.cmrc_corpus(work, {"train": (source, 2)})["train"]
+    assert [q[1] for q in questions] == ["Q0", "Q1"]
+    assert sorted(p.name for p in (work / "corpus").iterdir()) == ["P0.txt", "P1.txt"]

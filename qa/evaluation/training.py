@@ -119,10 +119,13 @@ def gold_examples(answerer, gold_path: Path) -> list[Example]:
 
 
 def cmrc_corpus(directory: Path, sets: dict[str, tuple[Path, int]]) -> dict[str, list[tuple]]:
-    """Write passages of CMRC files as one corpus folder; (question, id, doc, answers) per set."""
+    """Write passages of CMRC files as one corpus folder; (question, id, doc, answers) per set.
+    Passages of an earlier call that this one does not write are removed: a work folder reused
+    with fewer passages would otherwise index the leftovers too."""
     corpus = directory / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     questions: dict[str, list[tuple]] = {}
+    written = set()
     for name, (path, limit) in sets.items():
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
         paragraphs = [p for article in data for p in article["paragraphs"]]
@@ -133,8 +136,12 @@ def cmrc_corpus(directory: Path, sets: dict[str, tuple[Path, int]]) -> dict[str,
             text = para["context"].strip() + "\n"
             if not target.exists() or target.read_text(encoding="utf-8") != text:
                 target.write_text(text, encoding="utf-8")
+            written.add(doc)
             questions[name] += [(q["question"], q["id"], doc, [a["text"] for a in q["answers"]])
                                 for q in para["qas"]]
+    for leftover in corpus.glob("*.txt"):
+        if leftover.name not in written:
+            leftover.unlink()
     return questions
 
 
