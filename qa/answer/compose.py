@@ -289,6 +289,8 @@ class Writer:
         weights = {t: answerer.weight(t) for t in query.terms}
         pieces = []
         listed = False  # one list is collected whole, from the first sentence that heads one
+        # an English question's words are in no sentence: cut around the clause closest in meaning
+        by_meaning = answerer.meaning.applies(query)
         for cand in chosen:
             node = cand.node.node
             passage = node.get_content()
@@ -303,9 +305,7 @@ class Writer:
                     continue
             lead = False
             terms, cut_weights = query.terms, weights
-            if answerer.meaning.applies(query):
-                # an English question's words are in no sentence: cut around the clause that is
-                # closest in meaning instead
+            if by_meaning:
                 focus = normalise(answerer.meaning.focus(query, cand.sentence))
                 terms, cut_weights = [focus], {focus: 1.0}
             if fact:
