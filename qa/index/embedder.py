@@ -45,9 +45,6 @@ class Embedder(ABC):
     def load(self, directory: Path) -> None:
         """Restore state saved by `save`."""
 
-    def expect_queries(self, count: int) -> None:
-        """`count` questions are about to be embedded, a chunk at a time (a batch file)."""
-
     def preload(self) -> None:
         """Start loading what embedding a corpus needs, without waiting (a build calls it first)."""
 

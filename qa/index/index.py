@@ -247,7 +247,6 @@ class Index:
         if len(texts) <= PREFETCH_CHUNK:
             self.embed_queries(texts)
             return
-        self.embedder.expect_queries(len(texts))
         chunks = [(texts[i:i + PREFETCH_CHUNK], Future()) for i in range(0, len(texts), PREFETCH_CHUNK)]
         with self._query_lock:
             self._prefetching.update((t, future) for chunk, future in chunks for t in chunk)
