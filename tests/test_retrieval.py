@@ -33,6 +33,21 @@ def test_english_question_is_searched_with_the_documents_words(analyse):
     assert q.english and q.places == ["西青区"] and "一般公共预算收入" in q.search_text
 
 
+def test_a_figure_is_asked_by_how_many_or_by_what_a_measure_is_in_either_language(analyse):
+    asked = ["What was Xiqing District's total tourist revenue target for 2024?",
+             "What forest coverage rate had Xiqing District reached?",
+             "How long is the Lishuang Road reconstruction project?",
+             "What share of GDP should manufacturing value added reach by 2025?",
+             "静海镇“十四五”规划中常住人口城镇化率的目标是多少？"]
+    not_asked = ["Which two cultural brands will Zhangjiawo connect with?",
+                 "Which rail transit lines does Xiqing plan to push forward in 2024?",
+                 "What does the plan say about the elderly-care service network?",
+                 "张家窝镇有哪些文化名片？"]
+    assert [analyse(q).asks_figure for q in asked] == [True] * 5
+    assert [analyse(q).asks_figure for q in not_asked] == [False] * 4
+    assert not analyse(asked[0]).wants_number  # only "how many/much" narrows the candidates
+
+
 def test_english_question_years_scope_the_answer_but_are_not_searched_for(assistant):
     q = query.analyse("Which rail transit lines does Xiqing plan to push forward in 2024?",
                       assistant.index, glossary=False)

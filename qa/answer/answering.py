@@ -313,7 +313,8 @@ class Answerer:
 
     def _chosen(self, query: Query, results: list[NodeWithScore]) -> list[Candidate]:
         """The selected sentences, or none when the abstention model judges that they probably do
-        not hold what is asked (each part of a multi-part question is judged on its own)."""
+        not hold what is asked (each part of a multi-part question is judged on its own), or, for
+        a question read by meaning, when they are no closer than chance or state no figure asked."""
         chosen = self.select(query, results)
         judge = self.abstention if self.scorer_for(query) is self.ranker else self.abstention_by_meaning
         if chosen and judge is not None and not judge.answers(self, query, chosen, results):
@@ -321,6 +322,9 @@ class Answerer:
         if chosen and self.floor is not None and self.meaning.applies(query) \
                 and not self.floor.answers(self.crosslingual, query, chosen):
             return []
+        if chosen and query.asks_figure and self.meaning.applies(query) \
+                and not any(has_figure(ITEM_NUMBER.sub("", c.sentence)) for c in chosen):
+            return []  # closest in meaning, yet no figure where one is asked: the figure is not there
         return chosen
 
     def _compose(self, question: str, query: Query, results: list[NodeWithScore]) -> Answer:

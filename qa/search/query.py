@@ -50,6 +50,15 @@ KIND_PATTERNS = [
 ]
 
 NUMBER_ASKED = re.compile(r"多少|(?<!哪)几[个家座条所项亿万%年成]|百分之几|多大|how (many|much)", re.I)
+# An English question asking for a figure in other words: how long/large…, or what a measure is
+# ("What forest coverage rate…", "What is the 2030 target for…"), the English side of the
+# how_much kind's 目标/率/比重. Not a filter on candidates like NUMBER_ASKED (that lost English
+# answers whose closest sentences were judged among fewer); an answer read by meaning that
+# states no figure at all is declined instead (qa.answer.answering).
+FIGURE_ASKED = re.compile(
+    r"\bhow (?:many|much|long|large|big|high|far)\b|\bwhat\b(?:\W+[\w'-]+){0,8}?\W+(?:targets?|rates?|shares?|"
+    r"proportions?|percentages?|ratios?|numbers?|amounts?|values?|levels?|revenues?|incomes?|outputs?|"
+    r"investments?|gdp|lengths?|areas?|populations?|growth|intensity)\b", re.I)
 YEAR = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
 SHORT_YEAR = re.compile(r"(?<![\d十])([12]\d)年")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -76,6 +85,7 @@ class Query:
     terms: list[str] = field(default_factory=list)
     english: bool = False
     wants_number: bool = False  # "多少/几个/百分之几": only a sentence with a figure answers
+    asks_figure: bool = False  # wants_number, or an English question's FIGURE_ASKED wording
     other_places: list[str] = field(default_factory=list)  # places no document is about
     # how each place asked about may be written in evidence (full name, short forms)
     place_forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -223,6 +233,7 @@ def _analyse_one(question: str, index: Index, use_glossary: bool = True, use_lex
                  places=scope.places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english,
                  wants_number=bool(NUMBER_ASKED.search(text)), other_places=scope.other_places,
+                 asks_figure=bool(NUMBER_ASKED.search(text) or (english and FIGURE_ASKED.search(text))),
                  place_forms=scope.forms, index=index, glossary=use_glossary, lexicon=use_lexicon,
                  translations=translations)
 
