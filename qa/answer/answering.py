@@ -52,6 +52,11 @@ WEIGHTS_CACHED = 8192  # terms whose weight an answerer remembers
 PIECES_CACHED = 4096  # passages whose sentences an answerer remembers
 
 
+def states_figure(sentence: str) -> bool:
+    """Whether a sentence states a figure beyond its list item's number ("3．…")."""
+    return has_figure(ITEM_NUMBER.sub("", sentence))
+
+
 class Answerer:
     """Answers from one index; `ask` is cheap enough for a chat and a batch."""
 
@@ -181,7 +186,7 @@ class Answerer:
         dense = self._dense_similarities(query, results) if ranker is not None else None
         by_meaning = {} if not self.meaning.applies(query) else self.meaning.shares(query, [
             p for r in results for p, _ in self.context_and_pieces(r)[1]
-            if not query.wants_number or has_figure(ITEM_NUMBER.sub("", p))])
+            if not query.wants_number or states_figure(p)])
         candidates = []
         for rank, result in enumerate(results):
             meta = result.node.metadata
@@ -203,7 +208,7 @@ class Answerer:
                        "dense_similarity": dense[rank] if dense is not None else 0.0}
             norm_heading = normalise(heading)
             kept = [i for i, (piece, _) in enumerate(pieces)
-                    if not query.wants_number or has_figure(ITEM_NUMBER.sub("", piece))]
+                    if not query.wants_number or states_figure(piece)]
             found_in = {i: coverage(query.terms, pieces[i][1], weights, normalised=True) for i in kept}
             # the learned scorer reads the neighbours' coverage too, kept or not
             coverages = [found_in[i][0] if i in found_in else coverage(query.terms, norm, weights, normalised=True)[0]
@@ -323,7 +328,7 @@ class Answerer:
                 and not self.floor.answers(self.crosslingual, query, chosen):
             return []
         if chosen and query.asks_figure and self.meaning.applies(query) \
-                and not any(has_figure(ITEM_NUMBER.sub("", c.sentence)) for c in chosen):
+                and not any(states_figure(c.sentence) for c in chosen):
             return []  # closest in meaning, yet no figure where one is asked: the figure is not there
         return chosen
 

